@@ -1,0 +1,315 @@
+"""Every exception segwidgets raises.
+
+One small tree, so callers can catch as broadly or as narrowly as they need::
+
+    SegwidgetsError
+    ├── ConfigurationError                bad or unsafe settings (checked before connecting)
+    │   └── InsecureURLError              http:// to a non-loopback host, or a cross-origin redirect
+    ├── APIError                          anything that went wrong talking to Shopgate
+    │   ├── APIConnectionError            no answer: connection refused, dropped, reset
+    │   │   └── APITimeoutError           no answer in time
+    │   └── APIStatusError                an answer with a 4xx/5xx status (typed by status)
+    │       ├── BadRequestError           400
+    │       ├── AuthenticationError       401 (after the one re-authentication)
+    │       ├── PermissionDeniedError     403
+    │       ├── NotFoundError             404
+    │       ├── ConflictError             409
+    │       ├── PayloadTooLargeError      413
+    │       ├── UnprocessableEntityError  422
+    │       ├── RateLimitError            429 (after the retry budget)
+    │       └── ServerError               5xx (after the retry budget)
+    ├── InputFileError                    an input list that cannot be read as members
+    │   ├── EmptyFileError                no bytes, or nothing but blank lines
+    │   ├── HeaderOnlyError               a header and no data lines
+    │   ├── UnknownEncodingError          not UTF-8/UTF-16/cp1252 without loss
+    │   ├── DuplicateHeaderError          two columns with the same name
+    │   ├── UnreadableFileError           missing, a directory, not a table, no permission
+    │   └── ColumnError                   the member column is missing or ambiguous
+    ├── PlanError                         a plan that must not be applied
+    │   ├── StalePlanError                the segment changed since planning (drift stated)
+    │   ├── PlanTargetError               the plan is for another merchant or segment
+    │   ├── MassRemovalError              removes too much without allow_mass_removal=True
+    │   └── SegmentNotEditableError       dynamic segments have no editable member list
+    ├── TornReadError                     the segment changed while its members were read
+    ├── ApplyError                        a push that could not run or finish
+    │   ├── ApplyInProgressError          another push of the same session is running
+    │   └── ApplyIncompleteError          stopped early; ``.result`` says what was applied
+    └── JournalError                      the local audit trail cannot serve the request
+        └── RunNotFoundError              no run with that id
+
+Messages say what happened and what to do next. They never contain a secret, a token or
+a raw email address.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ApplyError",
+    "ApplyInProgressError",
+    "ApplyIncompleteError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ColumnError",
+    "ConfigurationError",
+    "ConflictError",
+    "DuplicateHeaderError",
+    "EmptyFileError",
+    "HeaderOnlyError",
+    "InputFileError",
+    "InsecureURLError",
+    "JournalError",
+    "MassRemovalError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PlanError",
+    "PlanTargetError",
+    "RateLimitError",
+    "RunNotFoundError",
+    "SegmentNotEditableError",
+    "SegwidgetsError",
+    "ServerError",
+    "StalePlanError",
+    "TornReadError",
+    "UnknownEncodingError",
+    "UnprocessableEntityError",
+    "UnreadableFileError",
+    "error_class_for_status",
+]
+
+
+class SegwidgetsError(Exception):
+    """Base class of every error segwidgets raises."""
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+class ConfigurationError(SegwidgetsError):
+    """Settings that cannot work (missing credentials, unknown environment, bad URL)."""
+
+
+class InsecureURLError(ConfigurationError):
+    """A plain-http URL to a non-loopback host, or a redirect to another origin."""
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+class APIError(SegwidgetsError):
+    """Talking to Shopgate (or the sandbox) failed.
+
+    ``method`` and ``path`` name the call (the path never carries a query string, so no
+    email address from a lookup filter ends up here).
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+
+
+class APIConnectionError(APIError):
+    """No answer came back. For a write, the server may or may not have applied it."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer in time."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status.
+
+    ``item_errors`` holds the per-item errors of a rejected batch when the server sent
+    them (each a dict, usually with ``id`` and ``message``).
+    """
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str = "",
+        path: str = "",
+        item_errors: Sequence[dict[str, Any]] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+        self.item_errors = list(item_errors)
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed or a field was invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: credentials or token refused, also after one fresh sign-in."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but not for this merchant or action."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such segment, customer or merchant."""
+
+
+class ConflictError(APIStatusError):
+    """409: the object exists already (segment code, or a member on a strict server)."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the batch is larger than the server takes; segwidgets splits and goes on."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was understood but its content was rejected."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests, still refused after the retry budget."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed, still failing after the retry budget."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status (``APIStatusError`` if no subclass fits)."""
+    if status_code >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+class InputFileError(SegwidgetsError):
+    """An input list cannot be read as members. ``source`` names the file, if any."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class EmptyFileError(InputFileError):
+    """The input holds no bytes, or only blank lines."""
+
+
+class HeaderOnlyError(InputFileError):
+    """The input has a header row and no data rows."""
+
+
+class UnknownEncodingError(InputFileError):
+    """The bytes are not UTF-8, UTF-16 (with BOM) or cp1252 without loss."""
+
+
+class DuplicateHeaderError(InputFileError):
+    """Two columns share one name, so the member column is not well defined."""
+
+
+class UnreadableFileError(InputFileError):
+    """The file is missing, is a directory, cannot be opened, or is not a table."""
+
+
+class ColumnError(InputFileError):
+    """No column, or more than one, could hold the members. ``columns`` lists them all."""
+
+    def __init__(
+        self, message: str, *, columns: Sequence[str] = (), source: str | None = None
+    ) -> None:
+        super().__init__(message, source=source)
+        self.columns = list(columns)
+
+
+# -- planning and applying ----------------------------------------------------------------------
+
+
+class PlanError(SegwidgetsError):
+    """A plan that must not be applied as it is."""
+
+
+class StalePlanError(PlanError):
+    """The segment's live members changed since the plan was made.
+
+    ``n_added_since`` / ``n_removed_since`` state the drift. Nothing was written.
+    """
+
+    def __init__(self, message: str, *, n_added_since: int = 0, n_removed_since: int = 0) -> None:
+        super().__init__(message)
+        self.n_added_since = n_added_since
+        self.n_removed_since = n_removed_since
+
+
+class PlanTargetError(PlanError):
+    """The plan was made for another merchant or another segment. Nothing was written."""
+
+
+class MassRemovalError(PlanError):
+    """The plan removes more than the guard allows without ``allow_mass_removal=True``."""
+
+    def __init__(self, message: str, *, n_remove: int = 0, n_live: int = 0) -> None:
+        super().__init__(message)
+        self.n_remove = n_remove
+        self.n_live = n_live
+
+
+class SegmentNotEditableError(PlanError):
+    """Only fixed segments have a member list that can be edited."""
+
+
+class TornReadError(SegwidgetsError):
+    """The segment kept changing while its members were read page by page."""
+
+
+class ApplyError(SegwidgetsError):
+    """A push that could not start or could not finish."""
+
+
+class ApplyInProgressError(ApplyError):
+    """A push is already running in this session; the second one sent nothing."""
+
+
+class ApplyIncompleteError(ApplyError):
+    """The push stopped early (outage, retry budget, cancel). ``result`` has the details.
+
+    Run ``session.resume(run_id)`` later to finish it; nothing confirmed is sent twice.
+    """
+
+    def __init__(self, message: str, *, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class JournalError(SegwidgetsError):
+    """The local journal cannot serve the request."""
+
+
+class RunNotFoundError(JournalError):
+    """No run with that id in the journal."""

@@ -1,0 +1,47 @@
+"""Literal aliases for every mode and option that takes a fixed set of words."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "AmbiguityPolicy",
+    "ApplyStatus",
+    "Env",
+    "MemberOutcome",
+    "Mode",
+    "ResolveStrategy",
+    "ResolutionOutcome",
+    "Scope",
+]
+
+#: How a plan treats the desired list: ``mirror`` makes the segment exactly the list,
+#: ``add`` only adds, ``remove`` only removes the listed members.
+Mode: TypeAlias = Literal["mirror", "add", "remove"]
+
+#: Which removals a plan may contain: ``all`` live members, or only ``owned`` ones
+#: (members a segwidgets run added, according to the journal).
+Scope: TypeAlias = Literal["all", "owned"]
+
+#: Shopgate environment: the host is ``{service}.shopgate{suffix}.io`` with suffix
+#: "" for production, "pg" for staging, "dev" for development.
+Env: TypeAlias = Literal["production", "pg", "dev"]
+
+#: What to do with an email that several registered customers share.
+AmbiguityPolicy: TypeAlias = Literal["skip", "all", "latest"]
+
+#: How emails are resolved to customer ids.
+ResolveStrategy: TypeAlias = Literal["auto", "lookup", "scan"]
+
+#: The outcome of resolving one input email.
+ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "unmatched"]
+
+#: The outcome of one member change in a push.
+MemberOutcome: TypeAlias = Literal[
+    "pending", "applied", "verified", "accepted_unverified", "failed", "skipped"
+]
+
+#: The outcome of a whole push.
+ApplyStatus: TypeAlias = Literal[
+    "verified", "applied", "accepted_unverified", "partial", "failed", "cancelled", "dry_run"
+]
