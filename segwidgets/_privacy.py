@@ -6,7 +6,9 @@ import re
 
 __all__ = ["mask_email", "mask_emails_in"]
 
-_EMAIL_RE = re.compile(r"[^\s\"'<>(),;:@\[\]\\]+@[^\s\"'<>(),;:@\[\]\\]+")
+_EMAIL_RE = re.compile(
+    r"[^\s\"'<>(),;:@\[\]\\/?&=]+(?:@|%40)[^\s\"'<>(),;:@\[\]\\/?&=]+", re.IGNORECASE
+)
 
 
 def mask_email(email: str) -> str:
@@ -23,5 +25,6 @@ def mask_email(email: str) -> str:
 
 
 def mask_emails_in(text: str) -> str:
-    """Mask every email-like token inside free text (log lines, error messages, URLs)."""
-    return _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+    """Mask every email-like token inside free text (log lines, error messages, URLs),
+    URL-encoded ones (``%40``) included."""
+    return _EMAIL_RE.sub(lambda m: mask_email(re.sub("%40", "@", m.group(0), flags=re.I)), text)

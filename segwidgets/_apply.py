@@ -1,0 +1,752 @@
+"""Pushing a plan to Shopgate: batches, concurrency, faults, verification, journal.
+
+How a push goes:
+
+1. **check** — the plan is for this merchant and segment, within the mass-removal guard,
+   the segment is fixed, and its live members still have the plan's fingerprint (else
+   ``StalePlanError`` with the drift, and nothing is written).
+2. **push** — removes first (Shopgate applies them asynchronously, so their delay overlaps
+   the adds), then adds; batches of ``batch_size`` sent ``concurrency`` at a time. Each
+   batch is journaled as *sending* before it goes out and *applied*/*accepted* only after
+   the server confirmed it. A batch that is too large is split; a batch rejected for
+   some ids is narrowed down to those ids (by the server's per-item errors, else by
+   bisection) and the rest applied.
+3. **reconcile** — a write whose answer was lost (connection dropped, 500, 409 on a
+   strict server) is never re-sent blindly: the segment is read again and only what is
+   still missing is sent, for at most ``max_rounds`` rounds.
+4. **verify** — the segment is read back; adds must show, removes must be gone (polled
+   until ``verify_timeout``, since deletes apply later). What is still not gone is
+   ``accepted_unverified``.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    ApplyIncompleteError,
+    BadRequestError,
+    ConflictError,
+    PayloadTooLargeError,
+    PlanTargetError,
+    SegmentNotEditableError,
+    ServerError,
+    StalePlanError,
+    UnprocessableEntityError,
+)
+from ._journal import Action, Journal, MemberStatus
+from ._live import LiveSnapshot, read_live
+from ._progress import CancelToken, ProgressCallback, ProgressTracker
+from ._types import ApplyStatus
+
+if TYPE_CHECKING:
+    from ._client import ShopgateClient
+    from ._plan import SegmentPlan
+
+__all__ = ["ApplyOptions", "ApplyResult", "Pusher", "chunked"]
+
+#: 5xx answers that mean "refused, nothing done" (the client already retried them).
+_REFUSED_5XX = frozenset({502, 503, 504})
+
+
+def chunked(ids: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive batches of at most ``size`` ids."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How a push runs. The session fills these from its settings and ``apply()`` keywords."""
+
+    batch_size: int = 1000
+    concurrency: int = 8
+    page_size: int = 1000
+    verify: bool = True
+    verify_timeout: float = 30.0
+    max_rounds: int = 3
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the journal."""
+        return {
+            "batch_size": self.batch_size,
+            "concurrency": self.concurrency,
+            "page_size": self.page_size,
+            "verify": self.verify,
+            "verify_timeout": self.verify_timeout,
+            "max_rounds": self.max_rounds,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class ApplyResult:
+    """What a push did. ``outcomes`` has one row per member change:
+    ``customer_id``, ``action`` (add/remove), ``outcome``, ``error``.
+
+    Outcomes: ``verified`` (a read showed it), ``applied`` (confirmed, not read back),
+    ``accepted_unverified`` (a remove Shopgate accepted but had not applied in time),
+    ``failed`` (refused; ``error`` says why), ``pending`` (not sent: cancelled or stopped).
+    """
+
+    run_id: str | None
+    status: ApplyStatus
+    segment_code: str
+    outcomes: pl.DataFrame
+    n_requests: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    requests: pl.DataFrame | None = None
+    batch_size: int = 0
+
+    def _n(self, action: str | None, *outcomes: str) -> int:
+        frame = self.outcomes
+        if action is not None:
+            frame = frame.filter(pl.col("action") == action)
+        return frame.filter(pl.col("outcome").is_in(list(outcomes))).height
+
+    @property
+    def n_added(self) -> int:
+        """Adds confirmed by the server."""
+        return self._n("add", "applied", "verified")
+
+    @property
+    def n_removed(self) -> int:
+        """Removes confirmed by the server (verified or still applying)."""
+        return self._n("remove", "applied", "verified", "accepted_unverified")
+
+    @property
+    def n_verified(self) -> int:
+        """Changes a read-back showed."""
+        return self._n(None, "verified")
+
+    @property
+    def n_unverified(self) -> int:
+        """Removes accepted but not seen applied before the verification gave up."""
+        return self._n(None, "accepted_unverified")
+
+    @property
+    def n_failed(self) -> int:
+        """Changes the server refused."""
+        return self._n(None, "failed")
+
+    @property
+    def n_pending(self) -> int:
+        """Changes not sent (cancelled or stopped); ``resume`` sends them."""
+        return self._n(None, "pending")
+
+    @property
+    def failed(self) -> pl.DataFrame:
+        """The refused changes with the server's reason."""
+        return self.outcomes.filter(pl.col("outcome") == "failed")
+
+    @property
+    def unverified(self) -> pl.DataFrame:
+        """The removes accepted but not seen applied."""
+        return self.outcomes.filter(pl.col("outcome") == "accepted_unverified")
+
+    @property
+    def is_success(self) -> bool:
+        """True when every change was applied and verified (or there was nothing to do)."""
+        return self.status in {"verified", "applied", "dry_run"}
+
+    def to_polars(self) -> pl.DataFrame:
+        """The per-member outcomes."""
+        return self.outcomes
+
+    def __repr__(self) -> str:
+        return (
+            f"ApplyResult(run_id={self.run_id!r}, status={self.status!r}, "
+            f"n_added={self.n_added:,}, n_removed={self.n_removed:,}, "
+            f"n_failed={self.n_failed:,}, n_unverified={self.n_unverified:,}, "
+            f"n_pending={self.n_pending:,}, n_requests={self.n_requests:,})"
+        )
+
+    def _repr_html_(self) -> str:
+        color = (
+            "var(--jp-success-color1,#15803d)"
+            if self.is_success
+            else "var(--jp-warn-color1,#b45309)"
+        )
+        return (
+            f"<div><b>Push {html.escape(self.status)}</b> "
+            f"<span style='color:{color}'>●</span> segment {html.escape(self.segment_code)}: "
+            f"{self.n_added:,} added, {self.n_removed:,} removed, {self.n_failed:,} failed, "
+            f"{self.n_unverified:,} unverified, {self.n_pending:,} not sent — "
+            f"{self.n_requests:,} requests in {self.seconds:.1f} s"
+            f"{'<br>' + html.escape(self.message) if self.message else ''}</div>"
+        )
+
+
+class _Stop(Exception):  # noqa: N818 (internal control flow, never escapes)
+    """A worker found the run stopping and sent nothing."""
+
+
+class Pusher:
+    """Runs pushes for one session: shares its client, journal and options."""
+
+    def __init__(
+        self,
+        client: ShopgateClient,
+        journal: Journal,
+        options: ApplyOptions,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.options = options
+        self._sleep = sleep
+        self._clock = clock
+        #: the largest batch the server took so far (shrinks after a 413)
+        self.batch_size = options.batch_size
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def check_target(self, plan: SegmentPlan, *, segment: str | None = None) -> None:
+        """Refuse a plan made for another merchant, host or segment."""
+        creds = self.client.credentials
+        if plan.merchant_code != creds.merchant_code or plan.target != creds.url_template:
+            msg = (
+                f"This plan was made for merchant {plan.merchant_code!r} at {plan.target}, "
+                f"but this session is connected to {creds.merchant_code!r} at "
+                f"{creds.url_template}. Nothing was sent."
+            )
+            raise PlanTargetError(msg)
+        if segment is not None and segment != plan.segment_code:
+            msg = (
+                f"This plan is for segment {plan.segment_code!r}, not {segment!r}. "
+                "Plan again for the segment you mean. Nothing was sent."
+            )
+            raise PlanTargetError(msg)
+
+    def check_editable(self, code: str) -> None:
+        """Only fixed segments have a member list that can be edited."""
+        segment = self.client.get_segment(code)
+        if segment.get("type", "fixed") != "fixed":
+            msg = (
+                f"Segment {code!r} is {segment.get('type')}: its members follow its rules. "
+                "Only fixed segments can be synced."
+            )
+            raise SegmentNotEditableError(msg)
+
+    def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
+        """Re-read the segment; refuse the plan if it changed since planning."""
+        live = read_live(self.client, plan.segment_code, page_size=self.options.page_size)
+        if live.fingerprint != plan.live_fingerprint:
+            before = pl.DataFrame({"customer_id": plan.live})
+            now = live.frame()
+            added = now.join(before, on="customer_id", how="anti").height
+            removed = before.join(now, on="customer_id", how="anti").height
+            msg = (
+                f"Segment {plan.segment_code!r} changed since this plan was made "
+                f"({added:,} members added and {removed:,} removed by someone else, "
+                f"{plan.n_live:,} → {live.n:,}). Nothing was sent: plan again."
+            )
+            raise StalePlanError(msg, n_added_since=added, n_removed_since=removed)
+        return live
+
+    # -- apply ------------------------------------------------------------------------------
+
+    def dry_run(self, plan: SegmentPlan) -> ApplyResult:
+        """What ``apply`` would send, without sending any write."""
+        start = self._clock()
+        before = self.client.stats.n_requests
+        self.check_editable(plan.segment_code)
+        self.check_fresh(plan)
+        rows: list[tuple[int, str, str, int]] = []
+        path = f"segments/{plan.segment_code}/members"
+        for number, (action, batch) in enumerate(self._batches(plan.removes, plan.adds)):
+            rows.append((number, "DELETE" if action == "remove" else "POST", path, len(batch)))
+        requests = pl.DataFrame(
+            rows,
+            schema={
+                "batch": pl.Int64,
+                "method": pl.String,
+                "path": pl.String,
+                "n_members": pl.Int64,
+            },
+            orient="row",
+        )
+        outcomes = _outcomes(
+            [("add", i, "pending", None) for i in plan.adds.get_column("customer_id")]
+            + [("remove", i, "pending", None) for i in plan.removes.get_column("customer_id")]
+        )
+        return ApplyResult(
+            run_id=None,
+            status="dry_run",
+            segment_code=plan.segment_code,
+            outcomes=outcomes,
+            n_requests=self.client.stats.n_requests - before,
+            seconds=self._clock() - start,
+            message=f"Dry run: would send {requests.height:,} write requests. {plan.estimate()}",
+            requests=requests,
+            batch_size=self.batch_size,
+        )
+
+    def apply(
+        self,
+        plan: SegmentPlan,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        kind: str = "apply",
+    ) -> ApplyResult:
+        """Check, push, reconcile, verify (see the module docstring)."""
+        start = self._clock()
+        before = self.client.stats.n_requests
+        timings: dict[str, float] = {}
+        self.check_editable(plan.segment_code)
+        self.check_fresh(plan)
+        timings["check"] = self._clock() - start
+        adds = plan.adds.get_column("customer_id").to_list()
+        removes = plan.removes.get_column("customer_id").to_list()
+        run_id = self.journal.start_run(
+            kind=plan.kind if kind == "apply" else kind,
+            plan_id=plan.plan_id,
+            merchant_code=plan.merchant_code,
+            target=plan.target,
+            segment_code=plan.segment_code,
+            mode=plan.mode,
+            live_fingerprint=plan.live_fingerprint,
+            adds=adds,
+            removes=removes,
+            settings=self.options.as_dict(),
+            parent_run_id=plan.undo_of,
+        )
+        run = _RunState(self, run_id, plan.segment_code, progress, cancel)
+        return run.execute(adds=adds, removes=removes, start=start, before=before, timings=timings)
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ApplyResult:
+        """Finish an interrupted run: send what was never confirmed, then verify."""
+        start = self._clock()
+        before = self.client.stats.n_requests
+        record = self.journal.run(run_id)
+        creds = self.client.credentials
+        if record.merchant_code != creds.merchant_code or record.target != creds.url_template:
+            msg = (
+                f"Run {run_id} was for merchant {record.merchant_code!r} at {record.target}; "
+                "connect to that merchant to resume it."
+            )
+            raise PlanTargetError(msg)
+        code = record.segment_code
+        self.journal.mark_running(run_id)
+        unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
+        adds = self.journal.member_ids(run_id, "add", unsettled)
+        removes = self.journal.member_ids(run_id, "remove", unsettled)
+        run = _RunState(self, run_id, code, progress, cancel)
+        # What the journal cannot vouch for is settled by a read, never by a blind resend.
+        run.uncertain["add"].update(adds)
+        run.uncertain["remove"].update(removes)
+        return run.execute(adds=[], removes=[], start=start, before=before, timings={})
+
+    def _batches(
+        self, removes: pl.DataFrame | Sequence[str], adds: pl.DataFrame | Sequence[str]
+    ) -> Iterable[tuple[Action, list[str]]]:
+        def ids(x: pl.DataFrame | Sequence[str]) -> list[str]:
+            return x.get_column("customer_id").to_list() if isinstance(x, pl.DataFrame) else list(x)
+
+        for batch in chunked(ids(removes), self.batch_size):
+            yield "remove", batch
+        for batch in chunked(ids(adds), self.batch_size):
+            yield "add", batch
+
+
+class _RunState:
+    """One run in flight: worker threads, journal updates, uncertain and failed members."""
+
+    def __init__(
+        self,
+        pusher: Pusher,
+        run_id: str,
+        code: str,
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        self.p = pusher
+        self.client = pusher.client
+        self.journal = pusher.journal
+        self.run_id = run_id
+        self.code = code
+        self.cancel = cancel or CancelToken()
+        self.tracker = ProgressTracker(progress, batches_total=0, members_total=0)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.fatal: BaseException | None = None
+        self.uncertain: dict[Action, set[str]] = {"add": set(), "remove": set()}
+        self.status: dict[tuple[Action, str], tuple[str, str | None]] = {}
+        self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    def execute(
+        self,
+        *,
+        adds: list[str],
+        removes: list[str],
+        start: float,
+        before: int,
+        timings: dict[str, float],
+    ) -> ApplyResult:
+        clock = self.p._clock
+        status: ApplyStatus
+        message = ""
+        try:
+            t = clock()
+            self._push(removes, adds)
+            timings["push"] = clock() - t
+            if self.fatal is None and not self.cancel.cancelled:
+                t = clock()
+                self._reconcile()
+                timings["reconcile"] = clock() - t
+            if self.fatal is None and not self.cancel.cancelled and self.p.options.verify:
+                t = clock()
+                self._verify()
+                timings["verify"] = clock() - t
+        except BaseException as exc:
+            # A crash, a KeyboardInterrupt or an unexpected error: the journal already holds
+            # every confirmed batch; record that the run stopped and let the error through.
+            self.journal.finish_run(
+                self.run_id,
+                status="interrupted",
+                n_requests=self.client.stats.n_requests - before,
+                message=f"stopped by {type(exc).__name__}; run resume() to finish",
+            )
+            raise
+        self.tracker.emit("done")
+        outcomes = self._outcomes()
+        counts = outcomes.group_by("outcome").len()
+        by = dict(counts.iter_rows())
+        if self.fatal is not None:
+            done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
+            status = "partial" if done else "failed"
+            message = f"Stopped: {self.fatal}. Run resume('{self.run_id}') once the cause is fixed."
+        elif self.cancel.cancelled and by.get("pending", 0):
+            status = "cancelled"
+            message = f"Cancelled; {by['pending']:,} changes not sent. resume('{self.run_id}') sends them."
+        elif by.get("failed", 0):
+            status = "partial"
+            message = f"{by['failed']:,} changes refused by Shopgate; see result.failed."
+        elif by.get("accepted_unverified", 0):
+            status = "accepted_unverified"
+            message = (
+                f"{by['accepted_unverified']:,} removals accepted but not yet applied after "
+                f"{self.p.options.verify_timeout:g} s; see result.unverified."
+            )
+        elif not self.p.options.verify:
+            status = "applied"
+        else:
+            status = "verified"
+        n_requests = self.client.stats.n_requests - before
+        self.journal.finish_run(self.run_id, status=status, n_requests=n_requests, message=message)
+        result = ApplyResult(
+            run_id=self.run_id,
+            status=status,
+            segment_code=self.code,
+            outcomes=outcomes,
+            n_requests=n_requests,
+            seconds=clock() - start,
+            timings=timings,
+            message=message,
+            batch_size=self.p.batch_size,
+        )
+        if self.fatal is not None:
+            raise ApplyIncompleteError(message, result=result) from self.fatal
+        return result
+
+    # -- push --------------------------------------------------------------------------------
+
+    def _push(self, removes: Sequence[str], adds: Sequence[str]) -> None:
+        batches = list(self.p._batches(removes, adds))
+        self.tracker.add_work(batches=len(batches), members=len(removes) + len(adds))
+        self.tracker.emit("push")
+        if not batches:
+            return
+        workers = max(1, min(self.p.options.concurrency, len(batches)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segwidgets-push") as pool:
+            futures = [pool.submit(self._send, action, batch) for action, batch in batches]
+            self._wait(futures)
+
+    def _wait(self, futures: list[Future[None]]) -> None:
+        crash: BaseException | None = None
+        try:
+            for future in futures:
+                try:
+                    future.result()
+                except _Stop:
+                    continue
+                except BaseException as exc:  # noqa: BLE001 - a worker crashed: stop the others, re-raise below
+                    self.stop.set()
+                    crash = crash or exc
+        except BaseException:
+            self.stop.set()
+            raise
+        if crash is not None:
+            raise crash
+
+    def _send(self, action: Action, ids: list[str]) -> None:
+        if self.stop.is_set() or self.cancel.cancelled:
+            raise _Stop
+        batch = next(self.batch_numbers)
+        self.journal.batch_sending(self.run_id, batch, action, ids)
+        try:
+            if action == "add":
+                self.client.add_members(self.code, ids)
+            else:
+                self.client.remove_members(self.code, ids)
+        except PayloadTooLargeError as exc:
+            self._done(
+                batch, action, ids, status="pending", batch_status="split", error=_short(exc)
+            )
+            self._split_too_large(action, ids)
+        except (BadRequestError, UnprocessableEntityError) as exc:
+            self._isolate(batch, action, ids, exc)
+        except (ConflictError, APIConnectionError) as exc:
+            self._mark_uncertain(batch, action, ids, exc)
+        except ServerError as exc:
+            if exc.status_code in _REFUSED_5XX:
+                self._fatal(batch, action, ids, exc)
+            else:
+                self._mark_uncertain(batch, action, ids, exc)
+        except APIStatusError as exc:
+            self._fatal(batch, action, ids, exc)
+        else:
+            self._done(
+                batch, action, ids, "applied" if action == "add" else "accepted", "confirmed"
+            )
+            self.tracker.advance(batches=1, members=len(ids))
+
+    def _done(
+        self,
+        batch: int,
+        action: Action,
+        ids: Sequence[str],
+        *,
+        status: MemberStatus,
+        batch_status: str,
+        error: str | None = None,
+    ) -> None:
+        self.journal.batch_done(
+            self.run_id, batch, action, ids, status=status, batch_status=batch_status, error=error
+        )
+
+    def _split_too_large(self, action: Action, ids: list[str]) -> None:
+        if len(ids) == 1:
+            self._fail(action, ids, "the server refused even a single member as too large")
+            return
+        half = math.ceil(len(ids) / 2)
+        with self.lock:
+            self.p.batch_size = min(self.p.batch_size, half)
+        self.tracker.add_work(batches=1, members=0)
+        for part in chunked(ids, half):
+            self._send(action, part)
+
+    def _isolate(self, batch: int, action: Action, ids: list[str], exc: APIStatusError) -> None:
+        named = {str(e.get("id")) for e in exc.item_errors if e.get("id") is not None}
+        bad = [i for i in ids if i in named]
+        if bad and len(bad) < len(ids):
+            reasons = {
+                str(e.get("id")): str(e.get("message") or exc.message) for e in exc.item_errors
+            }
+            self._done(
+                batch, action, ids, status="pending", batch_status="rejected", error=_short(exc)
+            )
+            for cid in bad:
+                self._fail(action, [cid], reasons.get(cid, exc.message))
+            self.tracker.add_work(batches=1, members=0)
+            self._send(action, [i for i in ids if i not in named])
+        elif len(ids) == 1 or bad:
+            self._done(
+                batch, action, ids, status="failed", batch_status="rejected", error=_short(exc)
+            )
+            self._fail(action, ids, exc.message, journal=False)
+        else:
+            # The server did not say which ids it refused: halve until the bad ones stand alone.
+            self._done(
+                batch, action, ids, status="pending", batch_status="rejected", error=_short(exc)
+            )
+            self.tracker.add_work(batches=1, members=0)
+            half = math.ceil(len(ids) / 2)
+            for part in chunked(ids, half):
+                self._send(action, part)
+
+    def _fail(
+        self, action: Action, ids: Sequence[str], reason: str, *, journal: bool = True
+    ) -> None:
+        if journal:
+            self.journal.set_member_status(self.run_id, action, ids, "failed", error=reason)
+        with self.lock:
+            for cid in ids:
+                self.status[(action, cid)] = ("failed", reason)
+        self.tracker.advance(batches=0, members=len(ids), failed=len(ids))
+
+    def _mark_uncertain(
+        self, batch: int, action: Action, ids: Sequence[str], exc: Exception
+    ) -> None:
+        # Left as "sending" in the journal: only a read can tell whether it was applied.
+        self.journal.batch_done(
+            self.run_id,
+            batch,
+            action,
+            ids,
+            status="sending",
+            batch_status="uncertain",
+            error=_short(exc),
+        )
+        with self.lock:
+            self.uncertain[action].update(ids)
+
+    def _fatal(self, batch: int, action: Action, ids: Sequence[str], exc: APIStatusError) -> None:
+        self._done(batch, action, ids, status="pending", batch_status="failed", error=_short(exc))
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = exc
+        self.stop.set()
+
+    # -- reconcile -----------------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        for _ in range(self.p.options.max_rounds):
+            if not (self.uncertain["add"] or self.uncertain["remove"]):
+                return
+            live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+            with self.lock:
+                adds, removes = self.uncertain["add"], self.uncertain["remove"]
+                self.uncertain = {"add": set(), "remove": set()}
+            done_adds = sorted(adds & live)
+            done_removes = sorted(removes - live)
+            self.journal.set_member_status(self.run_id, "add", done_adds, "applied")
+            self.journal.set_member_status(self.run_id, "remove", done_removes, "accepted")
+            self.tracker.advance(
+                batches=0, members=len(done_adds) + len(done_removes), phase="reconcile"
+            )
+            # Only what the read shows still missing is sent again.
+            self._push(sorted(removes & live), sorted(adds - live))
+            if self.fatal is not None or self.cancel.cancelled:
+                return
+        for action in ("add", "remove"):
+            left = sorted(self.uncertain[action])  # type: ignore[index]
+            if left:
+                self._fail(
+                    action,  # type: ignore[arg-type]
+                    left,
+                    f"answer lost and still not confirmed after {self.p.options.max_rounds} re-reads",
+                )
+
+    # -- verify ----------------------------------------------------------------------------------
+
+    def _verify(self) -> None:
+        opts = self.p.options
+        clock, sleep = self.p._clock, self.p._sleep
+        added = self.journal.member_ids(self.run_id, "add", ("applied",))
+        removed = self.journal.member_ids(self.run_id, "remove", ("accepted",))
+        if not added and not removed:
+            return
+        self.tracker.emit("verify", "reading the segment back")
+        live = set(read_live(self.client, self.code, page_size=opts.page_size).ids)
+        self.journal.set_member_status(
+            self.run_id, "add", [i for i in added if i in live], "verified"
+        )
+        missing = [i for i in added if i not in live]
+        if missing:
+            self.journal.set_member_status(
+                self.run_id, "add", missing, "unverified", error="confirmed but not in the segment"
+            )
+        pending = [i for i in removed if i in live]
+        self.journal.set_member_status(
+            self.run_id, "remove", [i for i in removed if i not in live], "verified"
+        )
+        deadline = clock() + opts.verify_timeout
+        wait = 0.25
+        while pending and clock() < deadline:
+            sleep(min(wait, max(deadline - clock(), 0)))
+            wait = min(wait * 2, 5.0)
+            still = self._still_present(pending)
+            self.journal.set_member_status(
+                self.run_id, "remove", [i for i in pending if i not in still], "verified"
+            )
+            pending = [i for i in pending if i in still]
+            self.tracker.emit("verify", f"{len(pending):,} removals still applying")
+        if pending:
+            self.journal.set_member_status(
+                self.run_id,
+                "remove",
+                pending,
+                "unverified",
+                error=f"accepted but still a member after {opts.verify_timeout:g} s",
+            )
+
+    def _still_present(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are still members: per-customer reads when that is cheaper."""
+        n_pages = max(
+            1,
+            math.ceil(
+                self.client.get_segment(self.code).get("memberCount", 0) / self.p.options.page_size
+            ),
+        )
+        if len(ids) < n_pages:
+            present = set()
+            for cid in ids:
+                codes = {s.get("code") for s in self.client.customer_segments(cid)}
+                if self.code in codes:
+                    present.add(cid)
+            return present
+        return set(ids) & set(
+            read_live(self.client, self.code, page_size=self.p.options.page_size).ids
+        )
+
+    # -- outcome ---------------------------------------------------------------------------------
+
+    def _outcomes(self) -> pl.DataFrame:
+        frame = self.journal.member_frame(self.run_id)
+        mapping = {
+            "pending": "pending",
+            "sending": "pending",
+            "applied": "applied",
+            "accepted": "applied",
+            "verified": "verified",
+            "unverified": "accepted_unverified",
+            "failed": "failed",
+            "skipped": "verified",
+        }
+        return frame.select(
+            "customer_id",
+            "action",
+            pl.col("status").replace_strict(mapping, default="pending").alias("outcome"),
+            "error",
+        )
+
+
+def _outcomes(rows: list[tuple[str, str, str, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "action": pl.String,
+            "customer_id": pl.String,
+            "outcome": pl.String,
+            "error": pl.String,
+        },
+        orient="row",
+    ).select("customer_id", "action", "outcome", "error")
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -1,0 +1,181 @@
+"""``segwidgets sync | history | undo | resume``: the headless commands for scheduled syncs.
+
+Exit codes: 0 done and verified (or nothing to do), 1 failed, 2 bad input or refused plan,
+3 applied but not verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, get_args
+
+from ._errors import (
+    ApplyIncompleteError,
+    ConfigurationError,
+    InputFileError,
+    JournalError,
+    PlanError,
+    SegwidgetsError,
+    TornReadError,
+)
+from ._types import AmbiguityPolicy, Mode
+
+if TYPE_CHECKING:
+    from ._apply import ApplyResult
+    from ._plan import SegmentPlan
+    from ._session import SegmentSession
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_UNVERIFIED", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNVERIFIED = 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run against a fresh local sandbox instead of SHOPGATE_* credentials",
+    )
+    parser.add_argument(
+        "--journal", help="journal file (default: $SEGWIDGETS_JOURNAL or the user data dir)"
+    )
+    parser.add_argument("--verbose", "-v", action="count", default=0, help="more log output")
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"segwidgets {command}")
+    if command == "sync":
+        parser.description = "Make a segment match a member list (plan, then apply with --yes)."
+        parser.add_argument("--segment", required=True, help="segment code")
+        parser.add_argument("--members", required=True, help="CSV/TSV/TXT/parquet/xlsx file")
+        parser.add_argument("--column", help="the column holding emails or customer ids")
+        parser.add_argument("--mode", choices=get_args(Mode), default="mirror")
+        parser.add_argument(
+            "--policy",
+            choices=get_args(AmbiguityPolicy),
+            default="skip",
+            help="emails shared by several customers: skip (default), all, latest",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show the requests, send no write"
+        )
+        parser.add_argument("--yes", action="store_true", help="apply the plan (else only show it)")
+        parser.add_argument(
+            "--allow-mass-removal",
+            action="store_true",
+            help="allow removing more than half of the segment",
+        )
+        parser.add_argument("--save-plan", help="also write the plan to this file")
+    elif command == "history":
+        parser.description = "List past runs, newest first."
+        parser.add_argument("--segment", help="only runs of this segment")
+    elif command == "undo":
+        parser.description = "Plan the reversal of a run; with --yes, apply it."
+        parser.add_argument("run_id")
+        parser.add_argument("--yes", action="store_true")
+        parser.add_argument("--allow-mass-removal", action="store_true")
+    elif command == "resume":
+        parser.description = "Finish an interrupted run."
+        parser.add_argument("run_id")
+    _common(parser)
+    return parser
+
+
+def _open_session(args: argparse.Namespace) -> SegmentSession:
+    from ._session import SegmentSession
+
+    if args.sandbox:
+        return SegmentSession.sandbox(journal=args.journal)
+    return SegmentSession.from_env(journal=args.journal)
+
+
+def _print_plan(plan: SegmentPlan) -> None:
+    pass
+
+
+def _print_result(result: ApplyResult) -> int:
+    if result.message:
+        pass
+    for _row in result.failed.head(20).iter_rows(named=True):
+        pass
+    for _row in result.unverified.head(20).iter_rows(named=True):
+        pass
+    if result.status in {"verified", "applied", "dry_run"}:
+        return EXIT_OK
+    if result.status == "accepted_unverified":
+        return EXIT_UNVERIFIED
+    return EXIT_FAILED
+
+
+def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
+    from ._members import read_members
+
+    members = read_members(args.members, column=args.column)
+    desired: object = members
+    if members.kind == "email":
+        resolution = session.resolve(members, policy=args.policy)
+        desired = resolution
+    plan = session.plan(
+        args.segment,
+        desired,  # type: ignore[arg-type]
+        mode=args.mode,
+        allow_mass_removal=args.allow_mass_removal,
+    )
+    _print_plan(plan)
+    if args.save_plan:
+        pass
+    if args.dry_run:
+        return _print_result(session.apply(plan, dry_run=True))
+    if not args.yes:
+        return EXIT_OK
+    if plan.is_empty():
+        return EXIT_OK
+    return _print_result(session.apply(plan))
+
+
+def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int:
+    if command == "sync":
+        return _sync(session, args)
+    if command == "history":
+        runs = session.history(args.segment)
+        if runs.is_empty():
+            pass
+        for _row in runs.iter_rows(named=True):
+            pass
+        return EXIT_OK
+    if command == "undo":
+        plan = session.undo(args.run_id, allow_mass_removal=args.allow_mass_removal)
+        _print_plan(plan)
+        if not args.yes:
+            return EXIT_OK
+        return _print_result(session.apply(plan))
+    return _print_result(session.resume(args.run_id))
+
+
+def main(command: str, argv: Sequence[str]) -> int:
+    """Run one headless command; returns its exit code."""
+    args = _parser(command).parse_args(list(argv))
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        with _open_session(args) as session:
+            return _run(command, session, args)
+    except (InputFileError, PlanError, ConfigurationError, TornReadError):
+        return EXIT_BAD_INPUT
+    except ApplyIncompleteError as exc:
+        if exc.result is not None:
+            _print_result(exc.result)
+        return EXIT_FAILED
+    except (JournalError, SegwidgetsError):
+        return EXIT_FAILED

@@ -1,0 +1,394 @@
+"""The local audit trail: every run, every batch, every member change and its outcome.
+
+A SQLite file in the user's data directory (``SEGWIDGETS_JOURNAL`` or ``journal=`` overrides
+it), readable by this user only. It stores customer ids, never emails, and it is written
+*before* a batch is sent and *after* the server confirmed it, so a push that stops for any
+reason can be resumed without re-sending what was confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import polars as pl
+
+from ._errors import JournalError, RunNotFoundError
+
+__all__ = [
+    "JOURNAL_ENV_VAR",
+    "Action",
+    "Journal",
+    "MemberStatus",
+    "RunRecord",
+    "default_journal_path",
+]
+
+JOURNAL_ENV_VAR = "SEGWIDGETS_JOURNAL"
+
+Action = Literal["add", "remove"]
+
+#: pending: not yet sent · sending: handed to the network, outcome unknown ·
+#: applied: add confirmed (201) · accepted: remove confirmed (202, applies later) ·
+#: verified: a read showed it · unverified: accepted but not seen applied in time ·
+#: failed: refused by the server (``error`` says why) · skipped: nothing to do any more
+MemberStatus = Literal[
+    "pending", "sending", "applied", "accepted", "verified", "unverified", "failed", "skipped"
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    parent_run_id TEXT,
+    plan_id TEXT NOT NULL,
+    merchant_code TEXT NOT NULL,
+    target TEXT NOT NULL,
+    segment_code TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    live_fingerprint TEXT NOT NULL,
+    n_add INTEGER NOT NULL,
+    n_remove INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    n_requests INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS members (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    action TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    batch INTEGER,
+    error TEXT,
+    PRIMARY KEY (run_id, action, customer_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    batch INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT,
+    PRIMARY KEY (run_id, batch)
+);
+CREATE INDEX IF NOT EXISTS runs_by_segment ON runs (merchant_code, segment_code, started_at);
+"""
+
+
+def default_journal_path() -> Path:
+    """``$SEGWIDGETS_JOURNAL``, else ``<user data dir>/segwidgets/journal.sqlite3``."""
+    override = os.environ.get(JOURNAL_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("segwidgets", appauthor=False)) / "journal.sqlite3"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class RunRecord(dict[str, Any]):
+    """One row of ``runs`` as a dict (``record["status"]``), with attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+class Journal:
+    """Thread-safe access to the journal file. One per session."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_journal_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+                os.close(fd)
+            self.path.chmod(0o600)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            msg = f"Cannot open the journal at {self.path}: {exc}. Pass journal= another path."
+            raise JournalError(msg) from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        kind: str,
+        plan_id: str,
+        merchant_code: str,
+        target: str,
+        segment_code: str,
+        mode: str,
+        live_fingerprint: str,
+        adds: Sequence[str],
+        removes: Sequence[str],
+        settings: dict[str, Any],
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Record a new run and all its member changes as ``pending``. Returns the run id."""
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, kind, parent_run_id, plan_id, merchant_code, target,"
+                " segment_code, mode, live_fingerprint, n_add, n_remove, settings, status,"
+                " started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    kind,
+                    parent_run_id,
+                    plan_id,
+                    merchant_code,
+                    target,
+                    segment_code,
+                    mode,
+                    live_fingerprint,
+                    len(adds),
+                    len(removes),
+                    json.dumps(settings, sort_keys=True),
+                    "running",
+                    _now(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO members (run_id, action, customer_id, status) VALUES (?,?,?,?)",
+                _member_rows(run_id, adds, removes),
+            )
+        return run_id
+
+    def finish_run(
+        self, run_id: str, *, status: str, n_requests: int, message: str | None = None
+    ) -> None:
+        """Record the final status of a run."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, finished_at=?, n_requests=n_requests+?, message=?"
+                " WHERE run_id=?",
+                (status, _now(), n_requests, message, run_id),
+            )
+
+    def mark_running(self, run_id: str) -> None:
+        """A run picked up again by ``resume``."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,)
+            )
+
+    def run(self, run_id: str) -> RunRecord:
+        """One run, or ``RunNotFoundError``."""
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        if row is None:
+            msg = f"No run {run_id!r} in the journal at {self.path}."
+            raise RunNotFoundError(msg)
+        return RunRecord(zip(names, row, strict=True))
+
+    def runs(
+        self, *, merchant_code: str | None = None, segment_code: str | None = None
+    ) -> pl.DataFrame:
+        """Past runs, newest first."""
+        query = "SELECT * FROM runs"
+        clauses: list[str] = []
+        args: list[str] = []
+        if merchant_code is not None:
+            clauses.append("merchant_code=?")
+            args.append(merchant_code)
+        if segment_code is not None:
+            clauses.append("segment_code=?")
+            args.append(segment_code)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started_at DESC, run_id DESC"
+        with self._lock:
+            cur = self._db.execute(query, args)
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description]
+        schema = dict.fromkeys(names, pl.String) | {
+            "n_add": pl.Int64,
+            "n_remove": pl.Int64,
+            "n_requests": pl.Int64,
+        }
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    # -- members and batches --------------------------------------------------------------------
+
+    def member_ids(self, run_id: str, action: Action, statuses: Iterable[str]) -> list[str]:
+        """Ids of one action whose status is one of ``statuses``."""
+        wanted = list(statuses)
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT customer_id FROM members WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
+                (run_id, action, *wanted),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def member_frame(self, run_id: str) -> pl.DataFrame:
+        """Every member change of a run: customer_id, action, status, batch, error."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT customer_id, action, status, batch, error FROM members WHERE run_id=?"
+                " ORDER BY action, customer_id",
+                (run_id,),
+            ).fetchall()
+        return pl.DataFrame(
+            rows,
+            schema={
+                "customer_id": pl.String,
+                "action": pl.String,
+                "status": pl.String,
+                "batch": pl.Int64,
+                "error": pl.String,
+            },
+            orient="row",
+        )
+
+    def next_batch_number(self, run_id: str) -> int:
+        """The first unused batch number of a run."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(batch), -1) + 1 FROM batches WHERE run_id=?", (run_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def batch_sending(self, run_id: str, batch: int, action: Action, ids: Sequence[str]) -> None:
+        """Before a batch goes out: the batch and its members are ``sending``."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO batches (run_id, batch, action, size, status, started_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (run_id, batch, action, len(ids), "sending", _now()),
+            )
+            db.executemany(
+                "UPDATE members SET status='sending', batch=? WHERE run_id=? AND action=?"
+                " AND customer_id=?",
+                ((batch, run_id, action, i) for i in ids),
+            )
+
+    def batch_done(
+        self,
+        run_id: str,
+        batch: int,
+        action: Action,
+        ids: Sequence[str],
+        *,
+        status: MemberStatus,
+        batch_status: str,
+        error: str | None = None,
+    ) -> None:
+        """After the server answered a batch (or refused it): record the outcome."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET status=?, finished_at=?, error=? WHERE run_id=? AND batch=?",
+                (batch_status, _now(), error, run_id, batch),
+            )
+            db.executemany(
+                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=? AND customer_id=?",
+                ((status, error, run_id, action, i) for i in ids),
+            )
+
+    def set_member_status(
+        self,
+        run_id: str,
+        action: Action,
+        ids: Iterable[str],
+        status: MemberStatus,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """Set the status of some members (verification, reconciliation)."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=? AND customer_id=?",
+                ((status, error, run_id, action, i) for i in ids),
+            )
+
+    def batch_frame(self, run_id: str) -> pl.DataFrame:
+        """Every batch of a run."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch, action, size, status, started_at, finished_at, error FROM batches"
+                " WHERE run_id=? ORDER BY batch",
+                (run_id,),
+            ).fetchall()
+        return pl.DataFrame(
+            rows,
+            schema={
+                "batch": pl.Int64,
+                "action": pl.String,
+                "size": pl.Int64,
+                "status": pl.String,
+                "started_at": pl.String,
+                "finished_at": pl.String,
+                "error": pl.String,
+            },
+            orient="row",
+        )
+
+    def owned_ids(self, merchant_code: str, target: str, segment_code: str) -> list[str]:
+        """Ids that segwidgets runs added to a segment and no later run removed."""
+        query = """
+            SELECT m.customer_id, m.action, r.started_at FROM members m
+            JOIN runs r ON r.run_id = m.run_id
+            WHERE r.merchant_code=? AND r.target=? AND r.segment_code=?
+              AND m.status IN ('applied', 'accepted', 'verified')
+            ORDER BY r.started_at
+        """
+        owned: dict[str, bool] = {}
+        with self._lock:
+            for customer_id, action, _ in self._db.execute(
+                query, (merchant_code, target, segment_code)
+            ):
+                owned[customer_id] = action == "add"
+        return [cid for cid, is_owned in owned.items() if is_owned]
+
+
+def _member_rows(
+    run_id: str, adds: Sequence[str], removes: Sequence[str]
+) -> Iterator[tuple[str, str, str, str]]:
+    for cid in adds:
+        yield (run_id, "add", cid, "pending")
+    for cid in removes:
+        yield (run_id, "remove", cid, "pending")

@@ -1,0 +1,76 @@
+"""Reading a segment's live members, all pages, as one consistent snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from ._errors import TornReadError
+from ._plan import fingerprint_ids
+
+if TYPE_CHECKING:
+    from ._client import ShopgateClient
+
+__all__ = ["LiveSnapshot", "read_live"]
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The member ids of a segment at one moment, with their fingerprint."""
+
+    segment_code: str
+    ids: pl.Series
+    fingerprint: str
+    n_pages: int
+
+    @property
+    def n(self) -> int:
+        """How many members."""
+        return self.ids.len()
+
+    def frame(self) -> pl.DataFrame:
+        """The ids as a ``customer_id`` frame."""
+        return pl.DataFrame({"customer_id": self.ids})
+
+
+def _read_once(client: ShopgateClient, code: str, page_size: int) -> tuple[list[str], bool, int]:
+    ids: list[str] = []
+    totals: set[int] = set()
+    n_pages = 0
+    for page in client.member_pages(code, page_size=page_size):
+        n_pages += 1
+        ids.extend(str(m["id"]) for m in page.members)
+        if page.total is not None:
+            totals.add(page.total)
+    consistent = len(totals) <= 1 and (not totals or totals == {len(ids)})
+    consistent = consistent and len(set(ids)) == len(ids)
+    return ids, consistent, n_pages
+
+
+def read_live(
+    client: ShopgateClient, code: str, *, page_size: int = 1000, attempts: int = 3
+) -> LiveSnapshot:
+    """Read every page of a segment's members.
+
+    A read is torn when the segment changed between two pages: the page totals disagree,
+    or the ids collected do not add up to the total. A torn read is read again, up to
+    ``attempts`` times, then ``TornReadError``. (A change that keeps every total equal
+    cannot be seen here; the stale check before applying catches it.)
+    """
+    for _ in range(attempts):
+        ids, consistent, n_pages = _read_once(client, code, page_size)
+        if consistent:
+            series = pl.Series("customer_id", ids, dtype=pl.String)
+            return LiveSnapshot(
+                segment_code=code,
+                ids=series,
+                fingerprint=fingerprint_ids(series),
+                n_pages=n_pages,
+            )
+    msg = (
+        f"Segment {code!r} kept changing while its members were read ({attempts} tries). "
+        "Wait until other changes to it have finished, then plan again."
+    )
+    raise TornReadError(msg)

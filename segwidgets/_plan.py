@@ -1,0 +1,409 @@
+"""The diff between a segment's live members and a desired list: what to add and remove.
+
+A ``SegmentPlan`` is a value: computed once from a live snapshot, reviewable, savable to a
+file, and applied later only if the segment still looks exactly as it did at planning time
+(the live fingerprint), so a plan never acts on a segment it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import polars as pl
+
+from ._errors import MassRemovalError, PlanError
+from ._types import Mode, Scope
+
+__all__ = [
+    "DEFAULT_MASS_REMOVAL_THRESHOLD",
+    "Estimate",
+    "PlanKind",
+    "SegmentPlan",
+    "compute_plan",
+    "fingerprint_ids",
+    "id_frame",
+]
+
+#: A plan that removes more than this share of the live members needs explicit consent.
+DEFAULT_MASS_REMOVAL_THRESHOLD = 0.5
+
+#: ``sync`` plans come from a desired list; ``undo`` plans reverse a past run.
+PlanKind = Literal["sync", "undo"]
+
+_FORMAT = "segwidgets-plan/1"
+_FINGERPRINT_CHUNK = 200_000
+
+
+def id_frame(ids: pl.Series | list[str] | pl.DataFrame) -> pl.DataFrame:
+    """A one-column ``customer_id`` frame of distinct, non-null string ids (order kept)."""
+    if isinstance(ids, pl.DataFrame):
+        series = ids.get_column("customer_id")
+    elif isinstance(ids, pl.Series):
+        series = ids
+    else:
+        series = pl.Series(ids, dtype=pl.String)
+    series = series.cast(pl.String).drop_nulls().unique(maintain_order=True)
+    return pl.DataFrame({"customer_id": series})
+
+
+def fingerprint_ids(ids: pl.Series) -> str:
+    """A stable fingerprint of a set of ids: SHA-256 over the sorted distinct ids.
+
+    Order-independent and the same on every machine and polars version, so a plan saved
+    on one machine can be checked on another.
+    """
+    digest = hashlib.sha256()
+    ordered = ids.cast(pl.String).drop_nulls().unique().sort()
+    digest.update(f"n={ordered.len()}\n".encode())
+    for start in range(0, ordered.len(), _FINGERPRINT_CHUNK):
+        chunk = ordered.slice(start, _FINGERPRINT_CHUNK)
+        digest.update(("\n".join(chunk.to_list()) + "\n").encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What applying a plan will cost, known before anything is sent."""
+
+    n_add_requests: int
+    n_remove_requests: int
+    n_read_requests: int
+    batch_size: int
+    concurrency: int
+    seconds: float
+
+    @property
+    def n_write_requests(self) -> int:
+        """Member writes: one per batch of adds or removes."""
+        return self.n_add_requests + self.n_remove_requests
+
+    @property
+    def n_requests(self) -> int:
+        """Writes plus the reads of the stale check and the verification."""
+        return self.n_write_requests + self.n_read_requests
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_write_requests:,} write requests ({self.n_add_requests:,} add, "
+            f"{self.n_remove_requests:,} remove; batches of {self.batch_size:,}, "
+            f"{self.concurrency} at a time) + {self.n_read_requests:,} reads, "
+            f"about {_format_seconds(self.seconds)}"
+        )
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+@dataclass(frozen=True, repr=False)
+class SegmentPlan:
+    """Adds, removes and unchanged members for one segment, from one live snapshot.
+
+    ``unchanged`` are the live members that stay, so ``n_live == n_remove + n_unchanged``
+    and the segment will hold ``n_unchanged + n_add`` members afterwards.
+    """
+
+    merchant_code: str
+    segment_code: str
+    target: str
+    mode: Mode
+    adds: pl.DataFrame
+    removes: pl.DataFrame
+    unchanged: pl.DataFrame
+    live_fingerprint: str
+    n_live: int
+    scope: Scope = "all"
+    kind: PlanKind = "sync"
+    allow_mass_removal: bool = False
+    mass_removal_threshold: float = DEFAULT_MASS_REMOVAL_THRESHOLD
+    n_desired: int = 0
+    source: str = ""
+    undo_of: str | None = None
+    plan_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: the live ids the plan was computed from (for the drift report of a stale plan)
+    live: pl.Series = field(default_factory=lambda: pl.Series("customer_id", [], pl.String))
+    #: average request round trip seen so far by the session, for estimate()
+    latency_hint: float = 0.1
+    batch_size_hint: int = 1000
+    concurrency_hint: int = 8
+    page_size_hint: int = 1000
+
+    # -- counts -----------------------------------------------------------------------------
+
+    @property
+    def n_add(self) -> int:
+        """Members the plan adds."""
+        return self.adds.height
+
+    @property
+    def n_remove(self) -> int:
+        """Members the plan removes."""
+        return self.removes.height
+
+    @property
+    def n_unchanged(self) -> int:
+        """Live members that stay."""
+        return self.unchanged.height
+
+    @property
+    def n_after(self) -> int:
+        """Members the segment will hold once the plan is applied."""
+        return self.n_unchanged + self.n_add
+
+    def is_empty(self) -> bool:
+        """True when the plan changes nothing."""
+        return self.n_add == 0 and self.n_remove == 0
+
+    @property
+    def needs_mass_removal_consent(self) -> bool:
+        """True when the plan removes more than the guard allows (or everyone, from nothing)."""
+        if self.n_remove == 0:
+            return False
+        if self.kind == "sync" and self.mode == "mirror" and self.n_desired == 0:
+            return True
+        return self.n_remove > self.mass_removal_threshold * max(self.n_live, 1)
+
+    def check_mass_removal(self) -> None:
+        """Raise ``MassRemovalError`` unless the plan is within the guard or consented to."""
+        if self.needs_mass_removal_consent and not self.allow_mass_removal:
+            share = self.n_remove / max(self.n_live, 1)
+            why = (
+                "the desired list is empty"
+                if self.n_desired == 0 and self.kind == "sync" and self.mode == "mirror"
+                else f"that is more than {self.mass_removal_threshold:.0%} of the segment"
+            )
+            msg = (
+                f"This plan removes {self.n_remove:,} of {self.n_live:,} members "
+                f"({share:.0%}) from segment {self.segment_code!r}, and {why}. If that is "
+                "intended, plan again with allow_mass_removal=True."
+            )
+            raise MassRemovalError(msg, n_remove=self.n_remove, n_live=self.n_live)
+
+    def with_consent(self) -> SegmentPlan:
+        """The same plan (same id and fingerprint) with mass removal allowed."""
+        return replace(self, allow_mass_removal=True)
+
+    # -- cost ---------------------------------------------------------------------------------
+
+    def estimate(
+        self,
+        *,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+        latency: float | None = None,
+    ) -> Estimate:
+        """Exact request counts and a time estimate for applying this plan.
+
+        Reads: the stale check reads every live page once and the verification reads the
+        result once; writes: one request per batch.
+        """
+        batch = batch_size or self.batch_size_hint
+        workers = concurrency or self.concurrency_hint
+        rtt = self.latency_hint if latency is None else latency
+        n_add_requests = math.ceil(self.n_add / batch)
+        n_remove_requests = math.ceil(self.n_remove / batch)
+        page = self.page_size_hint
+        reads = 1 + max(1, math.ceil(self.n_live / page))
+        if not self.is_empty():
+            reads += max(1, math.ceil(self.n_after / page))
+        writes = n_add_requests + n_remove_requests
+        seconds = reads * rtt + math.ceil(writes / workers) * rtt
+        return Estimate(
+            n_add_requests=n_add_requests,
+            n_remove_requests=n_remove_requests,
+            n_read_requests=reads,
+            batch_size=batch,
+            concurrency=workers,
+            seconds=seconds,
+        )
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def to_polars(self) -> pl.DataFrame:
+        """All changes and kept members in one frame: ``customer_id``, ``action``."""
+        return pl.concat(
+            [
+                self.adds.with_columns(action=pl.lit("add")),
+                self.removes.with_columns(action=pl.lit("remove")),
+                self.unchanged.with_columns(action=pl.lit("keep")),
+            ]
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and identity, without any member id."""
+        return {
+            "plan_id": self.plan_id,
+            "kind": self.kind,
+            "merchant_code": self.merchant_code,
+            "segment_code": self.segment_code,
+            "mode": self.mode,
+            "scope": self.scope,
+            "n_live": self.n_live,
+            "n_desired": self.n_desired,
+            "n_add": self.n_add,
+            "n_remove": self.n_remove,
+            "n_unchanged": self.n_unchanged,
+            "n_after": self.n_after,
+            "needs_mass_removal_consent": self.needs_mass_removal_consent,
+            "created_at": self.created_at,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"SegmentPlan(segment={self.segment_code!r}, mode={self.mode!r}, "
+            f"n_add={self.n_add:,}, n_remove={self.n_remove:,}, "
+            f"n_unchanged={self.n_unchanged:,}, kind={self.kind!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        warn = ""
+        if self.needs_mass_removal_consent:
+            warn = (
+                "<div style='color:var(--jp-warn-color0,#b45309);font-weight:600'>"
+                f"Removes {self.n_remove:,} of {self.n_live:,} members: needs explicit consent."
+                "</div>"
+            )
+
+        def sample(frame: pl.DataFrame) -> str:
+            ids = frame.get_column("customer_id").head(5).to_list()
+            more = frame.height - len(ids)
+            text = ", ".join(esc(i) for i in ids) or "—"
+            return text + (f" … (+{more:,})" if more > 0 else "")
+
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{label}</td>"
+            f"<td style='text-align:right'>{n:,}</td>"
+            f"<td style='text-align:left;font-family:var(--jp-code-font-family,monospace)'>"
+            f"{sample(frame)}</td></tr>"
+            for label, n, frame in (
+                ("add", self.n_add, self.adds),
+                ("remove", self.n_remove, self.removes),
+                ("keep", self.n_unchanged, self.unchanged),
+            )
+        )
+        return (
+            f"<div><b>Plan for segment {esc(self.segment_code)}</b> "
+            f"({esc(self.mode)}, {esc(self.kind)}) — {self.n_live:,} live → "
+            f"{self.n_after:,} after{warn}"
+            "<table><thead><tr><th>change</th><th>members</th><th>sample ids</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            f"<div style='opacity:.8'>{esc(str(self.estimate()))}</div></div>"
+        )
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the plan as JSON (customer ids only, no emails), readable by this user only."""
+        target = Path(path)
+        payload = {
+            "format": _FORMAT,
+            **{k: v for k, v in self.summary().items() if not k.startswith("n_")},
+            "target": self.target,
+            "live_fingerprint": self.live_fingerprint,
+            "n_live": self.n_live,
+            "n_desired": self.n_desired,
+            "allow_mass_removal": self.allow_mass_removal,
+            "mass_removal_threshold": self.mass_removal_threshold,
+            "source": self.source,
+            "undo_of": self.undo_of,
+            "adds": self.adds.get_column("customer_id").to_list(),
+            "removes": self.removes.get_column("customer_id").to_list(),
+            "unchanged": self.unchanged.get_column("customer_id").to_list(),
+            "live": self.live.to_list(),
+        }
+        payload.pop("needs_mass_removal_consent", None)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1)
+        target.chmod(0o600)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SegmentPlan:
+        """Read a plan written by ``save``. Applying it still checks it is not stale."""
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            msg = f"Cannot read a plan from {os.fspath(path)!r}: {exc.__class__.__name__}."
+            raise PlanError(msg) from exc
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            msg = f"{os.fspath(path)!r} is not a segwidgets plan file."
+            raise PlanError(msg)
+        mode = payload["mode"]
+        if mode not in get_args(Mode):
+            msg = f"Unknown plan mode {mode!r} in {os.fspath(path)!r}."
+            raise PlanError(msg)
+        live = payload.get("live", [])
+        return cls(
+            merchant_code=payload["merchant_code"],
+            segment_code=payload["segment_code"],
+            target=payload["target"],
+            mode=mode,
+            scope=payload.get("scope", "all"),
+            kind=payload.get("kind", "sync"),
+            adds=id_frame(payload["adds"]),
+            removes=id_frame(payload["removes"]),
+            unchanged=id_frame(payload["unchanged"]),
+            live_fingerprint=payload["live_fingerprint"],
+            n_live=int(payload["n_live"]),
+            n_desired=int(payload.get("n_desired", 0)),
+            allow_mass_removal=bool(payload.get("allow_mass_removal", False)),
+            mass_removal_threshold=float(
+                payload.get("mass_removal_threshold", DEFAULT_MASS_REMOVAL_THRESHOLD)
+            ),
+            source=payload.get("source", ""),
+            undo_of=payload.get("undo_of"),
+            plan_id=payload["plan_id"],
+            created_at=payload["created_at"],
+            live=pl.Series("customer_id", live, pl.String),
+        )
+
+
+def compute_plan(
+    live: pl.Series,
+    desired: pl.Series,
+    *,
+    mode: Mode,
+    scope_ids: pl.Series | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The diff as three ``customer_id`` frames: adds, removes, unchanged (live that stays).
+
+    Hash joins in polars: linear in the inputs, multi-threaded, no Python loop over ids.
+    ``scope_ids`` limits removals to those ids (members segwidgets itself added).
+    """
+    live_df = pl.DataFrame({"customer_id": live.cast(pl.String)}).unique(maintain_order=True)
+    desired_df = pl.DataFrame({"customer_id": desired.cast(pl.String)}).drop_nulls()
+    desired_df = desired_df.unique(maintain_order=True)
+    empty = live_df.clear()
+    if mode == "mirror":
+        adds = desired_df.join(live_df, on="customer_id", how="anti")
+        removes = live_df.join(desired_df, on="customer_id", how="anti")
+    elif mode == "add":
+        adds = desired_df.join(live_df, on="customer_id", how="anti")
+        removes = empty
+    elif mode == "remove":
+        adds = empty
+        removes = live_df.join(desired_df, on="customer_id", how="semi")
+    else:
+        msg = f"Unknown mode {mode!r}; use 'mirror', 'add' or 'remove'."
+        raise PlanError(msg)
+    if scope_ids is not None and removes.height:
+        owned = pl.DataFrame({"customer_id": scope_ids.cast(pl.String)})
+        removes = removes.join(owned, on="customer_id", how="semi")
+    unchanged = live_df.join(removes, on="customer_id", how="anti") if removes.height else live_df
+    return adds, removes, unchanged

@@ -1,0 +1,417 @@
+"""Resolving emails to Shopgate customer ids, with one outcome per email.
+
+Two strategies, chosen by request count (``strategy="auto"``):
+
+* ``lookup``: one ``GET customers`` per email with the filter
+  ``{"emailAddress": e, "isAnonymous": false}``, sent concurrently;
+* ``scan``: page through every registered customer (``{"isAnonymous": false}``), pages
+  fetched concurrently by offset, and match locally on the normalised email.
+
+Whatever the server answers, every candidate is checked again locally (registered, not
+deleted, same normalised email), so a guest can never become a member. Guests are looked
+for only to tell ``guest_only`` from ``unmatched``, and that query filters on
+``isAnonymous: true``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ._email import normalize_emails
+from ._progress import ProgressTracker
+from ._types import AmbiguityPolicy, ResolveStrategy
+
+if TYPE_CHECKING:
+    from ._client import ShopgateClient
+    from ._members import MemberList
+    from ._progress import ProgressCallback
+
+__all__ = ["Resolution", "choose_strategy", "resolve_members"]
+
+_LOOKUP_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    customer_id: str
+    status: str
+    updated: str
+
+
+@dataclass(frozen=True, repr=False)
+class Resolution:
+    """Who each input email is in Shopgate.
+
+    ``report`` has one row per distinct valid email: ``row``, ``value``, ``email``,
+    ``outcome`` (matched / ambiguous / guest_only / unmatched), ``n_candidates``,
+    ``customer_ids`` (the ids chosen for it, a list) and ``rule`` (why).
+    """
+
+    report: pl.DataFrame
+    members: MemberList | None
+    policy: AmbiguityPolicy
+    strategy: str
+    n_requests: int
+    seconds: float
+    notes: tuple[str, ...] = field(default=())
+
+    # -- counts ----------------------------------------------------------------------------
+
+    def _count(self, outcome: str) -> int:
+        return int((self.report.get_column("outcome") == outcome).sum())
+
+    @property
+    def n_valid(self) -> int:
+        """Distinct valid emails that were resolved."""
+        return self.report.height
+
+    @property
+    def n_matched(self) -> int:
+        """Emails of exactly one registered customer."""
+        return self._count("matched")
+
+    @property
+    def n_ambiguous(self) -> int:
+        """Emails that several registered customers share."""
+        return self._count("ambiguous")
+
+    @property
+    def n_guest_only(self) -> int:
+        """Emails that only guest checkouts have: they cannot be members."""
+        return self._count("guest_only")
+
+    @property
+    def n_unmatched(self) -> int:
+        """Emails no customer has."""
+        return self._count("unmatched")
+
+    @property
+    def matches(self) -> pl.DataFrame:
+        """One row per (email, chosen customer id)."""
+        return (
+            self.report.select("email", "customer_ids")
+            .explode("customer_ids")
+            .drop_nulls("customer_ids")
+            .rename({"customer_ids": "customer_id"})
+        )
+
+    @property
+    def customer_ids(self) -> pl.Series:
+        """The distinct customer ids to put in the segment."""
+        return self.matches.get_column("customer_id").unique(maintain_order=True)
+
+    @property
+    def n_ids(self) -> int:
+        """How many customer ids the resolution yields."""
+        return self.customer_ids.len()
+
+    def to_polars(self) -> pl.DataFrame:
+        """The per-email report."""
+        return self.report
+
+    def funnel(self) -> pl.DataFrame:
+        """From input rows to customer ids, stage by stage: ``stage``, ``count``."""
+        m = self.members
+        stages: list[tuple[str, int]] = []
+        if m is not None:
+            stages += [
+                ("input rows", m.n_rows),
+                ("blank", m.n_blank),
+                ("rejected", m.n_rejected),
+                ("duplicates", m.n_duplicates),
+            ]
+        stages += [
+            ("valid emails", self.n_valid),
+            ("matched", self.n_matched),
+            ("ambiguous", self.n_ambiguous),
+            ("guest_only", self.n_guest_only),
+            ("unmatched", self.n_unmatched),
+            ("customer ids", self.n_ids),
+        ]
+        return pl.DataFrame(stages, schema={"stage": pl.String, "count": pl.Int64}, orient="row")
+
+    def problems(self) -> pl.DataFrame:
+        """Rows that do not become exactly one member: ``row``, ``value``, ``problem``, ``rule``."""
+        unresolved = self.report.filter(pl.col("outcome") != "matched").select(
+            "row", "value", pl.col("outcome").alias("problem"), "rule"
+        )
+        frames = [unresolved]
+        if self.members is not None and self.members.n_rejected:
+            frames.append(
+                self.members.rejected.select(
+                    pl.col("row").cast(pl.Int64),
+                    pl.col("value").cast(pl.String),
+                    pl.lit("rejected").alias("problem"),
+                    pl.col("reason").cast(pl.String).alias("rule"),
+                )
+            )
+        return pl.concat(frames, how="vertical_relaxed").sort("row")
+
+    def __repr__(self) -> str:
+        return (
+            f"Resolution(n_valid={self.n_valid:,}, n_matched={self.n_matched:,}, "
+            f"n_ambiguous={self.n_ambiguous:,}, n_guest_only={self.n_guest_only:,}, "
+            f"n_unmatched={self.n_unmatched:,}, n_ids={self.n_ids:,}, "
+            f"policy={self.policy!r}, strategy={self.strategy!r}, n_requests={self.n_requests:,})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(stage)}</td>"
+            f"<td style='text-align:right'>{count:,}</td></tr>"
+            for stage, count in self.funnel().iter_rows()
+        )
+        return (
+            f"<div><b>Resolution</b> — {self.strategy}, {self.n_requests:,} requests, "
+            f"ambiguous emails: {html.escape(self.policy)}<table>{rows}</table></div>"
+        )
+
+
+def choose_strategy(n_emails: int, n_customers: int, page_size: int) -> ResolveStrategy:
+    """``lookup`` if one request per email costs no more than paging every customer."""
+    return "lookup" if n_emails <= math.ceil(n_customers / max(page_size, 1)) else "scan"
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def add(self, k: int = 1) -> None:
+        with self._lock:
+            self.n += k
+
+
+def _usable(customer: Mapping[str, Any]) -> bool:
+    return customer.get("isAnonymous") is False and customer.get("status") != "deleted"
+
+
+def _candidate(customer: Mapping[str, Any]) -> _Candidate:
+    return _Candidate(
+        customer_id=str(customer["id"]),
+        status=str(customer.get("status") or ""),
+        updated=str(customer.get("updateDate") or customer.get("createDate") or ""),
+    )
+
+
+def _keys_of(customers: list[Mapping[str, Any]]) -> list[str | None]:
+    values = pl.Series([str(c.get("emailAddress") or "") for c in customers], dtype=pl.String)
+    return normalize_emails(values).get_column("email").to_list()
+
+
+def resolve_members(
+    client: ShopgateClient,
+    members: MemberList,
+    *,
+    policy: AmbiguityPolicy = "skip",
+    strategy: ResolveStrategy = "auto",
+    concurrency: int = 8,
+    page_size: int = 1000,
+    classify_guests: bool = True,
+    progress: ProgressCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Resolution:
+    """Resolve every valid email of ``members`` (see the module docstring)."""
+    start = clock()
+    valid = members.valid
+    emails: list[str] = valid.get_column("email").to_list()
+    counter = _Counter()
+    notes: list[str] = []
+    wanted = set(emails)
+    candidates: dict[str, list[_Candidate]] = {e: [] for e in emails}
+
+    used: str
+    if not emails:
+        used = "none"
+    else:
+        used = strategy
+        if strategy == "auto":
+            first = client.customer_page(filters={"isAnonymous": False}, limit=1)
+            counter.add()
+            used = choose_strategy(len(emails), first.total, page_size)
+            notes.append(
+                f"{len(emails):,} emails, {first.total:,} registered customers: {used} "
+                "needs fewer requests"
+            )
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            if used == "lookup":
+                _lookup(client, pool, emails, candidates, counter, anonymous=False)
+            else:
+                _scan(
+                    client, pool, wanted, candidates, counter, page_size=page_size, anonymous=False
+                )
+            guests: set[str] = set()
+            if classify_guests:
+                unmatched = [e for e in emails if not candidates[e]]
+                if unmatched:
+                    guests = _find_guests(client, pool, unmatched, counter, page_size)
+    report = _report(valid, candidates, guests if emails else set(), policy)
+    resolution = Resolution(
+        report=report,
+        members=members,
+        policy=policy,
+        strategy=used,
+        n_requests=counter.n,
+        seconds=clock() - start,
+        notes=tuple(notes),
+    )
+    if progress is not None:
+        ProgressTracker(progress, batches_total=1, members_total=len(emails)).advance(
+            batches=1, members=len(emails), phase="resolve"
+        )
+    return resolution
+
+
+def _lookup(
+    client: ShopgateClient,
+    pool: ThreadPoolExecutor,
+    emails: list[str],
+    candidates: dict[str, list[_Candidate]],
+    counter: _Counter,
+    *,
+    anonymous: bool,
+) -> None:
+    def one(email: str) -> tuple[str, list[Mapping[str, Any]]]:
+        found: list[Mapping[str, Any]] = []
+        offset = 0
+        while True:
+            page = client.customer_page(
+                filters={"emailAddress": email, "isAnonymous": anonymous},
+                limit=_LOOKUP_LIMIT,
+                offset=offset,
+            )
+            counter.add()
+            found.extend(page.customers)
+            offset += len(page.customers)
+            if not page.customers or offset >= page.total:
+                return email, found
+
+    for email, found in pool.map(one, emails):
+        keys = _keys_of(found)
+        for customer, key in zip(found, keys, strict=True):
+            if key == email and _usable(customer):
+                candidates[email].append(_candidate(customer))
+
+
+def _scan_pages(
+    client: ShopgateClient,
+    pool: ThreadPoolExecutor,
+    counter: _Counter,
+    page_size: int,
+    *,
+    anonymous: bool,
+) -> Iterable[list[Mapping[str, Any]]]:
+    filters = {"isAnonymous": anonymous}
+    first = client.customer_page(filters=filters, limit=page_size, offset=0)
+    counter.add()
+    yield first.customers
+    size = len(first.customers) or page_size
+    offsets = range(size, first.total, size)
+
+    def page(offset: int) -> list[Mapping[str, Any]]:
+        result = client.customer_page(filters=filters, limit=size, offset=offset)
+        counter.add()
+        return result.customers
+
+    yield from pool.map(page, offsets)
+
+
+def _scan(
+    client: ShopgateClient,
+    pool: ThreadPoolExecutor,
+    wanted: set[str],
+    candidates: dict[str, list[_Candidate]],
+    counter: _Counter,
+    *,
+    page_size: int,
+    anonymous: bool,
+) -> None:
+    for customers in _scan_pages(client, pool, counter, page_size, anonymous=anonymous):
+        for customer, key in zip(customers, _keys_of(customers), strict=True):
+            if key is not None and key in wanted and _usable(customer):
+                candidates[key].append(_candidate(customer))
+
+
+def _find_guests(
+    client: ShopgateClient,
+    pool: ThreadPoolExecutor,
+    unmatched: list[str],
+    counter: _Counter,
+    page_size: int,
+) -> set[str]:
+    """Which unmatched emails belong to guest checkouts (by the cheaper way)."""
+    wanted = set(unmatched)
+    first = client.customer_page(filters={"isAnonymous": True}, limit=1)
+    counter.add()
+    if choose_strategy(len(unmatched), first.total, page_size) == "lookup":
+
+        def one(email: str) -> bool:
+            page = client.customer_page(
+                filters={"emailAddress": email, "isAnonymous": True}, limit=1
+            )
+            counter.add()
+            return page.total > 0
+
+        return {
+            e for e, is_guest in zip(unmatched, pool.map(one, unmatched), strict=True) if is_guest
+        }
+    found: set[str] = set()
+    for customers in _scan_pages(client, pool, counter, page_size, anonymous=True):
+        for customer, key in zip(customers, _keys_of(customers), strict=True):
+            if key in wanted and customer.get("isAnonymous") is True:
+                found.add(key)
+    return found
+
+
+def _report(
+    valid: pl.DataFrame,
+    candidates: dict[str, list[_Candidate]],
+    guests: set[str],
+    policy: AmbiguityPolicy,
+) -> pl.DataFrame:
+    outcomes: list[str] = []
+    chosen: list[list[str]] = []
+    rules: list[str] = []
+    n_candidates: list[int] = []
+    for email in valid.get_column("email").to_list():
+        found = sorted(candidates.get(email, []), key=lambda c: c.customer_id)
+        n_candidates.append(len(found))
+        if len(found) == 1:
+            outcomes.append("matched")
+            chosen.append([found[0].customer_id])
+            rules.append("one registered customer")
+        elif len(found) > 1:
+            outcomes.append("ambiguous")
+            if policy == "all":
+                chosen.append([c.customer_id for c in found])
+                rules.append(f"ambiguous: all {len(found)} registered customers")
+            elif policy == "latest":
+                best = max(found, key=lambda c: (c.updated, c.customer_id))
+                chosen.append([best.customer_id])
+                rules.append(f"ambiguous: most recently updated of {len(found)}")
+            else:
+                chosen.append([])
+                rules.append(f"ambiguous: skipped ({len(found)} registered customers)")
+        elif email in guests:
+            outcomes.append("guest_only")
+            chosen.append([])
+            rules.append("only guest checkouts use this email")
+        else:
+            outcomes.append("unmatched")
+            chosen.append([])
+            rules.append("no customer has this email")
+    return valid.select("row", "value", "email").with_columns(
+        pl.Series("outcome", outcomes, dtype=pl.String),
+        pl.Series("n_candidates", n_candidates, dtype=pl.Int64),
+        pl.Series("customer_ids", chosen, dtype=pl.List(pl.String)),
+        pl.Series("rule", rules, dtype=pl.String),
+    )

@@ -1,0 +1,497 @@
+"""``SegmentSession``: the one entry point — connect, read, resolve, plan, apply, undo."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import polars as pl
+
+from ._apply import ApplyOptions, ApplyResult, Pusher
+from ._client import ShopgateClient
+from ._config import Credentials
+from ._errors import ApplyInProgressError, PlanError
+from ._journal import Journal
+from ._live import read_live
+from ._members import MemberList, read_members
+from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
+from ._progress import CancelToken, ProgressCallback, progress_callback
+from ._resolve import Resolution, resolve_members
+from ._secrets import Secret
+from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import ipywidgets
+
+    from .sandbox import Sandbox
+
+__all__ = ["SegmentSession"]
+
+Desired = MemberList | Resolution | pl.DataFrame | pl.LazyFrame | pl.Series | Sequence[str]
+
+
+class SegmentSession:
+    """A connection to one Shopgate merchant (or a local sandbox) and everything you do with it.
+
+    Use it as a context manager, or call ``close()`` when done::
+
+        with SegmentSession.sandbox() as session:
+            members = read_members("emails.csv")
+            plan = session.plan("newsletter", session.resolve(members))
+            result = session.apply(plan)
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        batch_size: int = 1000,
+        concurrency: int = 8,
+        page_size: int = 1000,
+        verify_timeout: float = 30.0,
+        mass_removal_threshold: float = DEFAULT_MASS_REMOVAL_THRESHOLD,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        server: Sandbox | None = None,
+        client: ShopgateClient | None = None,
+    ) -> None:
+        self._client = client or ShopgateClient(
+            credentials,
+            transport=transport,
+            timeout=timeout,
+            max_connections=max(16, 2 * concurrency),
+        )
+        self._journal = journal if isinstance(journal, Journal) else Journal(journal)
+        self._owns_journal = not isinstance(journal, Journal)
+        self._options = ApplyOptions(
+            batch_size=batch_size,
+            concurrency=concurrency,
+            page_size=page_size,
+            verify_timeout=verify_timeout,
+        )
+        self._pusher = Pusher(self._client, self._journal, self._options)
+        self._apply_lock = threading.Lock()
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self.mass_removal_threshold = mass_removal_threshold
+        self.concurrency = concurrency
+        self.page_size = page_size
+        #: the sandbox this session started, if any (``SegmentSession.sandbox()``)
+        self.server = server
+        self._closed = False
+
+    # -- constructors ---------------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        merchant_code: str,
+        client_id: str,
+        client_secret: str | Secret,
+        username: str,
+        password: str | Secret,
+        env: Env = "production",
+        base_url: str | None = None,
+        **options: Any,
+    ) -> SegmentSession:
+        """Connect with Shopgate API credentials (or to any base URL template)."""
+        credentials = Credentials(
+            merchant_code=merchant_code,
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            username=username,
+            password=Secret(password),
+            env=env,
+            base_url=base_url,
+        )
+        return cls(credentials, **options)
+
+    @classmethod
+    def from_env(cls, **options: Any) -> SegmentSession:
+        """Connect with ``SHOPGATE_MERCHANT_CODE``, ``SHOPGATE_CLIENT_ID``, … (see README)."""
+        return cls(Credentials.from_env(), **options)
+
+    @classmethod
+    def sandbox(
+        cls,
+        *,
+        customers: int = 5000,
+        seed: int = 1,
+        journal: str | os.PathLike[str] | None = None,
+        session_options: dict[str, Any] | None = None,
+        **knobs: Any,
+    ) -> SegmentSession:
+        """Start a local sandbox (a Shopgate emulator on 127.0.0.1) and connect to it.
+
+        The sandbox stops when the session closes. Its runs go to a journal in a temporary
+        folder unless ``journal=`` names one. ``knobs`` are sandbox settings
+        (``latency=0.02``, ``delete_delay=1.0``, ...).
+        """
+        from . import sandbox as sandbox_module
+
+        server = sandbox_module.start(customers=customers, seed=seed, **knobs)
+        tempdir = None
+        if journal is None:
+            tempdir = tempfile.TemporaryDirectory(prefix="segwidgets-sandbox-")
+            journal = Path(tempdir.name) / "journal.sqlite3"
+        try:
+            session = cls(
+                server.credentials, journal=journal, server=server, **(session_options or {})
+            )
+        except BaseException:
+            server.stop()
+            if tempdir is not None:
+                tempdir.cleanup()
+            raise
+        session._tempdir = tempdir
+        return session
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool and the journal (and stop a sandbox this session started)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._client.close()
+        if self._owns_journal:
+            self._journal.close()
+        if self.server is not None:
+            self.server.stop()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> SegmentSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        creds = self._client.credentials
+        where = "sandbox" if creds.is_sandbox else creds.env
+        return f"SegmentSession(merchant_code={creds.merchant_code!r}, target={where!r})"
+
+    # -- properties -------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ShopgateClient:
+        """The HTTP client (one connection pool)."""
+        return self._client
+
+    @property
+    def journal(self) -> Journal:
+        """The local audit trail."""
+        return self._journal
+
+    @property
+    def merchant_code(self) -> str:
+        """The merchant this session works on."""
+        return self._client.credentials.merchant_code
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True when connected to a local sandbox."""
+        return self._client.credentials.is_sandbox
+
+    @property
+    def batch_size(self) -> int:
+        """Members per write request (shrinks if the server refuses a batch as too large)."""
+        return self._pusher.batch_size
+
+    # -- segments ---------------------------------------------------------------------------------
+
+    def segments(self) -> pl.DataFrame:
+        """The merchant's segments: code, name, type, status, memberCount, description."""
+        rows = self._client.list_segments()
+        schema = {
+            "code": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "status": pl.String,
+            "memberCount": pl.Int64,
+            "description": pl.String,
+        }
+        return pl.DataFrame(
+            [{k: row.get(k) for k in schema} for row in rows], schema=schema, orient="row"
+        )
+
+    def segment(self, code: str) -> dict[str, Any]:
+        """One segment's details."""
+        return self._client.get_segment(code)
+
+    def create_segment(
+        self, code: str, name: str, *, description: str = "", status: str = "active"
+    ) -> dict[str, Any]:
+        """Create a fixed segment and return it."""
+        self._client.create_segment(
+            code, name, description=description, status=status, type="fixed"
+        )
+        return self._client.get_segment(code)
+
+    def members(self, code: str) -> pl.DataFrame:
+        """The segment's live members: ``customer_id``, ``type``."""
+        ids: list[str] = []
+        types: list[str] = []
+        for page in self._client.member_pages(code, page_size=self.page_size):
+            for member in page.members:
+                ids.append(str(member["id"]))
+                types.append(str(member.get("type") or "customer"))
+        return pl.DataFrame(
+            {"customer_id": ids, "type": types},
+            schema={"customer_id": pl.String, "type": pl.String},
+        )
+
+    # -- input and resolution --------------------------------------------------------------------
+
+    def read_members(self, source: Any, **options: Any) -> MemberList:
+        """Same as ``segwidgets.read_members``."""
+        return read_members(source, **options)
+
+    def resolve(
+        self,
+        members: MemberList | pl.DataFrame | pl.LazyFrame | Sequence[str],
+        *,
+        policy: AmbiguityPolicy = "skip",
+        strategy: ResolveStrategy = "auto",
+        classify_guests: bool = True,
+        progress: bool | ProgressCallback | None = None,
+    ) -> Resolution:
+        """Find the customer id of every email (see ``Resolution``)."""
+        member_list = members if isinstance(members, MemberList) else read_members(members)
+        if member_list.kind != "email":
+            msg = "This list holds customer ids already: pass it to plan() directly."
+            raise PlanError(msg)
+        return resolve_members(
+            self._client,
+            member_list,
+            policy=policy,
+            strategy=strategy,
+            concurrency=self.concurrency,
+            page_size=self.page_size,
+            classify_guests=classify_guests,
+            progress=progress_callback(progress),
+        )
+
+    # -- planning -----------------------------------------------------------------------------------
+
+    def _desired_ids(self, desired: Desired) -> tuple[pl.Series, str]:
+        if isinstance(desired, Resolution):
+            return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
+        if isinstance(desired, MemberList):
+            if desired.kind == "customer_id":
+                return desired.keys, f"{desired.source or 'list'} ({desired.n_valid:,} ids)"
+            return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
+        if isinstance(desired, pl.LazyFrame):
+            desired = desired.collect()
+        if isinstance(desired, pl.DataFrame):
+            if "customer_id" in desired.columns:
+                ids = id_frame(desired.get_column("customer_id").cast(pl.String))
+                return ids.get_column("customer_id"), f"data frame ({ids.height:,} ids)"
+            if "email" in desired.columns:
+                resolution = self.resolve(read_members(desired, column="email"))
+                return resolution.customer_ids, "data frame (resolved emails)"
+            msg = "A desired frame needs a 'customer_id' or an 'email' column."
+            raise PlanError(msg)
+        series = (
+            desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
+        )
+        return id_frame(series).get_column("customer_id"), f"{series.len():,} ids"
+
+    def plan(
+        self,
+        code: str,
+        desired: Desired,
+        *,
+        mode: Mode = "mirror",
+        allow_mass_removal: bool = False,
+        scope: Scope = "all",
+    ) -> SegmentPlan:
+        """Read the segment's live members and compute what to add and remove.
+
+        ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
+        a frame with ``customer_id`` (or ``email``), or a list of ids. Raises
+        ``MassRemovalError`` when the plan removes more than the guard allows and
+        ``allow_mass_removal`` is False.
+        """
+        ids, source = self._desired_ids(desired)
+        self._pusher.check_editable(code)
+        live = read_live(self._client, code, page_size=self.page_size)
+        creds = self._client.credentials
+        scope_ids = None
+        if scope == "owned":
+            owned = self._journal.owned_ids(creds.merchant_code, creds.url_template, code)
+            scope_ids = pl.Series("customer_id", owned, dtype=pl.String)
+        adds, removes, unchanged = compute_plan(live.ids, ids, mode=mode, scope_ids=scope_ids)
+        plan = SegmentPlan(
+            merchant_code=creds.merchant_code,
+            segment_code=code,
+            target=creds.url_template,
+            mode=mode,
+            scope=scope,
+            adds=adds,
+            removes=removes,
+            unchanged=unchanged,
+            live_fingerprint=live.fingerprint,
+            n_live=live.n,
+            n_desired=ids.len(),
+            allow_mass_removal=allow_mass_removal,
+            mass_removal_threshold=self.mass_removal_threshold,
+            source=source,
+            live=live.ids,
+            **self._hints(),
+        )
+        plan.check_mass_removal()
+        return plan
+
+    def _hints(self) -> dict[str, Any]:
+        return {
+            "latency_hint": self._client.stats.mean_latency() or 0.1,
+            "batch_size_hint": self._pusher.batch_size,
+            "concurrency_hint": self.concurrency,
+            "page_size_hint": self.page_size,
+        }
+
+    # -- applying ------------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        plan: SegmentPlan,
+        *,
+        dry_run: bool = False,
+        progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        segment: str | None = None,
+        verify: bool = True,
+    ) -> ApplyResult:
+        """Push a plan: check it is still current, send batches, verify, record the run.
+
+        ``dry_run=True`` sends no write and returns the requests it would send.
+        ``segment=`` names the segment you expect the plan to be for (refused otherwise).
+        ``progress`` is a callback taking ``ProgressEvent`` or ``True`` for a progress bar;
+        ``cancel`` a ``CancelToken`` that stops the push between batches.
+        """
+        self._pusher.check_target(plan, segment=segment)
+        plan.check_mass_removal()
+        if not self._apply_lock.acquire(blocking=False):
+            msg = (
+                "Another push is running in this session; wait for it to finish. Nothing was sent."
+            )
+            raise ApplyInProgressError(msg)
+        try:
+            if dry_run:
+                return self._pusher.dry_run(plan)
+            pusher = self._pusher
+            if not verify:
+                pusher = Pusher(
+                    self._client,
+                    self._journal,
+                    ApplyOptions(**{**self._options.as_dict(), "verify": False}),
+                )
+                pusher.batch_size = self._pusher.batch_size
+            return pusher.apply(plan, progress=progress_callback(progress), cancel=cancel)
+        finally:
+            self._apply_lock.release()
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ApplyResult:
+        """Finish an interrupted run without re-sending what the server confirmed."""
+        if not self._apply_lock.acquire(blocking=False):
+            msg = "Another push is running in this session; wait for it to finish."
+            raise ApplyInProgressError(msg)
+        try:
+            return self._pusher.resume(run_id, progress=progress_callback(progress), cancel=cancel)
+        finally:
+            self._apply_lock.release()
+
+    # -- history ------------------------------------------------------------------------------------
+
+    def history(self, code: str | None = None) -> pl.DataFrame:
+        """Past runs against this merchant, newest first (optionally of one segment)."""
+        runs = self._journal.runs(merchant_code=self.merchant_code, segment_code=code)
+        target = self._client.credentials.url_template
+        return runs.filter(pl.col("target") == target).select(
+            "run_id",
+            "segment_code",
+            "kind",
+            "mode",
+            "status",
+            "n_add",
+            "n_remove",
+            "n_requests",
+            "started_at",
+            "finished_at",
+            "message",
+            "parent_run_id",
+        )
+
+    def run_details(self, run_id: str) -> pl.DataFrame:
+        """Every member change of a run with its status."""
+        return self._journal.member_frame(run_id)
+
+    def undo(self, run_id: str, *, allow_mass_removal: bool = False) -> SegmentPlan:
+        """A plan that reverses what a run changed, checked against the live segment.
+
+        Members the run added are removed (if still members); members it removed are
+        added back (if not members again). Review it, then ``apply`` it.
+        """
+        record = self._journal.run(run_id)
+        creds = self._client.credentials
+        if record.merchant_code != creds.merchant_code or record.target != creds.url_template:
+            msg = f"Run {run_id} was for merchant {record.merchant_code!r} at {record.target}."
+            raise PlanError(msg)
+        code = record.segment_code
+        added = self._journal.member_ids(run_id, "add", ("applied", "verified"))
+        removed = self._journal.member_ids(run_id, "remove", ("accepted", "verified", "unverified"))
+        live = read_live(self._client, code, page_size=self.page_size)
+        live_frame = live.frame()
+        removes = id_frame(added).join(live_frame, on="customer_id", how="semi")
+        adds = id_frame(removed).join(live_frame, on="customer_id", how="anti")
+        unchanged = live_frame.join(removes, on="customer_id", how="anti")
+        plan = SegmentPlan(
+            merchant_code=creds.merchant_code,
+            segment_code=code,
+            target=creds.url_template,
+            mode="mirror",
+            kind="undo",
+            adds=adds,
+            removes=removes,
+            unchanged=unchanged,
+            live_fingerprint=live.fingerprint,
+            n_live=live.n,
+            n_desired=unchanged.height + adds.height,
+            allow_mass_removal=allow_mass_removal,
+            mass_removal_threshold=self.mass_removal_threshold,
+            source=f"undo of run {run_id}",
+            undo_of=run_id,
+            live=live.ids,
+            **self._hints(),
+        )
+        plan.check_mass_removal()
+        return plan
+
+    # -- UI ---------------------------------------------------------------------------------------------
+
+    def panel(self) -> ipywidgets.Widget:
+        """The whole app as one widget: connect, pick, load, match, review, push, history."""
+        from .widgets import SegmentApp
+
+        return SegmentApp(self)

@@ -1,0 +1,48 @@
+"""The public surface is exactly what __all__ lists, and nothing private leaks into it."""
+
+from __future__ import annotations
+
+import segwidgets
+import segwidgets._errors as errors
+
+PUBLIC = {
+    "ApplyResult",
+    "CancelToken",
+    "Credentials",
+    "Estimate",
+    "MemberList",
+    "ProgressEvent",
+    "Resolution",
+    "Secret",
+    "SegmentPlan",
+    "SegmentSession",
+    "__version__",
+    "read_members",
+} | {name for name in errors.__all__ if name != "error_class_for_status"}
+
+
+def test_all_is_sorted_and_exact() -> None:
+    assert segwidgets.__all__ == sorted(segwidgets.__all__)
+    assert set(segwidgets.__all__) == PUBLIC
+
+
+def test_every_name_resolves_and_is_public() -> None:
+    for name in segwidgets.__all__:
+        obj = getattr(segwidgets, name)
+        assert obj is not None
+        if isinstance(obj, type):
+            assert not obj.__name__.startswith("_")
+
+
+def test_error_tree_roots() -> None:
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, segwidgets.SegwidgetsError)
+
+
+def test_status_mapping() -> None:
+    assert errors.error_class_for_status(401) is segwidgets.AuthenticationError
+    assert errors.error_class_for_status(429) is segwidgets.RateLimitError
+    assert errors.error_class_for_status(503) is segwidgets.ServerError
+    assert errors.error_class_for_status(418) is segwidgets.APIStatusError
