@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._apply import ApplyResult
 from ._config import Credentials
 from ._errors import (
     APIConnectionError,
@@ -9,8 +10,8 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     ApplyError,
-    ApplyInProgressError,
     ApplyIncompleteError,
+    ApplyInProgressError,
     AuthenticationError,
     BadRequestError,
     ColumnError,
@@ -39,7 +40,12 @@ from ._errors import (
     UnprocessableEntityError,
     UnreadableFileError,
 )
+from ._members import MemberList, read_members
+from ._plan import Estimate, SegmentPlan
+from ._progress import CancelToken, ProgressEvent
+from ._resolve import Resolution
 from ._secrets import Secret
+from ._session import SegmentSession
 
 __version__ = "0.1.0"
 
@@ -51,28 +57,36 @@ __all__ = [
     "ApplyError",
     "ApplyInProgressError",
     "ApplyIncompleteError",
+    "ApplyResult",
     "AuthenticationError",
     "BadRequestError",
+    "CancelToken",
     "ColumnError",
     "ConfigurationError",
     "ConflictError",
     "Credentials",
     "DuplicateHeaderError",
     "EmptyFileError",
+    "Estimate",
     "HeaderOnlyError",
     "InputFileError",
     "InsecureURLError",
     "JournalError",
     "MassRemovalError",
+    "MemberList",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlanError",
     "PlanTargetError",
+    "ProgressEvent",
     "RateLimitError",
+    "Resolution",
     "RunNotFoundError",
     "Secret",
     "SegmentNotEditableError",
+    "SegmentPlan",
+    "SegmentSession",
     "SegwidgetsError",
     "ServerError",
     "StalePlanError",
@@ -81,4 +95,5 @@ __all__ = [
     "UnprocessableEntityError",
     "UnreadableFileError",
     "__version__",
+    "read_members",
 ]

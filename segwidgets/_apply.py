@@ -528,10 +528,13 @@ class _RunState:
                 self._mark_uncertain(batch, action, ids, exc)
         except APIStatusError as exc:
             self._fatal(batch, action, ids, exc)
+        except BaseException:
+            # Anything else (a crash, KeyboardInterrupt): no other batch may start after it.
+            self.stop.set()
+            raise
         else:
-            self._done(
-                batch, action, ids, "applied" if action == "add" else "accepted", "confirmed"
-            )
+            status: MemberStatus = "applied" if action == "add" else "accepted"
+            self._done(batch, action, ids, status=status, batch_status="confirmed")
             self.tracker.advance(batches=1, members=len(ids))
 
     def _done(

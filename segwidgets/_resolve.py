@@ -195,6 +195,10 @@ def _usable(customer: Mapping[str, Any]) -> bool:
     return customer.get("isAnonymous") is False and customer.get("status") != "deleted"
 
 
+def _deleted(customer: Mapping[str, Any]) -> bool:
+    return customer.get("isAnonymous") is False and customer.get("status") == "deleted"
+
+
 def _candidate(customer: Mapping[str, Any]) -> _Candidate:
     return _Candidate(
         customer_id=str(customer["id"]),
@@ -228,6 +232,7 @@ def resolve_members(
     notes: list[str] = []
     wanted = set(emails)
     candidates: dict[str, list[_Candidate]] = {e: [] for e in emails}
+    deleted: set[str] = set()
 
     used: str
     if not emails:
@@ -244,17 +249,24 @@ def resolve_members(
             )
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             if used == "lookup":
-                _lookup(client, pool, emails, candidates, counter, anonymous=False)
+                _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
             else:
                 _scan(
-                    client, pool, wanted, candidates, counter, page_size=page_size, anonymous=False
+                    client,
+                    pool,
+                    wanted,
+                    candidates,
+                    counter,
+                    deleted=deleted,
+                    page_size=page_size,
+                    anonymous=False,
                 )
             guests: set[str] = set()
             if classify_guests:
                 unmatched = [e for e in emails if not candidates[e]]
                 if unmatched:
                     guests = _find_guests(client, pool, unmatched, counter, page_size)
-    report = _report(valid, candidates, guests if emails else set(), policy)
+    report = _report(valid, candidates, guests if emails else set(), deleted, policy)
     resolution = Resolution(
         report=report,
         members=members,
@@ -278,6 +290,7 @@ def _lookup(
     candidates: dict[str, list[_Candidate]],
     counter: _Counter,
     *,
+    deleted: set[str],
     anonymous: bool,
 ) -> None:
     def one(email: str) -> tuple[str, list[Mapping[str, Any]]]:
@@ -300,6 +313,8 @@ def _lookup(
         for customer, key in zip(found, keys, strict=True):
             if key == email and _usable(customer):
                 candidates[email].append(_candidate(customer))
+            elif key == email and _deleted(customer):
+                deleted.add(email)
 
 
 def _scan_pages(
@@ -332,6 +347,7 @@ def _scan(
     candidates: dict[str, list[_Candidate]],
     counter: _Counter,
     *,
+    deleted: set[str],
     page_size: int,
     anonymous: bool,
 ) -> None:
@@ -339,6 +355,8 @@ def _scan(
         for customer, key in zip(customers, _keys_of(customers), strict=True):
             if key is not None and key in wanted and _usable(customer):
                 candidates[key].append(_candidate(customer))
+            elif key is not None and key in wanted and _deleted(customer):
+                deleted.add(key)
 
 
 def _find_guests(
@@ -376,6 +394,7 @@ def _report(
     valid: pl.DataFrame,
     candidates: dict[str, list[_Candidate]],
     guests: set[str],
+    deleted: set[str],
     policy: AmbiguityPolicy,
 ) -> pl.DataFrame:
     outcomes: list[str] = []
@@ -408,7 +427,11 @@ def _report(
         else:
             outcomes.append("unmatched")
             chosen.append([])
-            rules.append("no customer has this email")
+            rules.append(
+                "only a deleted customer account has this email"
+                if email in deleted
+                else "no customer has this email"
+            )
     return valid.select("row", "value", "email").with_columns(
         pl.Series("outcome", outcomes, dtype=pl.String),
         pl.Series("n_candidates", n_candidates, dtype=pl.Int64),
