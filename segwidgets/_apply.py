@@ -645,11 +645,12 @@ class _RunState:
             self._push(sorted(removes & live), sorted(adds - live))
             if self.fatal is not None or self.cancel.cancelled:
                 return
-        for action in ("add", "remove"):
-            left = sorted(self.uncertain[action])  # type: ignore[index]
+        actions: tuple[Action, ...] = ("add", "remove")
+        for action in actions:
+            left = sorted(self.uncertain[action])
             if left:
                 self._fail(
-                    action,  # type: ignore[arg-type]
+                    action,
                     left,
                     f"answer lost and still not confirmed after {self.p.options.max_rounds} re-reads",
                 )

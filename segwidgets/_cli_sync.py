@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, get_args
 
@@ -15,7 +16,6 @@ from ._errors import (
     ApplyIncompleteError,
     ConfigurationError,
     InputFileError,
-    JournalError,
     PlanError,
     SegwidgetsError,
     TornReadError,
@@ -95,16 +95,26 @@ def _open_session(args: argparse.Namespace) -> SegmentSession:
 
 
 def _print_plan(plan: SegmentPlan) -> None:
-    pass
+    print(
+        f"plan for segment {plan.segment_code!r} ({plan.mode}): "
+        f"{plan.n_live:,} live → {plan.n_after:,} after; "
+        f"add {plan.n_add:,}, remove {plan.n_remove:,}, keep {plan.n_unchanged:,}"
+    )
+    print(f"estimate: {plan.estimate()}")
 
 
 def _print_result(result: ApplyResult) -> int:
+    print(
+        f"run {result.run_id}: {result.status} — added {result.n_added:,}, removed "
+        f"{result.n_removed:,}, failed {result.n_failed:,}, unverified {result.n_unverified:,}, "
+        f"not sent {result.n_pending:,} ({result.n_requests:,} requests, {result.seconds:.1f} s)"
+    )
     if result.message:
-        pass
-    for _row in result.failed.head(20).iter_rows(named=True):
-        pass
-    for _row in result.unverified.head(20).iter_rows(named=True):
-        pass
+        print(result.message)
+    for row in result.failed.head(20).iter_rows(named=True):
+        print(f"  failed {row['action']} {row['customer_id']}: {row['error']}")
+    for row in result.unverified.head(20).iter_rows(named=True):
+        print(f"  unverified {row['action']} {row['customer_id']}")
     if result.status in {"verified", "applied", "dry_run"}:
         return EXIT_OK
     if result.status == "accepted_unverified":
@@ -116,9 +126,19 @@ def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
     from ._members import read_members
 
     members = read_members(args.members, column=args.column)
+    print(
+        f"input: {members.n_rows:,} rows — {members.n_valid:,} valid, {members.n_rejected:,} "
+        f"rejected, {members.n_duplicates:,} duplicates, {members.n_blank:,} blank"
+    )
     desired: object = members
     if members.kind == "email":
         resolution = session.resolve(members, policy=args.policy)
+        print(
+            f"resolved ({resolution.strategy}, {resolution.n_requests:,} requests): "
+            f"{resolution.n_matched:,} matched, {resolution.n_ambiguous:,} ambiguous, "
+            f"{resolution.n_guest_only:,} guest only, {resolution.n_unmatched:,} unmatched "
+            f"→ {resolution.n_ids:,} customer ids"
+        )
         desired = resolution
     plan = session.plan(
         args.segment,
@@ -128,12 +148,14 @@ def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
     )
     _print_plan(plan)
     if args.save_plan:
-        pass
+        print(f"plan saved to {plan.save(args.save_plan)}")
     if args.dry_run:
         return _print_result(session.apply(plan, dry_run=True))
     if not args.yes:
+        print("nothing sent: add --yes to apply this plan")
         return EXIT_OK
     if plan.is_empty():
+        print("nothing to do: the segment already matches")
         return EXIT_OK
     return _print_result(session.apply(plan))
 
@@ -144,14 +166,18 @@ def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int
     if command == "history":
         runs = session.history(args.segment)
         if runs.is_empty():
-            pass
-        for _row in runs.iter_rows(named=True):
-            pass
+            print("no runs yet")
+        for row in runs.iter_rows(named=True):
+            print(
+                f"{row['run_id']}  {row['segment_code']:<20} {row['kind']:<6} {row['status']:<20} "
+                f"+{row['n_add']:,} -{row['n_remove']:,}  {row['started_at']}"
+            )
         return EXIT_OK
     if command == "undo":
         plan = session.undo(args.run_id, allow_mass_removal=args.allow_mass_removal)
         _print_plan(plan)
         if not args.yes:
+            print("nothing sent: add --yes to apply the undo")
             return EXIT_OK
         return _print_result(session.apply(plan))
     return _print_result(session.resume(args.run_id))
@@ -160,22 +186,21 @@ def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int
 def main(command: str, argv: Sequence[str]) -> int:
     """Run one headless command; returns its exit code."""
     args = _parser(command).parse_args(list(argv))
-    logging.basicConfig(
-        level=logging.DEBUG
-        if args.verbose > 1
-        else logging.INFO
-        if args.verbose
-        else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.WARNING
+    if args.verbose:
+        level = logging.DEBUG if args.verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with _open_session(args) as session:
             return _run(command, session, args)
-    except (InputFileError, PlanError, ConfigurationError, TornReadError):
+    except (InputFileError, PlanError, ConfigurationError, TornReadError) as exc:
+        print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ApplyIncompleteError as exc:
+        print(f"segwidgets {command}: {exc}", file=sys.stderr)
         if exc.result is not None:
             _print_result(exc.result)
         return EXIT_FAILED
-    except (JournalError, SegwidgetsError):
+    except SegwidgetsError as exc:
+        print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

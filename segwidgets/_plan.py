@@ -399,8 +399,8 @@ def compute_plan(
     elif mode == "remove":
         adds = empty
         removes = live_df.join(desired_df, on="customer_id", how="semi")
-    else:
-        msg = f"Unknown mode {mode!r}; use 'mirror', 'add' or 'remove'."
+    else:  # a mode from outside the type system (a loaded file, a string from a UI)
+        msg = f"Unknown mode {mode!r}; use 'mirror', 'add' or 'remove'."  # type: ignore[unreachable]
         raise PlanError(msg)
     if scope_ids is not None and removes.height:
         owned = pl.DataFrame({"customer_id": scope_ids.cast(pl.String)})

@@ -19,7 +19,7 @@ import html
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -191,15 +191,15 @@ class _Counter:
             self.n += k
 
 
-def _usable(customer: Mapping[str, Any]) -> bool:
+def _usable(customer: dict[str, Any]) -> bool:
     return customer.get("isAnonymous") is False and customer.get("status") != "deleted"
 
 
-def _deleted(customer: Mapping[str, Any]) -> bool:
+def _deleted(customer: dict[str, Any]) -> bool:
     return customer.get("isAnonymous") is False and customer.get("status") == "deleted"
 
 
-def _candidate(customer: Mapping[str, Any]) -> _Candidate:
+def _candidate(customer: dict[str, Any]) -> _Candidate:
     return _Candidate(
         customer_id=str(customer["id"]),
         status=str(customer.get("status") or ""),
@@ -207,7 +207,7 @@ def _candidate(customer: Mapping[str, Any]) -> _Candidate:
     )
 
 
-def _keys_of(customers: list[Mapping[str, Any]]) -> list[str | None]:
+def _keys_of(customers: list[dict[str, Any]]) -> list[str | None]:
     values = pl.Series([str(c.get("emailAddress") or "") for c in customers], dtype=pl.String)
     return normalize_emails(values).get_column("email").to_list()
 
@@ -293,8 +293,8 @@ def _lookup(
     deleted: set[str],
     anonymous: bool,
 ) -> None:
-    def one(email: str) -> tuple[str, list[Mapping[str, Any]]]:
-        found: list[Mapping[str, Any]] = []
+    def one(email: str) -> tuple[str, list[dict[str, Any]]]:
+        found: list[dict[str, Any]] = []
         offset = 0
         while True:
             page = client.customer_page(
@@ -324,7 +324,7 @@ def _scan_pages(
     page_size: int,
     *,
     anonymous: bool,
-) -> Iterable[list[Mapping[str, Any]]]:
+) -> Iterable[list[dict[str, Any]]]:
     filters = {"isAnonymous": anonymous}
     first = client.customer_page(filters=filters, limit=page_size, offset=0)
     counter.add()
@@ -332,7 +332,7 @@ def _scan_pages(
     size = len(first.customers) or page_size
     offsets = range(size, first.total, size)
 
-    def page(offset: int) -> list[Mapping[str, Any]]:
+    def page(offset: int) -> list[dict[str, Any]]:
         result = client.customer_page(filters=filters, limit=size, offset=offset)
         counter.add()
         return result.customers
