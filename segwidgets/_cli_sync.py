@@ -44,6 +44,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--journal", help="journal file (default: $SEGWIDGETS_JOURNAL or the user data dir)"
     )
+    parser.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for removals to show as applied (default 30)",
+    )
     parser.add_argument("--verbose", "-v", action="count", default=0, help="more log output")
 
 
@@ -89,9 +95,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def _open_session(args: argparse.Namespace) -> SegmentSession:
     from ._session import SegmentSession
 
+    options = {"verify_timeout": args.verify_timeout}
     if args.sandbox:
-        return SegmentSession.sandbox(journal=args.journal)
-    return SegmentSession.from_env(journal=args.journal)
+        return SegmentSession.sandbox(journal=args.journal, session_options=options)
+    return SegmentSession.from_env(journal=args.journal, **options)
 
 
 def _print_plan(plan: SegmentPlan) -> None:

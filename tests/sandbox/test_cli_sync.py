@@ -73,16 +73,25 @@ def test_mass_removal_refused_exits_2(env, tmp_path, capsys) -> None:
     assert env.member_ids("newsletter") == before
 
 
-def test_unverified_removals_exit_3_and_name_ids(env, tmp_path, capsys, monkeypatch) -> None:
+def test_unverified_removals_exit_3_and_name_ids(env, tmp_path, capsys) -> None:
     path, ids = member_file(env, tmp_path, 4)
     args = ["sync", "--segment", "vip", "--members", str(path), "--yes", "--allow-mass-removal"]
     assert main(args) == 0
     assert env.member_ids("vip") == ids
     env.configure(delete_delay=None)
-    monkeypatch.setattr("segwidgets._apply.ApplyOptions.verify_timeout", 0.3)
     one, _ = member_file(env, tmp_path, 1, "one.csv")
     code = main(
-        ["sync", "--segment", "vip", "--members", str(one), "--yes", "--allow-mass-removal"]
+        [
+            "sync",
+            "--segment",
+            "vip",
+            "--members",
+            str(one),
+            "--yes",
+            "--allow-mass-removal",
+            "--verify-timeout",
+            "0.3",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 3
