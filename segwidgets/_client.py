@@ -1,0 +1,811 @@
+"""The HTTP client of Shopgate's auth, customer and segmentation services.
+
+``ShopgateClient`` owns one ``httpx.Client`` (one connection pool, HTTP/1.1) and is safe to use
+from many threads at once. Every call goes through one loop: take the current token, send,
+then act on ``decide()`` (see ``segwidgets._retry``): return, wait and send again, sign in again
+once after a 401 (one sign-in for all threads that saw it), or raise a typed error from
+``segwidgets._errors``. Redirects are never
+followed, and a redirect to another origin raises ``InsecureURLError``, so the token only ever
+goes to the configured hosts.
+
+Nothing here logs or raises a query string, a header, a secret or a raw email address: calls are
+named by method and path only (``segwidgets._http_log``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+from ._auth import Token, TokenCache, TokenGrant, oauth_error_code, read_token_grant, token_request
+from ._config import check_url_is_safe
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    InsecureURLError,
+    error_class_for_status,
+)
+from ._http_log import call_name, install_httpx_log_filter, log_attempt
+from ._privacy import mask_emails_in
+from ._retry import RetryBudget, RetryPolicy, backoff, decide, parse_retry_after
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._config import Credentials
+
+__all__ = ["ClientStats", "CustomerPage", "MemberPage", "ShopgateClient"]
+
+_Service = Literal["segmentation", "customer"]
+_SERVICES: tuple[str, ...] = ("auth", "customer", "segmentation")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MASK = "**********"
+_MAX_SERVER_MESSAGE = 300
+_USER_AGENT = "segwidgets"
+# A 401 leads to one sign-in per request. Before it, a request may take (once) a token another
+# thread fetched meanwhile, which can itself be refused if it expired while this request was
+# in flight; so at most three sends per request end in a 401, and never two sign-ins.
+_MAX_REAUTHS = 2
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """One page of a segment's members.
+
+    ``members`` as the server sent them (``{"id", "type"}``), ``total`` from
+    ``meta.totalItemCount`` (None if absent), ``next_cursor`` from ``meta.cursors.next``.
+    """
+
+    members: list[dict[str, Any]]
+    total: int | None
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of customers; ``total`` is ``meta.totalItemCount`` (or what was seen so far)."""
+
+    customers: list[dict[str, Any]]
+    total: int
+
+
+@dataclass
+class ClientStats:
+    """Thread-safe counters of what a client sent.
+
+    ``n_requests`` counts API requests sent (retries and replays included, sign-ins not);
+    ``n_retries`` the requests sent again (after a retryable failure or a new sign-in);
+    ``n_reauths`` the sign-ins forced by a 401; ``n_token_requests`` the requests sent to the
+    token endpoint; ``by_route`` the API requests per ``(method, route name)``.
+    """
+
+    n_requests: int = 0
+    n_retries: int = 0
+    n_reauths: int = 0
+    n_token_requests: int = 0
+    _by_route: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    _seconds: float = field(default=0.0, repr=False)
+    _n_timed: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def by_route(self) -> dict[tuple[str, str], int]:
+        """API requests sent per ``(method, route name)``, e.g. ``("POST", "members.add")``."""
+        with self._lock:
+            return dict(self._by_route)
+
+    def mean_latency(self) -> float | None:
+        """Mean seconds an API request took (answered or not), None before the first one."""
+        with self._lock:
+            return self._seconds / self._n_timed if self._n_timed else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """All counters at one instant, as a plain dict."""
+        with self._lock:
+            return {
+                "n_requests": self.n_requests,
+                "n_retries": self.n_retries,
+                "n_reauths": self.n_reauths,
+                "n_token_requests": self.n_token_requests,
+                "by_route": dict(self._by_route),
+                "mean_latency": self._seconds / self._n_timed if self._n_timed else None,
+            }
+
+    def reset(self) -> None:
+        """Set every counter back to zero."""
+        with self._lock:
+            self.n_requests = self.n_retries = self.n_reauths = self.n_token_requests = 0
+            self._by_route.clear()
+            self._seconds = 0.0
+            self._n_timed = 0
+
+    def _record_request(self, method: str, route: str, *, is_retry: bool) -> None:
+        with self._lock:
+            self.n_requests += 1
+            self.n_retries += is_retry
+            key = (method, route)
+            self._by_route[key] = self._by_route.get(key, 0) + 1
+
+    def _record_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._seconds += max(seconds, 0.0)
+            self._n_timed += 1
+
+    def _record_token_request(self) -> None:
+        with self._lock:
+            self.n_token_requests += 1
+
+    def _record_reauth(self) -> None:
+        with self._lock:
+            self.n_reauths += 1
+
+
+class _SendAgain(Exception):  # noqa: N818 - a signal to the retry loop, never raised to callers
+    """Raised inside an attempt to make the retry loop wait ``wait`` seconds and send again."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+@dataclass
+class _Call:
+    """One logical request: what to send and how far it got."""
+
+    method: str
+    url: str
+    route: str
+    build: Callable[[Token | None], httpx.Request]
+    is_token_call: bool = False
+    attempt: int = 0
+    #: Re-authentications after a 401: taking a token another thread fetched, or signing in.
+    n_reauths: int = 0
+    #: Whether this request signed in itself after a 401 (it may only do so once).
+    signed_in: bool = False
+    #: ``GET /v1/merchants/M/segments``: how messages and logs name the call.
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = call_name(self.method, self.url)
+
+    @property
+    def path(self) -> str:
+        return self.name.partition(" ")[2]
+
+
+def _wait_of(retry_state: tenacity.RetryCallState) -> float:
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome is not None else None
+    return error.wait if isinstance(error, _SendAgain) else 0.0
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
+class ShopgateClient:
+    """Talks to one merchant's Shopgate services (or a local sandbox).
+
+    ``transport`` replaces the network (tests pass ``httpx.MockTransport``); ``sleep``,
+    ``clock`` and ``rng`` make waiting, token expiry and jitter controllable in tests.
+    Use it as a context manager, or call ``close()``.
+
+    ``stats.by_route`` names the routes ``segments.list``, ``segments.get``,
+    ``segments.create``, ``segments.update``, ``segments.delete``, ``segments.clone``,
+    ``members.list``, ``members.add``, ``members.remove``, ``customer.segments``,
+    ``customers.list`` and ``customers.get``.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        max_connections: int = 16,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        for url in (credentials.token_url, *map(credentials.service_url, _SERVICES)):
+            check_url_is_safe(url)
+        self.credentials = credentials
+        self.stats = ClientStats()
+        self._policy = retry if retry is not None else RetryPolicy()
+        self._budget = RetryBudget.from_policy(self._policy)
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._tokens = TokenCache(self._fetch_token, clock=clock)
+        install_httpx_log_filter()
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            http1=True,
+            http2=False,
+            headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            # A local sandbox is reached directly, never through a proxy from the environment.
+            trust_env=not credentials.is_sandbox,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._policy
+
+    @property
+    def retry_budget(self) -> RetryBudget:
+        """The retry budget shared by every request of this client."""
+        return self._budget
+
+    @property
+    def is_closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._http.is_closed
+
+    def close(self) -> None:
+        """Close the connection pool. The client cannot send afterwards."""
+        self._http.close()
+
+    def __enter__(self) -> ShopgateClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ShopgateClient(merchant_code={self.credentials.merchant_code!r}, "
+            f"url_template={self.credentials.url_template!r}, closed={self.is_closed})"
+        )
+
+    # -- segmentation service ----------------------------------------------------------------------
+
+    def list_segments(self, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every segment of the merchant, walking the offset pages."""
+        segments: list[dict[str, Any]] = []
+        offset = 0
+        previous: list[dict[str, Any]] | None = None
+        while True:
+            response = self._get(
+                "segmentation",
+                "segments",
+                route="segments.list",
+                params={"limit": page_size, "offset": offset},
+            )
+            body = _json_object(response)
+            page = _list_of_objects(body, "segments", response)
+            total = _int_or_none(_meta(body).get("totalItemCount"))
+            if page and page == previous:
+                raise _repeated_page_error(response)
+            segments.extend(page)
+            offset += len(page)
+            if not page or (total is not None and offset >= total):
+                return segments
+            if total is None and len(page) < page_size:
+                return segments
+            previous = page
+
+    def get_segment(self, code: str) -> dict[str, Any]:
+        """The segment object (``code``, ``name``, ``status``, ``type``, ``memberCount``...)."""
+        response = self._get("segmentation", "segments", code, route="segments.get")
+        body = _json_object(response)
+        segment = body.get("segment", body)
+        if not isinstance(segment, dict):
+            raise _shape_error(response, "a segment object")
+        return segment
+
+    def create_segment(
+        self,
+        code: str,
+        name: str,
+        *,
+        description: str = "",
+        status: str = "active",
+        type: str = "fixed",
+    ) -> None:
+        """Create a segment (409 ``ConflictError`` if the code exists)."""
+        segment = {
+            "code": code,
+            "name": name,
+            "description": description,
+            "type": type,
+            "status": status,
+        }
+        self._write(
+            "POST",
+            "segmentation",
+            "segments",
+            route="segments.create",
+            body={"segments": [segment]},
+        )
+
+    def update_segment(self, code: str, **fields: Any) -> None:
+        """Change some fields of a segment, e.g. ``update_segment("vip", name="VIP")``."""
+        self._write("POST", "segmentation", "segments", code, route="segments.update", body=fields)
+
+    def delete_segment(self, code: str) -> None:
+        """Delete a segment."""
+        self._write("DELETE", "segmentation", "segments", code, route="segments.delete")
+
+    def clone_segment(self, code: str, new_code: str) -> None:
+        """Copy a segment (with its members) under ``new_code``."""
+        self._write(
+            "POST",
+            "segmentation",
+            "segments",
+            code,
+            "clone",
+            route="segments.clone",
+            body={"newSegmentCode": new_code},
+        )
+
+    def member_pages(self, code: str, *, page_size: int = 1000) -> Iterator[MemberPage]:
+        """The segment's members page by page, following cursors until none is left.
+
+        Stops after a page without a next cursor or without members. A cursor the server
+        already gave raises ``APIError`` rather than reading forever.
+        """
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = self._get(
+                "segmentation", "segments", code, "members", route="members.list", params=params
+            )
+            body = _json_object(response)
+            members = _list_of_objects(body, "members", response)
+            meta = _meta(body)
+            cursors = meta.get("cursors")
+            raw_next = cursors.get("next") if isinstance(cursors, dict) else None
+            next_cursor = None if raw_next in (None, "") else str(raw_next)
+            yield MemberPage(
+                members=members,
+                total=_int_or_none(meta.get("totalItemCount")),
+                next_cursor=next_cursor,
+            )
+            if not members or next_cursor is None:
+                return
+            if next_cursor in seen:
+                raise _repeated_page_error(response)
+            seen.add(next_cursor)
+            cursor = next_cursor
+
+    def add_members(self, code: str, ids: Sequence[str], *, member_type: str = "customer") -> None:
+        """Add members to a fixed segment in one request (nothing is sent for no ids)."""
+        body = _members_body(ids, member_type)
+        if body is not None:
+            self._write(
+                "POST", "segmentation", "segments", code, "members", route="members.add", body=body
+            )
+
+    def remove_members(
+        self, code: str, ids: Sequence[str], *, member_type: str = "customer"
+    ) -> None:
+        """Remove members in one DELETE with a JSON body; the server applies it later (202)."""
+        body = _members_body(ids, member_type)
+        if body is not None:
+            self._write(
+                "DELETE",
+                "segmentation",
+                "segments",
+                code,
+                "members",
+                route="members.remove",
+                body=body,
+            )
+
+    def customer_segments(self, customer_id: str) -> list[dict[str, Any]]:
+        """The segments a customer is a member of."""
+        response = self._get(
+            "segmentation", "customers", customer_id, "segments", route="customer.segments"
+        )
+        return _list_of_objects(_json_object(response), "segments", response)
+
+    # -- customer service ------------------------------------------------------------------------
+
+    def customer_page(
+        self,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> CustomerPage:
+        """One page of customers; ``filters`` travel as JSON in the ``filters`` parameter."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if filters is not None:
+            params["filters"] = json.dumps(dict(filters), separators=(",", ":"))
+        response = self._get("customer", "customers", route="customers.list", params=params)
+        body = _json_object(response)
+        customers = _list_of_objects(body, "customers", response)
+        total = _int_or_none(_meta(body).get("totalItemCount"))
+        return CustomerPage(
+            customers=customers, total=total if total is not None else offset + len(customers)
+        )
+
+    def get_customer(self, customer_id: str) -> dict[str, Any]:
+        """One customer (``id``, ``emailAddress``, ``isAnonymous``, ``status``...)."""
+        response = self._get("customer", "customers", customer_id, route="customers.get")
+        body = _json_object(response)
+        customer = body.get("customer", body)
+        if not isinstance(customer, dict):
+            raise _shape_error(response, "a customer object")
+        return customer
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def _url(self, service: _Service, *parts: str) -> str:
+        path = "/".join(quote(str(part), safe="") for part in parts)
+        return f"{self.credentials.service_url(service)}/{path}"
+
+    def _get(
+        self,
+        service: _Service,
+        *parts: str,
+        route: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        return self._api_call("GET", self._url(service, *parts), route=route, params=params)
+
+    def _write(
+        self,
+        method: str,
+        service: _Service,
+        *parts: str,
+        route: str,
+        body: Any = None,
+    ) -> httpx.Response:
+        return self._api_call(method, self._url(service, *parts), route=route, body=body)
+
+    def _api_call(
+        self,
+        method: str,
+        url: str,
+        *,
+        route: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> httpx.Response:
+        def build(token: Token | None) -> httpx.Request:
+            request = self._http.build_request(method, url, params=params, json=body)
+            if token is not None:
+                request.headers["Authorization"] = "Bearer " + token.value.get_secret_value()
+            return request
+
+        return self._send(_Call(method=method, url=url, route=route, build=build))
+
+    def _fetch_token(self) -> TokenGrant:
+        call = _Call(
+            method="POST",
+            url=self.credentials.token_url,
+            route="token",
+            build=lambda _token: token_request(self.credentials),
+            is_token_call=True,
+        )
+        return read_token_grant(self._send(call))
+
+    def _send(self, call: _Call) -> httpx.Response:
+        check_url_is_safe(call.url)
+        retrying = tenacity.Retrying(
+            sleep=self._sleep,
+            # decide() and the retry budget bound the attempts; tenacity only waits and repeats.
+            stop=tenacity.stop_never,
+            wait=_wait_of,
+            retry=tenacity.retry_if_exception_type(_SendAgain),
+            reraise=True,
+        )
+        return retrying(self._attempt, call)
+
+    def _attempt(self, call: _Call) -> httpx.Response:
+        call.attempt += 1
+        token = None if call.is_token_call else self._tokens.current()
+        request = call.build(token)
+        if call.is_token_call:
+            self.stats._record_token_request()
+        else:
+            self.stats._record_request(call.method, call.route, is_retry=call.attempt > 1)
+        started = self._clock()
+        try:
+            response = self._http.send(request)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if not call.is_token_call:
+                self.stats._record_latency(self._clock() - started)
+            raise self._after_failure(call, exc) from exc
+        if not call.is_token_call:
+            self.stats._record_latency(self._clock() - started)
+        return self._after_answer(call, request, response, token)
+
+    def _after_answer(
+        self, call: _Call, request: httpx.Request, response: httpx.Response, token: Token | None
+    ) -> httpx.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            self._budget.record_success()
+            log_attempt(call.name, status, call.attempt, next_step="done")
+            return response
+        if 300 <= status < 400:
+            log_attempt(call.name, status, call.attempt, next_step="redirect not followed")
+            raise self._redirect_error(call, request, response)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        decision = decide(
+            call.method,
+            status,
+            call.attempt,
+            policy=self._policy,
+            reauthenticated=call.signed_in or call.n_reauths >= _MAX_REAUTHS,
+            idempotent=True if call.is_token_call else None,
+            retry_after=retry_after,
+        )
+        reason = decision.reason
+        if decision.action == "reauth" and token is not None:
+            log_attempt(call.name, status, call.attempt, next_step="signing in again")
+            call.n_reauths += 1
+            self.stats._record_reauth()
+            _, call.signed_in = self._tokens.refresh(stale=token)
+            raise _SendAgain(0.0)
+        if decision.action == "retry":
+            if not decision.spends_budget or self._budget.try_spend():
+                wait = backoff(
+                    call.attempt, retry_after=retry_after, policy=self._policy, rng=self._rng
+                )
+                log_attempt(call.name, status, call.attempt, next_step=f"retry in {wait:.2f} s")
+                raise _SendAgain(wait)
+            reason = "the retry budget of this client is used up"
+        log_attempt(call.name, status, call.attempt, next_step=f"raise ({reason})")
+        raise self._status_error(
+            call,
+            response,
+            reason=reason,
+            may_have_applied=decision.may_have_applied,
+            retry_after=retry_after,
+        )
+
+    def _after_failure(self, call: _Call, exc: Exception) -> Exception:
+        decision = decide(
+            call.method,
+            exc,
+            call.attempt,
+            policy=self._policy,
+            idempotent=True if call.is_token_call else None,
+        )
+        reason = decision.reason
+        if decision.action == "retry":
+            if self._budget.try_spend():
+                wait = backoff(call.attempt, retry_after=None, policy=self._policy, rng=self._rng)
+                log_attempt(call.name, exc, call.attempt, next_step=f"retry in {wait:.2f} s")
+                return _SendAgain(wait)
+            reason = "the retry budget of this client is used up"
+        log_attempt(call.name, exc, call.attempt, next_step=f"raise ({reason})")
+        detail = self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+        if decision.may_have_applied:
+            advice = (
+                "The request went out but its answer was lost, so Shopgate may or may not have "
+                "applied it. Re-read the segment before sending it again."
+            )
+        elif decision.action == "retry" or decision.exhausted:
+            advice = (
+                f"Gave up after {call.attempt} attempt(s): {reason}. "
+                "Check the network and base_url, then try again."
+            )
+        else:
+            advice = "Check base_url and the network settings."
+        message = f"{call.name} got no answer ({detail}). {advice}"
+        return cls(message, method=call.method, path=call.path)
+
+    def _redirect_error(
+        self, call: _Call, request: httpx.Request, response: httpx.Response
+    ) -> Exception:
+        location = response.headers.get("Location")
+        target: httpx.URL | None = None
+        if location:
+            try:
+                target = request.url.join(location)
+            except (httpx.InvalidURL, ValueError):
+                target = None
+        if target is not None and _origin(target) != _origin(request.url):
+            return InsecureURLError(
+                f"{call.name} was redirected to another host ({target.host or 'unknown'}). "
+                "segwidgets never follows redirects, so no credentials or token went there. "
+                "Check base_url: it must point at the service itself."
+            )
+        return APIStatusError(
+            f"{call.name} answered HTTP {response.status_code} (a redirect), which segwidgets "
+            "does not follow. Check base_url: it must point at the service itself.",
+            status_code=response.status_code,
+            method=call.method,
+            path=call.path,
+        )
+
+    def _status_error(
+        self,
+        call: _Call,
+        response: httpx.Response,
+        *,
+        reason: str,
+        may_have_applied: bool,
+        retry_after: float | None,
+    ) -> APIStatusError:
+        status = response.status_code
+        cls = error_class_for_status(status) if status >= 400 else APIStatusError
+        item_errors: list[dict[str, Any]] = []
+        if call.is_token_call:
+            code = oauth_error_code(response)
+            if status in (400, 401):
+                cls = AuthenticationError
+                advice = (
+                    "Shopgate refused the sign-in"
+                    + (f" ({code})" if code else "")
+                    + ". Check the merchant code, client id, client secret, username and password."
+                )
+            else:
+                advice = _advice(
+                    status, reason=reason, attempts=call.attempt, may_have_applied=may_have_applied
+                )
+            headline = f"The sign-in ({call.name}) failed with HTTP {status}"
+        else:
+            server_message, item_errors = self._error_body(response)
+            advice = _advice(
+                status, reason=reason, attempts=call.attempt, may_have_applied=may_have_applied
+            )
+            headline = f"{call.name} failed with HTTP {status}"
+            if server_message:
+                headline += f": {server_message.rstrip('.')}"
+            if item_errors:
+                advice = f"{len(item_errors)} item error(s) in .item_errors. {advice}"
+        return cls(
+            f"{headline}. {advice}",
+            status_code=status,
+            method=call.method,
+            path=call.path,
+            item_errors=item_errors,
+            retry_after=retry_after,
+        )
+
+    def _error_body(self, response: httpx.Response) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return "", []
+        if not isinstance(body, dict):
+            return "", []
+        message = body.get("message")
+        text = self._scrub(message[:_MAX_SERVER_MESSAGE]) if isinstance(message, str) else ""
+        errors = body.get("errors")
+        items = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        return text, items
+
+    def _scrub(self, text: str) -> str:
+        """Mask emails, and any credential or token the server might have echoed."""
+        secrets = [
+            self.credentials.client_secret.get_secret_value(),
+            self.credentials.password.get_secret_value(),
+        ]
+        token = self._tokens.peek()
+        if token is not None:
+            secrets.append(token.value.get_secret_value())
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, _MASK)
+        return mask_emails_in(text)
+
+
+def _advice(status: int, *, reason: str, attempts: int, may_have_applied: bool) -> str:
+    if status == 400:
+        return "Shopgate rejected the request's content; the message says which field."
+    if status == 401:
+        return (
+            "The token was refused even right after a fresh sign-in. Check that the API "
+            "credentials are still valid and belong to this merchant."
+        )
+    if status == 403:
+        return "The credentials are not allowed to do this for this merchant; ask a Shopgate admin."
+    if status == 404:
+        return "Check the segment code or customer id, and the merchant code."
+    if status == 409:
+        return "It conflicts with what exists already; re-read it and send only what is missing."
+    if status == 413:
+        return "The request is too large for the server; send smaller batches."
+    if status == 422:
+        return "Shopgate understood the request but rejected its content."
+    if status == 429:
+        return (
+            f"Shopgate kept refusing for too many requests after {attempts} attempt(s) ({reason}). "
+            "Wait a while, then run again; nothing was applied by the refused requests."
+        )
+    if may_have_applied:
+        return (
+            "The server failed while handling the write; it may or may not have been applied. "
+            "Re-read the segment before sending it again."
+        )
+    if status >= 500:
+        return (
+            f"The server kept failing after {attempts} attempt(s) ({reason}). "
+            "Shopgate may be down; try again later."
+        )
+    return "Shopgate did not accept the request."
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise _shape_error(response, "JSON") from None
+    if not isinstance(body, dict):
+        raise _shape_error(response, "a JSON object")
+    return body
+
+
+def _meta(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body.get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _list_of_objects(
+    body: Mapping[str, Any], key: str, response: httpx.Response
+) -> list[dict[str, Any]]:
+    items = body.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise _shape_error(response, f"a list of objects in {key!r}")
+    return items
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _members_body(ids: Sequence[str], member_type: str) -> dict[str, Any] | None:
+    if isinstance(ids, str):
+        msg = "ids must be a sequence of member ids, not a single string."
+        raise TypeError(msg)
+    if not ids:
+        return None
+    return {"members": [{"id": str(i), "type": member_type} for i in ids]}
+
+
+def _shape_error(response: httpx.Response, expected: str) -> APIError:
+    name = call_name(response.request.method, response.request.url)
+    return APIError(
+        f"{name} answered HTTP {response.status_code} without {expected} in the body. "
+        "Check that base_url points at Shopgate (or a segwidgets sandbox).",
+        method=response.request.method,
+        path=name.partition(" ")[2],
+    )
+
+
+def _repeated_page_error(response: httpx.Response) -> APIError:
+    name = call_name(response.request.method, response.request.url)
+    return APIError(
+        f"{name} returned a page it had returned before; stopped reading instead of looping. "
+        "The segment may be changing while it is read: try again.",
+        method=response.request.method,
+        path=name.partition(" ")[2],
+    )

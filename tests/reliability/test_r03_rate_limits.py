@@ -1,0 +1,252 @@
+"""R3, client part: rate limits and errors at random, every wait within its bounds.
+
+A seeded transport answers 30 % of calls 429 with a Retry-After of 0, 1, 3 s, an HTTP date
+or 120 s, 10 % 503 without one, and the rest 2xx. A fake sleep records each wait next to the
+answer that caused it; nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from segwidgets._client import ShopgateClient
+from segwidgets._config import Credentials
+from segwidgets._errors import RateLimitError, ServerError
+from segwidgets._retry import RetryPolicy
+
+POLICY = RetryPolicy()
+DATE_SECONDS = 10.0
+
+
+def make_credentials() -> Credentials:
+    return Credentials(
+        merchant_code="M1",
+        client_id="c",
+        client_secret="s3cr3t",
+        username="u@example.com",
+        password="pw",
+        base_url="https://{service}.shopgate.test",
+    )
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: str | None  # the header as sent
+    floor: float | None  # the least the client must wait (None: no Retry-After)
+    asked: float | None  # what the header asked for at most
+    attempt: int  # which attempt of its call got this answer
+
+
+class FlakyServer:
+    """Seeded faults; remembers the answer each wait follows (single-threaded use)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.last: Fault | None = None
+        self.attempt = 0
+        self.calls_attempts: list[int] = []
+        self.kinds: set[str] = set()
+
+    def new_call(self) -> None:
+        if self.attempt:
+            self.calls_attempts.append(self.attempt)
+        self.attempt = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        self.attempt += 1
+        roll = self.rng.random()
+        if roll < 0.30:
+            kind = self.rng.choice(["0", "1", "3", "date", "120"])
+            self.kinds.add(kind)
+            if kind == "date":
+                when = datetime.now(UTC) + timedelta(seconds=DATE_SECONDS)
+                header = email.utils.format_datetime(when, usegmt=True)
+                # Whole seconds on the wire and a little time passing: allow 2 s of slack.
+                floor, asked = DATE_SECONDS - 2.0, DATE_SECONDS
+            else:
+                header = kind
+                floor = asked = float(kind)
+            self.last = Fault(429, header, floor, asked, self.attempt)
+            return httpx.Response(429, headers={"Retry-After": header})
+        if roll < 0.40:
+            self.kinds.add("503")
+            self.last = Fault(503, None, None, None, self.attempt)
+            return httpx.Response(503)
+        self.last = None
+        if request.method == "GET":
+            return httpx.Response(200, json={"segment": {"code": "vip"}})
+        return httpx.Response(201)
+
+
+class RecordingSleep:
+    def __init__(self, server: FlakyServer) -> None:
+        self.server = server
+        self.checked = 0
+        self.problems: list[tuple[Fault, float]] = []
+
+    def __call__(self, seconds: float) -> None:
+        fault = self.server.last
+        assert fault is not None, "slept without a failed answer before"
+        self.checked += 1
+        cap = POLICY.retry_after_max
+        if fault.floor is not None and fault.asked is not None:
+            # At least min(Retry-After, cap), at most the cap; jitter adds at most backoff_initial.
+            ceiling = min(min(fault.asked, cap) + POLICY.backoff_initial, cap)
+            ok = min(fault.floor, cap) <= seconds <= ceiling
+        else:
+            ceiling = min(POLICY.backoff_max, POLICY.backoff_initial * 2 ** (fault.attempt - 1))
+            ok = 0.0 <= seconds <= ceiling
+        if not ok:
+            self.problems.append((fault, seconds))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3], ids=lambda s: f"R3-seed{s}")
+def test_r3_every_wait_within_bounds_and_attempts_bounded(seed: int) -> None:
+    server = FlakyServer(seed)
+    sleep = RecordingSleep(server)
+    client = ShopgateClient(
+        make_credentials(),
+        transport=httpx.MockTransport(server),
+        sleep=sleep,
+        rng=random.Random(seed),
+    )
+    succeeded = 0
+    failures: list[tuple[int, int]] = []
+    for n in range(300):
+        server.new_call()
+        try:
+            if n % 3 == 0:
+                client.get_segment("vip")
+            elif n % 3 == 1:
+                client.add_members("vip", [str(n)])
+            else:
+                client.remove_members("vip", [str(n)])
+        except (RateLimitError, ServerError) as exc:
+            failures.append((exc.status_code, server.attempt))
+        else:
+            succeeded += 1
+    server.new_call()
+    assert sleep.problems == []
+    assert sleep.checked > 50
+    assert server.kinds == {"0", "1", "3", "date", "120", "503"}
+    assert max(server.calls_attempts) <= POLICY.max_attempts
+    assert all(status in (429, 503) for status, _ in failures)
+    assert all(attempts == POLICY.max_attempts for _, attempts in failures)
+    assert succeeded + len(failures) == 300
+    assert succeeded >= 290  # six failures in a row at 40 % are rare
+    assert client.stats.n_requests == sum(server.calls_attempts)
+
+
+def test_r3_retry_after_above_the_cap_waits_the_cap() -> None:
+    sleeps: list[float] = []
+    answers = iter([httpx.Response(429, headers={"Retry-After": "120"}), httpx.Response(201)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        return next(answers)
+
+    client = ShopgateClient(
+        make_credentials(), transport=httpx.MockTransport(handler), sleep=sleeps.append
+    )
+    client.add_members("vip", ["1"])
+    assert sleeps == [POLICY.retry_after_max]
+
+
+def test_r3_server_paced_rate_limits_do_not_drain_the_budget() -> None:
+    """429 with Retry-After is paced by the server: bounded per request, not by the budget."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        return httpx.Response(429, headers={"Retry-After": "1"})
+
+    policy = RetryPolicy(budget_capacity=3)
+    client = ShopgateClient(
+        make_credentials(),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda _s: None,
+        retry=policy,
+    )
+    for _ in range(4):
+        with pytest.raises(RateLimitError):
+            client.get_segment("vip")
+    assert client.stats.n_requests == 4 * policy.max_attempts
+    assert client.retry_budget.remaining == 3
+
+
+def test_r3_rate_limits_without_retry_after_spend_the_budget() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        return httpx.Response(429)
+
+    policy = RetryPolicy(budget_capacity=3)
+    client = ShopgateClient(
+        make_credentials(),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda _s: None,
+        retry=policy,
+    )
+    for _ in range(4):
+        with pytest.raises(RateLimitError):
+            client.get_segment("vip")
+    assert client.stats.n_requests == 4 + 3
+
+
+def test_r3_concurrent_threads_attempts_bounded() -> None:
+    lock = threading.Lock()
+    rng = random.Random(11)
+    waits: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        with lock:
+            roll = rng.random()
+        if roll < 0.3:
+            return httpx.Response(429, headers={"Retry-After": "3"})
+        if roll < 0.4:
+            return httpx.Response(503)
+        return httpx.Response(201)
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            waits.append(seconds)
+
+    client = ShopgateClient(
+        make_credentials(),
+        transport=httpx.MockTransport(handler),
+        sleep=sleep,
+        rng=random.Random(12),
+    )
+    failures: list[Exception] = []
+
+    def worker(n: int) -> None:
+        for k in range(40):
+            try:
+                client.add_members("vip", [f"{n}-{k}"])
+            except (RateLimitError, ServerError) as exc:
+                with lock:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.stats.n_requests <= 320 * POLICY.max_attempts
+    assert client.stats.n_requests == 320 + client.stats.n_retries
+    assert len(waits) == client.stats.n_retries
+    assert all(0.0 <= w <= POLICY.retry_after_max for w in waits)
+    assert len(failures) <= 3
