@@ -1,0 +1,834 @@
+"""Reading member lists: any file or frame an analyst brings, as clean match keys.
+
+:func:`read_members` accepts a path (CSV/TSV/TXT, Parquet, Excel), the bytes of an upload,
+a polars DataFrame/LazyFrame/Series or a plain sequence of strings. It returns a
+:class:`MemberList`: one row per distinct member, plus a row-level report of what was
+rejected (and why), what repeated an earlier member, and what was blank. Every data line is
+accounted for: ``n_valid + n_rejected + n_duplicates + n_blank == n_rows``.
+
+Rules a user can rely on:
+
+* Text is decoded strictly (UTF-8 with or without BOM, UTF-16 with BOM, cp1252) and every
+  field is read as a string: ``00123`` keeps its zeros, ``4.5E+11`` stays text.
+* ``row`` counts data records after the header, from 1, blank lines included. A record with
+  a quoted line break counts once.
+* A record with more fields than the header (unless the extra fields are empty) or fewer
+  (unless it is blank) is rejected: its values may have shifted into the wrong column.
+* A text file with NUL characters is not read at all (:class:`UnreadableFileError`).
+* A single-column file may have a header or not: its first line is data when it is a valid
+  address, or when it has a digit or an ``@`` and is not a known column name. A file of
+  several columns is headerless when a field of its first line is a valid address.
+* Email keys come from :mod:`segwidgets._email`. Customer ids are stripped strings;
+  an id with inner whitespace or invisible characters, a formula-like first character
+  (``= + - @``), an ``@`` or Excel's scientific notation (``4.5E+11``) is rejected.
+* An input with no members at all (no bytes, blank lines only, a header only, an empty
+  member column) raises: an empty list must never quietly mean "remove everyone".
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import polars as pl
+
+from ._email import STRIP_CHARS, InvalidEmailError, normalize_email, normalize_emails
+from ._errors import (
+    ColumnError,
+    DuplicateHeaderError,
+    EmptyFileError,
+    HeaderOnlyError,
+    UnreadableFileError,
+)
+from ._privacy import mask_email, mask_emails_in
+from ._sniff import read_text_records
+
+__all__ = [
+    "KindOption",
+    "MemberKind",
+    "MemberList",
+    "MemberSource",
+    "normalize_customer_ids",
+    "read_members",
+]
+
+logger = logging.getLogger("segwidgets.members")
+
+#: What a member list holds.
+MemberKind: TypeAlias = Literal["email", "customer_id"]
+
+#: What the member column holds: ``auto`` decides from the column name, then the values.
+KindOption: TypeAlias = Literal["auto", "email", "customer_id"]
+
+#: Everything :func:`read_members` reads.
+MemberSource: TypeAlias = (
+    str | os.PathLike[str] | bytes | pl.DataFrame | pl.LazyFrame | pl.Series | Sequence[str | None]
+)
+
+_EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+_PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+
+_EMAIL_NAMES = frozenset(
+    {
+        "email",
+        "emails",
+        "mail",
+        "emailaddress",
+        "emailaddresses",
+        "mailaddress",
+        "emailadresse",
+        "emailadressen",
+        "mailadresse",
+        "emailadr",
+        "courriel",
+        "correo",
+        "correoelectronico",
+    }
+)
+_EMAIL_SUFFIXES = ("email", "emailaddress", "emailadresse")
+_ID_NAMES = frozenset({"id", "ids", "customerid", "customerids", "kundenid"})
+_ID_SUFFIXES = ("customerid",)
+
+_ID_INNER_SPACE = r"[\s\p{C}\p{Z}]"
+_ID_FORMULA = r"^[=+\-@]"
+_ID_SCIENTIFIC = r"^[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]+$"
+
+_REASON_INNER_SPACE = "The id contains a space, line break or invisible character."
+_REASON_FORMULA = (
+    "The id starts with = + - or @, which spreadsheet programs read as a formula; "
+    "it is not a customer id."
+)
+_REASON_AT = 'The id contains "@": it looks like an email address (use kind="email").'
+_REASON_SCIENTIFIC = (
+    "The id is in scientific notation (like 4.5E+11): a spreadsheet turned it into a number "
+    "and digits may be lost. Export the column as text."
+)
+
+_SAMPLE = 5
+
+
+# -- the result ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class MemberList:
+    """A cleaned member list and the report of every data line.
+
+    ``valid`` has one row per distinct member in first-seen order with ``row`` (the data
+    line of its first occurrence, from 1), ``value`` (as read) and the key: ``email`` for
+    email lists, ``customer_id`` for id lists. ``rejected`` has ``row``, ``value``,
+    ``reason``; ``duplicates`` has ``row``, ``value``, ``key``, ``first_row``.
+    """
+
+    kind: MemberKind
+    column: str | None
+    source: str | None
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+    duplicates: pl.DataFrame
+    n_rows: int
+    n_blank: int
+
+    @property
+    def n_valid(self) -> int:
+        """Distinct members."""
+        return self.valid.height
+
+    @property
+    def n_rejected(self) -> int:
+        """Data lines whose value is not a usable member (see ``rejected``)."""
+        return self.rejected.height
+
+    @property
+    def n_duplicates(self) -> int:
+        """Data lines repeating an earlier member after normalisation."""
+        return self.duplicates.height
+
+    @property
+    def key_column(self) -> str:
+        """``"email"`` or ``"customer_id"``: the name of the key column of ``valid``."""
+        return self.kind
+
+    @property
+    def keys(self) -> pl.Series:
+        """The match keys, one per member, in first-seen order."""
+        return self.valid.get_column(self.key_column)
+
+    def to_polars(self) -> pl.DataFrame:
+        """The valid members (the same frame as ``valid``)."""
+        return self.valid
+
+    def is_empty(self) -> bool:
+        """True when no line gave a usable member."""
+        return self.valid.is_empty()
+
+    def __len__(self) -> int:
+        return self.n_valid
+
+    def __repr__(self) -> str:
+        return (
+            f"MemberList(kind={self.kind!r}, column={_quote(self.column)}, "
+            f"source={_quote(self.source)}, "
+            f"n_rows={self.n_rows}, n_valid={self.n_valid}, n_rejected={self.n_rejected}, "
+            f"n_duplicates={self.n_duplicates}, n_blank={self.n_blank})"
+        )
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        what = "email addresses" if self.kind == "email" else "customer ids"
+        origin = f" from {esc(self.source)}" if self.source else ""
+        column = f", column {esc(self.column)!s}" if self.column else ""
+        counts = "".join(
+            f"<tr><td>{label}</td><td style='text-align:right'>{value:,}</td></tr>"
+            for label, value in (
+                ("data lines", self.n_rows),
+                ("members", self.n_valid),
+                ("rejected", self.n_rejected),
+                ("duplicates", self.n_duplicates),
+                ("blank", self.n_blank),
+            )
+        )
+        sample = ", ".join(esc(mask_email(key)) for key in self.keys.head(_SAMPLE).to_list())
+        parts = [
+            f"<div><strong>MemberList</strong>: {what}{origin}{column}",
+            f"<table>{counts}</table>",
+        ]
+        if sample:
+            parts.append(f"<p>Sample (masked): {sample}</p>")
+        if self.n_rejected:
+            reasons = (
+                self.rejected.group_by("reason")
+                .len()
+                .sort(["len", "reason"], descending=[True, False])
+                .head(_SAMPLE)
+            )
+            items = "".join(
+                f"<li>{count:,} &times; {esc(reason)}</li>" for reason, count in reasons.iter_rows()
+            )
+            parts.append(f"<p>Rejected, by reason:</p><ul>{items}</ul>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+# -- the entry point -------------------------------------------------------------------------
+
+
+def read_members(
+    source: MemberSource,
+    *,
+    column: str | None = None,
+    kind: KindOption = "auto",
+    sheet: str | int | None = None,
+    name: str | None = None,
+) -> MemberList:
+    """Read a member list and clean it into match keys with a row-level report.
+
+    Parameters
+    ----------
+    source
+        A path (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.xlsx`` and other Excel
+        formats), the bytes of an uploaded file, a polars DataFrame, LazyFrame or Series, or
+        a sequence of strings.
+    column
+        The member column. None picks it by name (``email``, ``E-Mail``, ``emailAddress``,
+        ``Email Address``, ...; for ids ``customer_id``, ``customerId``, ``id``,
+        ``Customer ID``); a one-column input needs no name.
+    kind
+        ``"email"``, ``"customer_id"`` or ``"auto"`` (from the column name, else from the
+        values: mostly containing ``@`` means emails).
+    sheet
+        The Excel sheet: a name, or a number counted from 1. The first sheet by default.
+    name
+        The file name of ``bytes`` input: its suffix tells the format, and messages name it.
+
+    Raises
+    ------
+    InputFileError
+        One of its subclasses: ``EmptyFileError``, ``HeaderOnlyError``,
+        ``UnknownEncodingError``, ``DuplicateHeaderError``, ``UnreadableFileError``,
+        ``ColumnError``. Messages name the file, never an address.
+    """
+    if kind not in ("auto", "email", "customer_id"):
+        raise ValueError(f"kind must be 'auto', 'email' or 'customer_id', not {kind!r}")
+    table = _load(source, sheet=sheet, name=name)
+    members = _read_table(table, column=column, kind=kind)
+    logger.debug(
+        "read %s: %d rows, %d members, %d rejected, %d duplicates, %d blank",
+        mask_emails_in(members.source or "input"),
+        members.n_rows,
+        members.n_valid,
+        members.n_rejected,
+        members.n_duplicates,
+        members.n_blank,
+    )
+    return members
+
+
+def normalize_customer_ids(values: pl.Series) -> pl.DataFrame:
+    """Keys for a Series of customer ids: ``customer_id`` (stripped string) and ``reason``.
+
+    Blank values get the reason "The value is empty.". Leading zeros are kept.
+    """
+    if values.dtype != pl.String:
+        values = values.cast(pl.String)
+    frame = pl.DataFrame({"value": values.str.strip_chars(STRIP_CHARS)})
+    value = pl.col("value")
+    reason = (
+        pl.when(value.is_null() | (value.str.len_bytes() == 0))
+        .then(pl.lit("The value is empty."))
+        .when(value.str.contains(_ID_INNER_SPACE))
+        .then(pl.lit(_REASON_INNER_SPACE))
+        .when(value.str.contains(_ID_FORMULA))
+        .then(pl.lit(_REASON_FORMULA))
+        .when(value.str.contains("@", literal=True))
+        .then(pl.lit(_REASON_AT))
+        .when(value.str.contains(_ID_SCIENTIFIC))
+        .then(pl.lit(_REASON_SCIENTIFIC))
+    )
+    return frame.select(reason=reason, value=value).select(
+        customer_id=pl.when(pl.col("reason").is_null()).then(pl.col("value")),
+        reason=pl.col("reason"),
+    )
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Loaded input: records whose header is still to be found, or a frame with names."""
+
+    source: str | None
+    records: pl.Series | None = None  # List(String), first record is header or data
+    delimiter: str | None = None  # of the text the records came from
+    frame: pl.DataFrame | None = None  # columns are the header
+    unnamed: bool = False  # a sequence or a Series without a name: no column name to report
+
+
+def _load(source: object, *, sheet: str | int | None, name: str | None) -> _Table:
+    if isinstance(source, pl.LazyFrame):
+        return _Table(source=name, frame=_collect(source, name))
+    if isinstance(source, pl.DataFrame):
+        return _Table(source=name, frame=source)
+    if isinstance(source, pl.Series):
+        if source.len() == 0:
+            raise EmptyFileError(f"{_name(name)} is an empty Series: no members.", source=name)
+        return _Table(
+            source=name, frame=source.to_frame(source.name or "value"), unnamed=not source.name
+        )
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _load_bytes(bytes(source), display=name, suffix=_suffix(name), sheet=sheet)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        display = name or path.name
+        data = _read_path(path, display)
+        return _load_bytes(data, display=display, suffix=_suffix(path.name), sheet=sheet)
+    if isinstance(source, Sequence):
+        return _Table(source=name, frame=_sequence_frame(source, name), unnamed=True)
+    raise TypeError(
+        "source must be a path, bytes, a polars DataFrame/LazyFrame/Series or a sequence of "
+        f"strings, not {type(source).__name__}"
+    )
+
+
+def _read_path(path: Path, display: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        reason = "does not exist. Check the path and the working directory"
+    except IsADirectoryError:
+        reason = "is a directory, not a file. Choose the file inside it"
+    except PermissionError:
+        reason = "cannot be read: permission denied. Check the file's permissions"
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    raise UnreadableFileError(f"The file {_quote(display)} {reason}.", source=display)
+
+
+def _load_bytes(
+    data: bytes, *, display: str | None, suffix: str, sheet: str | int | None
+) -> _Table:
+    if suffix in _PARQUET_SUFFIXES or data.startswith(b"PAR1"):
+        return _Table(source=display, frame=_read_parquet(data, display))
+    if suffix in _EXCEL_SUFFIXES or data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return _Table(source=display, records=_read_excel(data, display, sheet))
+    records = read_text_records(data, source=display)
+    return _Table(source=display, records=records.fields, delimiter=records.delimiter)
+
+
+def _read_parquet(data: bytes, display: str | None) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(io.BytesIO(data))
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise UnreadableFileError(
+            f"{_name(display)} cannot be read as Parquet ({type(exc).__name__}). "
+            "Check that the file is complete, or export the list as CSV.",
+            source=display,
+        ) from exc
+
+
+def _read_excel(data: bytes, display: str | None, sheet: str | int | None) -> pl.Series:
+    try:
+        import fastexcel  # optional dependency, only needed for Excel
+    except ImportError:
+        raise UnreadableFileError(
+            f"{_name(display)} is an Excel file; reading it needs the optional package "
+            "fastexcel: pip install 'segwidgets[excel]' (or export the sheet as CSV).",
+            source=display,
+        ) from None
+    where: dict[str, Any] = (
+        {"sheet_name": sheet} if isinstance(sheet, str) else {"sheet_id": sheet or 1}
+    )
+    try:
+        loaded = pl.read_excel(
+            io.BytesIO(data),
+            **where,
+            engine="calamine",
+            has_header=False,
+            infer_schema_length=0,
+            drop_empty_rows=False,
+            drop_empty_cols=False,
+            raise_if_empty=False,
+        )
+    except (fastexcel.FastExcelError, pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise UnreadableFileError(
+            f"{_name(display)} cannot be read as an Excel workbook: "
+            f"{str(exc).splitlines()[0]}. Check the sheet name, or export the sheet as CSV.",
+            source=display,
+        ) from exc
+    if not isinstance(loaded, pl.DataFrame):  # several sheets: only when asked for a list
+        raise UnreadableFileError(
+            f"{_name(display)}: choose one sheet (sheet=name or number).", source=display
+        )
+    frame: pl.DataFrame = loaded
+    if frame.width == 0 or frame.height == 0:
+        raise EmptyFileError(
+            f"{_name(display)} has an empty sheet. Choose the sheet with the members (sheet=).",
+            source=display,
+        )
+    frame = frame.select(pl.all().cast(pl.String).fill_null(""))
+    return frame.select(fields=pl.concat_list(pl.all())).get_column("fields")
+
+
+def _collect(frame: pl.LazyFrame, display: str | None) -> pl.DataFrame:
+    try:
+        return frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise UnreadableFileError(
+            f"{_name(display)}: the LazyFrame could not be collected ({type(exc).__name__}: "
+            "see the chained exception).",
+            source=display,
+        ) from exc
+
+
+def _sequence_frame(values: Sequence[object], display: str | None) -> pl.DataFrame:
+    if not all(value is None or isinstance(value, str) for value in values):
+        kinds = sorted(
+            {type(v).__name__ for v in values if v is not None and not isinstance(v, str)}
+        )
+        raise TypeError(
+            f"a sequence of members must hold strings (or None), not {', '.join(kinds)}"
+        )
+    if not values:
+        raise EmptyFileError(f"{_name(display)} is an empty list: no members.", source=display)
+    return pl.DataFrame({"value": pl.Series(values, dtype=pl.String)})
+
+
+# -- from a table to members -----------------------------------------------------------------------
+
+
+def _read_table(table: _Table, *, column: str | None, kind: KindOption) -> MemberList:
+    if table.frame is not None:
+        return _read_frame(table, table.frame, column=column, kind=kind)
+    assert table.records is not None  # one of the two is always set
+    return _read_records(table, column=column, kind=kind)
+
+
+def _read_frame(
+    table: _Table, frame: pl.DataFrame, *, column: str | None, kind: KindOption
+) -> MemberList:
+    source = table.source
+    names = [str(c) for c in frame.columns]
+    if frame.height == 0:
+        raise HeaderOnlyError(
+            f"{_name(source)} has columns ({_list(names)}) but no rows: no members. "
+            "An empty list never means 'remove everyone'; check the query that built it.",
+            source=source,
+        )
+    index, resolved_kind = _pick_column(
+        names,
+        column=column,
+        kind=kind,
+        source=source,
+        values=lambda i: frame.get_column(names[i]),
+    )
+    chosen = names[index]
+    values = _as_text(frame.get_column(chosen), chosen, source)
+    return _build(
+        values,
+        broken=None,
+        kind=resolved_kind,
+        column=None if table.unnamed else chosen,
+        source=source,
+        fields=None,
+    )
+
+
+def _read_records(table: _Table, *, column: str | None, kind: KindOption) -> MemberList:
+    records = table.records
+    assert records is not None  # checked by the caller
+    source = table.source
+    first = [_clean_header(f) for f in (records[0].to_list() or [""])]
+    single_column = _max_width(records) <= 1
+    headerless, email_columns = _is_headerless(first, single_column=single_column, column=column)
+    if headerless:
+        names = [f"column_{i + 1}" for i in range(len(first))]
+        data = records
+    else:
+        names = _trim_trailing_empty(first)
+        _check_duplicates(names, source)
+        data = records.slice(1)
+    if data.len() == 0:
+        raise HeaderOnlyError(
+            f"{_name(source)} has a header ({_list(names)}) and no data lines: no members. "
+            "An empty list never means 'remove everyone'; choose the file with the members.",
+            source=source,
+        )
+    index, resolved_kind = _pick_column(
+        names,
+        column=column,
+        kind=kind,
+        source=source,
+        email_columns=email_columns,
+        values=lambda i: data.list.get(i, null_on_oob=True),
+    )
+    fields = pl.col("fields")
+    frame = pl.DataFrame({"fields": data}).with_columns(n=fields.list.len())
+    broken = _broken_shape(frame, width=len(names), headerless=headerless)
+    frame = frame.with_columns(broken=broken).select(
+        value=pl.when(pl.col("broken").is_null())
+        .then(fields.list.get(index, null_on_oob=True))
+        .otherwise(fields.list.join(table.delimiter or ",")),
+        broken="broken",
+    )
+    return _build(
+        frame.get_column("value"),
+        broken=frame.get_column("broken"),
+        kind=resolved_kind,
+        column=names[index],
+        source=source,
+        fields=data,
+    )
+
+
+def _broken_shape(frame: pl.DataFrame, *, width: int, headerless: bool) -> pl.Series:
+    """Per record: why its number of fields is wrong, or null.
+
+    Wider records are fine when the extra fields are empty (trailing delimiters); records
+    of another width that are entirely blank are blank lines, not broken ones.
+    """
+    broken = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("broken")
+    n = pl.col("n")
+    odd = frame.with_row_index("index").filter((n != width) & (n > 0))
+    if odd.is_empty():
+        return broken
+    fields = pl.col("fields")
+    all_blank = fields.list.eval(_blank(pl.element())).list.all()
+    extra_empty = (n > width) & fields.list.slice(width).list.eval(_blank(pl.element())).list.all()
+    words = "the first line has" if headerless else "the header has"
+    reason = pl.format(
+        "The line has {} field(s) but {} {}: a value may have moved to another column "
+        "(an unquoted delimiter inside a value?).",
+        n,
+        pl.lit(words),
+        pl.lit(width),
+    )
+    reasons = odd.filter(~all_blank & ~extra_empty).select("index", reason=reason)
+    if reasons.is_empty():
+        return broken
+    return broken.scatter(reasons.get_column("index"), reasons.get_column("reason"))
+
+
+def _build(
+    values: pl.Series,
+    *,
+    broken: pl.Series | None,
+    kind: MemberKind,
+    column: str | None,
+    source: str | None,
+    fields: pl.Series | None,
+) -> MemberList:
+    n_rows = values.len()
+    frame = pl.DataFrame(
+        {
+            "row": pl.int_range(1, n_rows + 1, dtype=pl.Int64, eager=True),
+            "value": values,
+            "broken": broken
+            if broken is not None
+            else pl.repeat(None, n_rows, dtype=pl.String, eager=True),
+        },
+        schema={"row": pl.Int64, "value": pl.String, "broken": pl.String},
+    )
+    frame = frame.with_columns(blank=pl.col("broken").is_null() & _blank(pl.col("value")))
+    n_blank = int(frame.get_column("blank").sum())
+    if n_blank == n_rows:
+        _raise_all_blank(n_rows, column, source, fields)
+    todo = frame.filter(~pl.col("blank") & pl.col("broken").is_null())
+    if kind == "email":
+        normalised = normalize_emails(todo.get_column("value")).rename({"email": "key"})
+    else:
+        normalised = normalize_customer_ids(todo.get_column("value")).rename({"customer_id": "key"})
+    todo = pl.concat([todo.select("row", "value"), normalised], how="horizontal")
+    rejected = pl.concat(
+        [
+            frame.filter(pl.col("broken").is_not_null()).select(
+                "row", "value", reason=pl.col("broken")
+            ),
+            todo.filter(pl.col("key").is_null()).select("row", "value", "reason"),
+        ]
+    ).sort("row")
+    accepted = todo.filter(pl.col("key").is_not_null()).with_columns(
+        first=pl.col("key").is_first_distinct()
+    )
+    valid = accepted.filter(pl.col("first")).select("row", "value", pl.col("key").alias(kind))
+    firsts = valid.select(pl.col(kind).alias("key"), first_row=pl.col("row"))
+    duplicates = (
+        accepted.filter(~pl.col("first"))
+        .select("row", "value", "key")
+        .join(firsts, on="key", how="left", maintain_order="left")
+    )
+    return MemberList(
+        kind=kind,
+        column=column,
+        source=source,
+        valid=valid,
+        rejected=rejected,
+        duplicates=duplicates,
+        n_rows=n_rows,
+        n_blank=n_blank,
+    )
+
+
+def _blank(value: pl.Expr) -> pl.Expr:
+    stripped = value.str.strip_chars(STRIP_CHARS)
+    return stripped.is_null() | (stripped.str.len_bytes() == 0)
+
+
+def _raise_all_blank(
+    n_rows: int, column: str | None, source: str | None, fields: pl.Series | None
+) -> None:
+    if fields is not None and bool(fields.list.eval(_blank(pl.element())).list.all().all()):
+        raise HeaderOnlyError(
+            f"{_name(source)} has a header and only blank lines after it ({n_rows}): "
+            "no members. An empty list never means 'remove everyone'; choose the file with "
+            "the members.",
+            source=source,
+        )
+    where = f"column {_quote(column)}" if column else "the list"
+    raise EmptyFileError(
+        f"In {_name(source, lower=True)}, {where} is blank in all {n_rows} data lines: "
+        "no members. An empty list never means 'remove everyone'; check that this is the "
+        "member column (column=).",
+        source=source,
+    )
+
+
+# -- header and column -----------------------------------------------------------------------
+
+
+def _is_headerless(
+    first: list[str], *, single_column: bool, column: str | None
+) -> tuple[bool, tuple[int, ...]]:
+    """Whether the first record is data, and which of its fields are valid addresses."""
+    if column is not None and column in first:
+        return False, ()
+    emails = tuple(i for i, value in enumerate(first) if _is_email(value))
+    if emails:
+        return True, emails
+    if single_column and len(first) == 1:
+        value = first[0]
+        known = _is_email_name(value) or _is_id_name(value)
+        if not known and ("@" in value or any(c.isdigit() for c in value)):
+            return True, ()
+    return False, ()
+
+
+def _pick_column(
+    names: list[str],
+    *,
+    column: str | None,
+    kind: KindOption,
+    source: str | None,
+    email_columns: Sequence[int] = (),
+    values: Callable[[int], pl.Series],
+) -> tuple[int, MemberKind]:
+    """The index of the member column and what it holds."""
+    if column is not None:
+        index = _find_named(names, column, source)
+        name = names[index]
+        if kind != "auto":
+            return index, kind
+        if _is_email_name(name):
+            return index, "email"
+        if _is_id_name(name):
+            return index, "customer_id"
+        return index, _kind_from_values(values(index))
+    emails = [i for i, n in enumerate(names) if _is_email_name(n)] or list(email_columns)
+    ids = [i for i, n in enumerate(names) if _is_id_name(n)]
+    if kind == "email":
+        return _one_of(emails, names, "email addresses", source), "email"
+    if kind == "customer_id":
+        return _one_of(ids, names, "customer ids", source), "customer_id"
+    if emails:
+        return _one_of(emails, names, "email addresses", source), "email"
+    if ids:
+        return _one_of(ids, names, "customer ids", source), "customer_id"
+    if len(names) == 1:
+        return 0, _kind_from_values(values(0))
+    raise ColumnError(
+        f"{_name(source)} has no column named like an email address or a customer id "
+        f"(columns: {_list(names)}). Pass column= with the member column.",
+        columns=names,
+        source=source,
+    )
+
+
+def _one_of(candidates: list[int], names: list[str], what: str, source: str | None) -> int:
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates and len(names) == 1:
+        return 0
+    if candidates:
+        found = _list([names[i] for i in candidates])
+        message = f"{_name(source)} has several columns that could hold {what}: {found}."
+    else:
+        message = f"{_name(source)} has no column named like {what} (columns: {_list(names)})."
+    raise ColumnError(
+        f"{message} Pass column= with the member column.", columns=names, source=source
+    )
+
+
+def _find_named(names: list[str], column: str, source: str | None) -> int:
+    if column in names:
+        return names.index(column)
+    wanted = _normal_name(column)
+    matches = [i for i, n in enumerate(names) if _normal_name(n) == wanted]
+    if len(matches) == 1:
+        return matches[0]
+    raise ColumnError(
+        f"{_name(source)} has no column {_quote(column)} (columns: {_list(names)}). "
+        "Pass column= with one of them.",
+        columns=names,
+        source=source,
+    )
+
+
+def _kind_from_values(values: pl.Series) -> MemberKind:
+    stripped = values.cast(pl.String).str.strip_chars(STRIP_CHARS)
+    present = stripped.filter(stripped.str.len_bytes() > 0)
+    with_at = int(present.str.contains("@", literal=True).sum())
+    return "email" if present.len() == 0 or 2 * with_at >= present.len() else "customer_id"
+
+
+def _normal_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+
+def _is_email_name(name: str) -> bool:
+    normal = _normal_name(name)
+    return normal in _EMAIL_NAMES or (normal != "" and normal.endswith(_EMAIL_SUFFIXES))
+
+
+def _is_id_name(name: str) -> bool:
+    normal = _normal_name(name)
+    return normal in _ID_NAMES or (normal != "" and normal.endswith(_ID_SUFFIXES))
+
+
+def _is_email(value: str) -> bool:
+    try:
+        normalize_email(value)
+    except InvalidEmailError:
+        return False
+    return True
+
+
+def _clean_header(value: str | None) -> str:
+    return (value or "").strip(STRIP_CHARS)
+
+
+def _trim_trailing_empty(names: list[str]) -> list[str]:
+    trimmed = list(names)
+    while len(trimmed) > 1 and trimmed[-1] == "":
+        trimmed.pop()
+    return trimmed
+
+
+def _check_duplicates(names: list[str], source: str | None) -> None:
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for n in names:
+        if n in seen and n not in repeated:
+            repeated.append(n)
+        seen.add(n)
+    if repeated:
+        raise DuplicateHeaderError(
+            f"{_name(source)} has more than one column named {_list(repeated)} "
+            f"(columns: {_list(names)}). Rename the columns so each name is used once.",
+            source=source,
+        )
+
+
+def _max_width(records: pl.Series) -> int:
+    widest = records.list.len().max()
+    return int(widest) if isinstance(widest, int) else 0
+
+
+def _as_text(values: pl.Series, name: str, source: str | None) -> pl.Series:
+    dtype = values.dtype
+    if dtype == pl.String:
+        return values
+    if dtype == pl.Null or dtype.is_integer() or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return values.cast(pl.String)
+    if dtype.is_float():
+        hint = "read the file with infer_schema=False or cast the column to pl.String"
+        raise ColumnError(
+            f"In {_name(source, lower=True)}, column {_quote(name)} holds floating-point numbers; "
+            f"ids and addresses must be text (floats lose leading zeros and digits): {hint}.",
+            columns=[name],
+            source=source,
+        )
+    raise ColumnError(
+        f"In {_name(source, lower=True)}, column {_quote(name)} holds {dtype} values, not text. "
+        "Cast it to pl.String or choose another column (column=).",
+        columns=[name],
+        source=source,
+    )
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _suffix(name: str | None) -> str:
+    return Path(name).suffix.lower() if name else ""
+
+
+def _name(source: str | None, *, lower: bool = False) -> str:
+    if source:
+        return f"the file {_quote(source)}" if lower else f"The file {_quote(source)}"
+    return "the input" if lower else "The input"
+
+
+def _list(names: Sequence[str]) -> str:
+    return ", ".join(_quote(n) for n in names)
+
+
+def _quote(text: str | None) -> str:
+    """``repr`` of a name for a message or repr, with anything like an address masked."""
+    return repr(mask_emails_in(text)) if text is not None else "None"

@@ -1,0 +1,289 @@
+"""Turning the bytes of a delimited text file into records of string fields.
+
+Decoding is deterministic and lossless: a UTF-8 or UTF-16 byte-order mark decides; without
+one the bytes must be valid UTF-8, or else valid cp1252 (Windows' Western European code
+page). Nothing is ever replaced or guessed away.
+
+Line endings may be LF, CRLF or CR. The delimiter is given by Excel's ``sep=`` first line,
+or chosen among comma, semicolon and tab by how consistently it splits the first lines; a
+file none of them splits is one column. Quoting follows RFC 4180 (``"a, b"``, ``""`` for a
+quote, line breaks inside quotes). Every field stays a string.
+
+Two parsers give the same records: a vectorised one (polars) for files where each line is
+one record and quotes, if any, enclose whole fields, and Python's :mod:`csv` for the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from ._errors import EmptyFileError, UnknownEncodingError, UnreadableFileError
+from ._privacy import mask_emails_in
+
+__all__ = ["Records", "decode_text", "detect_delimiter", "parse_text", "read_text_records"]
+
+_CANDIDATES = ("\t", ";", ",")
+_SAMPLE_LINES = 64
+_SAMPLE_CHARS = 1 << 16
+_SEP_LINE = re.compile(r"\A[\"']?sep=([^\r\n])[\"']?[,;\t]*(?:\r\n|\r|\n|\Z)", re.IGNORECASE)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF8_BOM = b"\xef\xbb\xbf"
+# Control characters that may stand in for "no delimiter" when a file is read line by line.
+_SPARE_BYTES = tuple(chr(c) for c in [*range(1, 9), *range(14, 28)])
+_NOT_BLANK = re.compile(r"\S")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*(?:\r\n|\r|\n))+")
+_SIMPLE_DELIMITERS = frozenset(",;\t|: ")
+
+
+@dataclass(frozen=True)
+class Records:
+    """The records of a text table, from the first non-blank one on.
+
+    ``fields`` is a ``List(String)`` Series, one entry per record; a blank line is an empty
+    list. ``delimiter`` is None for a one-column file; ``encoding`` names the decoding used.
+    """
+
+    fields: pl.Series
+    delimiter: str | None
+    encoding: str
+
+
+def read_text_records(data: bytes, *, source: str | None) -> Records:
+    """Decode, find the delimiter and split ``data`` into records (see the module docstring)."""
+    text, encoding = decode_text(data, source=source)
+    fields, delimiter = parse_text(text, source=source)
+    return Records(fields=fields, delimiter=delimiter, encoding=encoding)
+
+
+def decode_text(data: bytes, *, source: str | None) -> tuple[str, str]:
+    """The text of ``data`` and the name of its encoding, decoded strictly.
+
+    Raises :class:`EmptyFileError` for no bytes, :class:`UnknownEncodingError` when no
+    supported encoding fits, :class:`UnreadableFileError` for NUL characters (a binary file,
+    or UTF-16 without a byte-order mark).
+    """
+    name = _display(source)
+    if not data:
+        raise EmptyFileError(
+            f"{name} is empty (0 bytes). Choose the file with the members.", source=source
+        )
+    if data.startswith(_UTF8_BOM):
+        text = _decode(data[len(_UTF8_BOM) :], "utf-8", source)
+        encoding = "utf-8-sig"
+    elif data.startswith(_UTF16_BOMS):
+        text = _decode(data, "utf-16", source)
+        encoding = "utf-16"
+    else:
+        try:
+            text = data.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text = _decode(data, "cp1252", source)
+            encoding = "cp1252"
+    if "\x00" in text:
+        if _looks_like_utf16(data):
+            raise UnknownEncodingError(
+                f"{name} looks like UTF-16 without a byte-order mark, which cannot be read "
+                "reliably. Save it again as UTF-8 (CSV UTF-8 in Excel).",
+                source=source,
+            )
+        raise UnreadableFileError(
+            f"{name} contains NUL bytes, so it is not a text table (a binary file, such as a "
+            "spreadsheet saved under a .csv name?). Export it as CSV (UTF-8) and try again.",
+            source=source,
+        )
+    return text.removeprefix("\ufeff"), encoding
+
+
+def parse_text(text: str, *, source: str | None) -> tuple[pl.Series, str | None]:
+    """Records (``List(String)``) from the first non-blank line on, and the delimiter used."""
+    match = _SEP_LINE.match(text)
+    if match:
+        delimiter: str | None = match.group(1)
+        text = text[match.end() :]
+    else:
+        delimiter = None
+    text = _drop_leading_blank_lines(text)
+    if not _NOT_BLANK.search(text):
+        raise EmptyFileError(
+            f"{_display(source)} holds no data: only blank lines. Choose the file with the members.",
+            source=source,
+        )
+    if not match:
+        delimiter = detect_delimiter(text)
+    fields = _split_simple(text, delimiter)
+    if fields is None:
+        fields = _split_csv(text, delimiter, source)
+    return fields, delimiter
+
+
+def detect_delimiter(text: str) -> str | None:
+    """Tab, semicolon or comma, whichever splits the first lines most consistently.
+
+    The first record decides the width; a candidate scores by the share of the following
+    non-blank sample records that have that width (then by width, then tab > ; > ,). None
+    when no candidate splits the first record: a one-column file.
+    """
+    head = _LINE_BREAK.split(text[: _SAMPLE_CHARS + 1])
+    if len(text) > _SAMPLE_CHARS:
+        head = head[:-1]  # the last line may be cut short
+    sample = "\n".join(head[:_SAMPLE_LINES])
+    best: tuple[float, int, int] | None = None
+    chosen: str | None = None
+    for rank, candidate in enumerate(reversed(_CANDIDATES)):
+        if candidate not in sample:
+            continue
+        rows = [
+            row for row in csv.reader(io.StringIO(sample, newline=""), delimiter=candidate) if row
+        ]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        rest = rows[1:]
+        share = sum(len(row) == width for row in rest) / len(rest) if rest else 1.0
+        score = (share, width, rank)
+        if best is None or score > best:
+            best, chosen = score, candidate
+    return chosen
+
+
+# -- the two parsers ---------------------------------------------------------------------------
+
+
+def _split_simple(text: str, delimiter: str | None) -> pl.Series | None:
+    """Split line by line with polars, or None when the file needs a whole-file CSV parse.
+
+    Lines without quotes, and lines whose quotes only wrap whole fields, are split in
+    polars. Other lines with quotes are parsed one by one with :mod:`csv`; if one of them
+    fails alone (it opens a quote the next line closes, or is malformed), the whole file
+    goes to :func:`_split_csv`, which has the last word.
+    """
+    spare = list(itertools.islice((c for c in _SPARE_BYTES if c not in text), 2))
+    if len(spare) < 2 or (delimiter is not None and delimiter not in _SIMPLE_DELIMITERS):
+        return None
+    separator, joiner = spare
+    lines = _read_lines(text, separator)
+    if lines.str.contains("\r", literal=True).any():
+        # Bare CR line endings (polars itself reads LF and CRLF).
+        lines = _read_lines(text.replace("\r\n", "\n").replace("\r", "\n"), separator)
+    clean = lines
+    complex_rows: pl.Series | None = None
+    parsed: list[str] = []
+    if '"' in text:
+        quoted = lines.str.contains('"', literal=True)
+        simple = lines.str.contains(_simply_quoted(delimiter))
+        complex_rows = (quoted & ~simple).arg_true()
+        for line in lines.gather(complex_rows):
+            reader = csv.reader([line], delimiter=delimiter or joiner, strict=True)
+            try:
+                parsed.append(joiner.join(next(reader)))
+            except csv.Error:
+                return None
+        clean = clean.str.replace_all('"', "", literal=True)
+    if delimiter is not None:
+        clean = clean.str.replace_all(delimiter, joiner, literal=True)
+    if complex_rows is not None and complex_rows.len() > 0:
+        clean = clean.scatter(complex_rows, pl.Series(parsed, dtype=pl.String))
+    return (
+        pl.DataFrame({"line": lines, "clean": clean})
+        .select(
+            fields=pl.when(pl.col("line").str.len_bytes() == 0)
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(pl.col("clean").str.split(joiner))
+        )
+        .get_column("fields")
+    )
+
+
+def _simply_quoted(delimiter: str | None) -> str:
+    """A line whose quotes, if any, wrap whole fields that hold no quote or delimiter."""
+    if delimiter is None:
+        return r'^(?:"[^"]*"|[^"]*)$'
+    field = f'(?:"[^"{delimiter}]*"|[^"{delimiter}]*)'
+    return f"^{field}(?:[{delimiter}]{field})*$"
+
+
+def _read_lines(text: str, separator: str) -> pl.Series:
+    """Each line of ``text`` as one string, blank lines included (``separator`` is absent)."""
+    return pl.read_csv(
+        text.encode("utf-8"),
+        has_header=False,
+        separator=separator,
+        quote_char=None,
+        infer_schema=False,
+        empty_string_is_null=False,
+        schema={"line": pl.String},
+        raise_if_empty=False,
+    ).get_column("line")
+
+
+def _split_csv(text: str, delimiter: str | None, source: str | None) -> pl.Series:
+    """Python's csv module: quoted line breaks, doubled quotes; malformed quoting is an error."""
+    if delimiter is None:
+        delimiter = next((c for c in _SPARE_BYTES if c not in text), "\x1f")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise UnreadableFileError(
+            f"{_display(source)} cannot be parsed as CSV (stopped at line {reader.line_num}: "
+            f"{exc}). A quote that opens a field must close it: check the quotes on or above "
+            "that line, or save the file again from the spreadsheet program.",
+            source=source,
+        ) from None
+    # Joined and split again in polars: far faster than building nested lists from Python.
+    joiner = next((c for c in _SPARE_BYTES if c != delimiter and c not in text), None)
+    if joiner is None:
+        return pl.Series("fields", rows, dtype=pl.List(pl.String))
+    joined = pl.Series("line", [joiner.join(row) if row else None for row in rows], dtype=pl.String)
+    return (
+        joined.to_frame()
+        .select(
+            fields=pl.when(pl.col("line").is_null())
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(pl.col("line").str.split(joiner))
+        )
+        .get_column("fields")
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, encoding: str, source: str | None) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise UnknownEncodingError(
+            f"{_display(source)} is not valid {encoding} (byte {exc.start} cannot be decoded) "
+            "and no other supported encoding (UTF-8, UTF-16 with byte-order mark, cp1252) fits. "
+            "Save it again as CSV UTF-8.",
+            source=source,
+        ) from None
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Mostly-ASCII UTF-16 has a NUL in nearly every other byte."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return False
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    half = len(sample) // 2
+    return max(even, odd) >= 0.8 * half and min(even, odd) <= 0.1 * half
+
+
+def _drop_leading_blank_lines(text: str) -> str:
+    match = _LEADING_BLANK_LINES.match(text)
+    return text[match.end() :] if match else text
+
+
+def _display(source: str | None) -> str:
+    return f"The file {mask_emails_in(source)!r}" if source else "The input"
