@@ -384,11 +384,15 @@ def compute_plan(
     """The diff as three ``customer_id`` frames: adds, removes, unchanged (live that stays).
 
     Hash joins in polars: linear in the inputs, multi-threaded, no Python loop over ids.
-    ``scope_ids`` limits removals to those ids (members segwidgets itself added).
+    Repeated ids count once; inputs that are already distinct (a live read and a resolution
+    are) skip the deduplication. ``scope_ids`` limits removals to those ids (members
+    segwidgets itself added).
     """
-    live_df = pl.DataFrame({"customer_id": live.cast(pl.String)}).unique(maintain_order=True)
-    desired_df = pl.DataFrame({"customer_id": desired.cast(pl.String)}).drop_nulls()
-    desired_df = desired_df.unique(maintain_order=True)
+    live_df = _distinct_frame(live)
+    desired_df = _distinct_frame(desired)
+    if mode not in get_args(Mode):  # a mode from outside the type system (a file, a UI)
+        msg = f"Unknown mode {mode!r}; use 'mirror', 'add' or 'remove'."
+        raise PlanError(msg)
     empty = live_df.clear()
     if mode == "mirror":
         adds = desired_df.join(live_df, on="customer_id", how="anti")
@@ -396,14 +400,29 @@ def compute_plan(
     elif mode == "add":
         adds = desired_df.join(live_df, on="customer_id", how="anti")
         removes = empty
-    elif mode == "remove":
+    else:
         adds = empty
         removes = live_df.join(desired_df, on="customer_id", how="semi")
-    else:  # a mode from outside the type system (a loaded file, a string from a UI)
-        msg = f"Unknown mode {mode!r}; use 'mirror', 'add' or 'remove'."  # type: ignore[unreachable]
-        raise PlanError(msg)
     if scope_ids is not None and removes.height:
         owned = pl.DataFrame({"customer_id": scope_ids.cast(pl.String)})
         removes = removes.join(owned, on="customer_id", how="semi")
-    unchanged = live_df.join(removes, on="customer_id", how="anti") if removes.height else live_df
+    if not removes.height:
+        unchanged = live_df
+    elif mode == "mirror" and scope_ids is None:
+        # the live members that are desired: a semi join, not a third pass over the removes
+        unchanged = live_df.join(desired_df, on="customer_id", how="semi")
+    else:
+        unchanged = live_df.join(removes, on="customer_id", how="anti")
     return adds, removes, unchanged
+
+
+def _distinct_frame(ids: pl.Series) -> pl.DataFrame:
+    """A ``customer_id`` frame of the non-null ids, each once, in first-seen order.
+
+    Counting distinct values is a cheaper pass than deduplicating, so ids that are
+    distinct already (the usual case) are not copied.
+    """
+    frame = pl.DataFrame({"customer_id": ids.cast(pl.String)}).drop_nulls()
+    if frame.height and frame.get_column("customer_id").n_unique() != frame.height:
+        frame = frame.unique(maintain_order=True)
+    return frame

@@ -16,12 +16,11 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str | Secret) -> None:
-        if isinstance(value, Secret):
-            value = value.get_secret_value()
-        if not isinstance(value, str):
-            msg = f"a secret must be a string, not {type(value).__name__}"
+        raw: object = value.get_secret_value() if isinstance(value, Secret) else value
+        if not isinstance(raw, str):
+            msg = f"a secret must be a string, not {type(raw).__name__}"
             raise TypeError(msg)
-        self._value = value
+        self._value = raw
 
     def get_secret_value(self) -> str:
         """The real value. Call this only where the value is sent to the server."""
