@@ -1,0 +1,205 @@
+"""``segwidgets demo``: JupyterLab on the quickstart notebook, ready to run against a sandbox.
+
+The server listens on 127.0.0.1 only and is protected by a random token that is part of
+the printed URL, so a local user opens it without a login prompt and nobody else can.
+The notebook starts its own sandbox in its first cell: no credentials are needed.
+Ctrl-C stops JupyterLab (and its kernels) cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["find_notebook_dir", "jupyter_command", "main"]
+
+QUICKSTART = "quickstart.ipynb"
+_HOST = "127.0.0.1"
+_DEFAULT_PORT = 8888
+_START_TIMEOUT = 120.0
+_STOP_TIMEOUT = 20.0
+
+
+def find_notebook_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding ``quickstart.ipynb``.
+
+    ``explicit`` wins; otherwise the ``notebooks/`` folder of a source checkout (beside the
+    package), then ``./notebooks``. Raises ``FileNotFoundError`` with what to do otherwise.
+    """
+    if explicit is not None:
+        candidates = [Path(explicit)]
+    else:
+        candidates = [
+            Path(__file__).resolve().parent.parent / "notebooks",
+            Path.cwd() / "notebooks",
+        ]
+    for folder in candidates:
+        if (folder / QUICKSTART).is_file():
+            return folder.resolve()
+    looked = ", ".join(str(c) for c in candidates)
+    msg = (
+        f"No {QUICKSTART} found (looked in {looked}). Run `segwidgets demo` from a "
+        "segwidgets checkout, or pass --notebook-dir with the folder of the example notebooks."
+    )
+    raise FileNotFoundError(msg)
+
+
+def _free_port(start: int) -> int:
+    """The first port from ``start`` on that 127.0.0.1 can bind (bounded search)."""
+    for port in range(start, start + 50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((_HOST, port))
+            except OSError:
+                continue
+            return port
+    msg = f"No free port between {start} and {start + 49}; pass --port."
+    raise OSError(msg)
+
+
+def jupyter_command(
+    notebook_dir: Path, *, port: int, token: str, python: str | None = None
+) -> list[str]:
+    """The command line that starts JupyterLab for the demo (the browser is opened by us)."""
+    return [
+        python or sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--ServerApp.ip={_HOST}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={notebook_dir}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.default_url=/lab/tree/{QUICKSTART}",
+        "--LabApp.news_url=None",
+        *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+    ]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll ``/api/status`` until the server answers, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback URL we built
+                if answer.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask JupyterLab to shut down (SIGTERM: kernels are stopped too); kill it if it hangs."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _say(text: str, *, error: bool = False) -> None:
+    """Write one message for the person at the terminal (the demo is a command line tool)."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segwidgets demo",
+        description=(
+            "Open JupyterLab on the quickstart notebook. The notebook starts a local sandbox "
+            "(a practice Shopgate), so no credentials are needed. Stop with Ctrl-C."
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port on 127.0.0.1 (default: the first free one from {_DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="print the URL but do not open a browser"
+    )
+    parser.add_argument(
+        "--notebook-dir",
+        default=None,
+        help="folder with the example notebooks (default: notebooks/ of this checkout)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``segwidgets demo``; returns the exit code."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if importlib.util.find_spec("jupyterlab") is None:
+        _say("JupyterLab is not installed: pip install 'segwidgets[lab]'", error=True)
+        return 1
+    try:
+        notebook_dir = find_notebook_dir(args.notebook_dir)
+        port = args.port if args.port is not None else _free_port(_DEFAULT_PORT)
+    except (FileNotFoundError, OSError) as exc:
+        _say(f"segwidgets demo: {exc}", error=True)
+        return 1
+
+    token = secrets.token_urlsafe(24)
+    base = f"http://{_HOST}:{port}"
+    url = f"{base}/lab/tree/{QUICKSTART}?token={token}"
+    # Ctrl-C (SIGINT) and SIGTERM both stop the demo, even when it was started from a
+    # script that ignores SIGINT for its background jobs.
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        # A session of its own: Ctrl-C reaches only this process, which then stops
+        # JupyterLab without its interactive "Shutdown this Jupyter server?" question.
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            jupyter_command(notebook_dir, port=port, token=token),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _say(f"Starting JupyterLab on {base} (notebooks: {notebook_dir}) ...")
+        if not _wait_until_up(f"{base}/api/status?token={token}", process, _START_TIMEOUT):
+            _say("segwidgets demo: JupyterLab did not start; see its messages above.", error=True)
+            return 1
+        _say(f"\n  Open the quickstart notebook at:\n\n    {url}\n")
+        _say("Press Ctrl-C to stop.")
+        if not args.no_browser:
+            webbrowser.open(url)
+        return process.wait()
+    except KeyboardInterrupt:
+        _say("\nStopping JupyterLab ...")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan Lab
+        try:
+            if process is not None:
+                _stop(process)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """Stop the demo: the ``finally`` of ``main`` then stops JupyterLab and its kernels."""
+    raise KeyboardInterrupt

@@ -1,0 +1,166 @@
+"""What every panel shares: a heading, an ``Output`` for status and errors, and busy state.
+
+A panel is a thin view over ``SegmentSession``: it calls the session, shows the answer, and
+shows any error in its own ``Output`` with what to do next (the traceback is kept, folded,
+with email addresses masked). Each action is a public method (the Python twin of a button),
+and while it runs ``busy`` is True and the action controls are disabled; ``finally`` gives
+them back.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from .._errors import SegwidgetsError
+from .._privacy import mask_emails_in
+from . import _html
+
+if TYPE_CHECKING:
+    from .._session import SegmentSession
+
+__all__ = ["Panel", "display_data"]
+
+
+def display_data(html_text: str, plain: str) -> dict[str, Any]:
+    """One ``display_data`` output (HTML with a plain-text twin) for ``Output.outputs``."""
+    return {
+        "output_type": "display_data",
+        "data": {"text/html": html_text, "text/plain": plain},
+        "metadata": {},
+    }
+
+
+class Panel(widgets.VBox):  # type: ignore[misc]
+    """Base class of the panels: heading, body, status ``Output``, busy handling."""
+
+    #: The session this panel works with (None until connected).
+    session = traitlets.Instance("segwidgets._session.SegmentSession", allow_none=True)
+    #: True while an action runs; the action controls are disabled meanwhile.
+    busy = traitlets.Bool(False)
+
+    def __init__(self, session: SegmentSession | None = None, *, heading: str, **kwargs: Any):
+        self.heading = widgets.HTML(_html.title(heading))
+        self.out = widgets.Output(layout=widgets.Layout(margin="2px 0 0 0"))
+        #: The last error an action ran into (also shown in ``out``); None after a success.
+        self.last_error: BaseException | None = None
+        #: The plain text of the last status message (what ``out`` shows).
+        self.status_text = ""
+        self._worker: threading.Thread | None = None
+        super().__init__(**kwargs)
+        self.add_class("segwidgets-panel")
+        self.layout.padding = "4px 8px"
+        self.layout.border = "1px solid var(--jp-border-color2, #e0e0e0)"
+        self.layout.margin = "0 0 6px 0"
+        self.observe(self._on_busy_change, names="busy")
+        self.observe(self._on_session_change, names="session")
+        self.session = session
+
+    # -- layout -----------------------------------------------------------------------------------
+
+    def _set_body(self, *children: widgets.Widget) -> None:
+        self.children = (self.heading, *children, self.out)
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def show(self, text: str, *, level: _html.Level = "info", detail: str = "") -> None:
+        """Replace the status line with ``text`` (plain text; ``detail`` under it)."""
+        self.status_text = f"{text}\n{detail}" if detail else text
+        self.out.outputs = (
+            display_data(_html.note(text, level=level, detail=detail), self.status_text),
+        )
+
+    def clear_status(self) -> None:
+        """Empty the status ``Output``."""
+        self.status_text = ""
+        self.out.outputs = ()
+
+    def show_error(self, exc: BaseException, *, doing: str) -> None:
+        """Show what went wrong while ``doing`` something, what to do, and the traceback."""
+        self.last_error = exc
+        message = mask_emails_in(str(exc)) or type(exc).__name__
+        trace = mask_emails_in("".join(traceback.format_exception(exc)))
+        if isinstance(exc, SegwidgetsError):
+            headline = f"Could not finish {doing}: {message}"
+            hint = self._hint(exc)
+        else:
+            headline = f"Unexpected error while {doing}: {type(exc).__name__}: {message}"
+            hint = (
+                "This is not a problem with your data. Try again; if it happens again, the "
+                "traceback below helps to report it."
+            )
+        folded = (
+            "<details style='margin-top:2px'><summary style='cursor:pointer;opacity:.8'>"
+            "Traceback</summary><pre style='font-size:var(--jp-code-font-size,12px);"
+            f"white-space:pre-wrap;margin:2px 0'>{_html.esc(trace)}</pre></details>"
+        )
+        self.status_text = f"{headline}\n{hint}".strip()
+        self.out.outputs = (
+            display_data(
+                _html.note(headline, level="error", detail=hint, raw_html=folded),
+                f"{self.status_text}\n\n{trace}",
+            ),
+        )
+
+    def _hint(self, exc: SegwidgetsError) -> str:
+        """What to do next after ``exc``, beyond its message (panels add their own)."""
+        return ""
+
+    # -- running actions --------------------------------------------------------------------------
+
+    @contextmanager
+    def action(self, doing: str) -> Iterator[None]:
+        """Run the body as one user action: busy meanwhile; an error is shown, not raised."""
+        self.busy = True
+        try:
+            self.last_error = None
+            yield
+        except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
+            self.show_error(exc, doing=doing)
+        finally:
+            self.busy = False
+
+    def run_in_background(self, work: Callable[[], None], *, doing: str) -> threading.Thread:
+        """Run ``work`` in a worker thread (the kernel stays responsive); busy until it ends."""
+        if self._worker is not None and self._worker.is_alive():
+            msg = f"Still {doing}: wait for it to finish."
+            raise RuntimeError(msg)
+        self.busy = True
+        self.last_error = None
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
+                self.show_error(exc, doing=doing)
+            finally:
+                self.busy = False
+
+        self._worker = threading.Thread(target=run, name=f"segwidgets {doing}", daemon=True)
+        self._worker.start()
+        return self._worker
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for background work to end; True when nothing is running any more."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+    # -- hooks for subclasses -----------------------------------------------------------------------
+
+    def _update_controls(self) -> None:
+        """Enable or disable the action controls from the current state (and ``busy``)."""
+
+    def _on_busy_change(self, change: dict[str, Any]) -> None:
+        self._update_controls()
+
+    def _on_session_change(self, change: dict[str, Any]) -> None:
+        self._update_controls()

@@ -1,0 +1,263 @@
+"""``MemberListBuilder``: a file upload or a frame from the notebook, read and reported."""
+
+from __future__ import annotations
+
+from typing import Any, cast, get_args
+
+import ipywidgets as widgets
+import polars as pl
+import traitlets
+
+from .._errors import ColumnError, InputFileError
+from .._members import KindOption, MemberList, MemberSource, read_members
+from .._privacy import mask_email
+from . import _html
+from ._base import Panel
+from ._table import PagedTable
+
+__all__ = ["MemberListBuilder", "masked_values"]
+
+_AUTO = "(auto)"
+_STYLE = {"description_width": "90px"}
+_ACCEPT = ".csv,.tsv,.txt,.parquet,.pq,.xlsx,.xlsm,.xls,.ods"
+# A column name no file has: reading with it makes ColumnError list every column.
+_NO_SUCH_COLUMN = "\x00"
+
+
+def masked_values(frame: pl.DataFrame, *, column: str = "value") -> pl.DataFrame:
+    """``frame`` with each value of ``column`` masked like ``j***@e***.com``."""
+    if column not in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col(column).map_elements(mask_email, return_dtype=pl.String, skip_nulls=True)
+    )
+
+
+class MemberListBuilder(Panel):
+    """Bring the member list: upload a file, or ``builder.load(df)`` with a polars frame.
+
+    Pick the column with the email addresses (or customer ids) if the choice is not
+    obvious. The report counts every data line: valid, rejected (with the reason),
+    duplicates and blank lines, before anything is looked up in Shopgate. Values are
+    masked unless "show values" is ticked.
+
+    The uploaded bytes are cleared from the upload widget once read, so a saved notebook
+    does not keep the file.
+    """
+
+    #: The cleaned list (None until a list was read).
+    members = traitlets.Instance(MemberList, allow_none=True)
+    #: The member column (None: picked automatically).
+    column = traitlets.Unicode(None, allow_none=True)
+    #: ``"auto"``, ``"email"`` or ``"customer_id"``.
+    kind = traitlets.Unicode("auto")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._source: MemberSource | None = None
+        self._name: str | None = None
+        self._filling = False
+        self.upload = widgets.FileUpload(
+            accept=_ACCEPT, multiple=False, description="Upload list", icon="upload"
+        )
+        self.column_dropdown = widgets.Dropdown(
+            options=[_AUTO], value=_AUTO, description="Column", style=_STYLE,
+            layout=widgets.Layout(width="300px"),
+        )  # fmt: skip
+        self.kind_buttons = widgets.ToggleButtons(
+            options=[("auto", "auto"), ("emails", "email"), ("customer ids", "customer_id")],
+            value="auto",
+            description="Holds",
+            style={"description_width": "50px", "button_width": "110px"},
+        )
+        self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        self.source_label = widgets.HTML()
+        self.report = widgets.HTML()
+        self.rejected_table = PagedTable(page_size=10, formatter=self._mask)
+        self.duplicates_table = PagedTable(page_size=10, formatter=self._mask)
+        self.details = widgets.Tab(
+            children=[self.rejected_table, self.duplicates_table],
+            titles=("Rejected", "Duplicates"),
+        )
+        super().__init__(heading="Member list", **kwargs)
+        self.upload.observe(self._on_upload_change, names="value")
+        self.column_dropdown.observe(self._on_column_dropdown_change, names="value")
+        self.kind_buttons.observe(self._on_kind_buttons_change, names="value")
+        self.reveal.observe(self._on_reveal_change, names="value")
+        self.observe(self._on_column_change, names="column")
+        self.observe(self._on_kind_change, names="kind")
+        self.observe(self._on_members_change, names="members")
+        self._set_body(
+            widgets.HBox(
+                [self.upload, self.source_label], layout=widgets.Layout(align_items="center")
+            ),
+            widgets.HBox([self.column_dropdown, self.kind_buttons]),
+            self.report,
+            self.reveal,
+            self.details,
+        )
+        self._show_members()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def load(
+        self,
+        source: MemberSource,
+        *,
+        name: str | None = None,
+        column: str | None = None,
+        kind: KindOption | None = None,
+    ) -> MemberList | None:
+        """Read a list: a path, the bytes of a file (``name=`` gives its file name), a polars
+        DataFrame/LazyFrame/Series or a list of strings. Returns the list (None on error)."""
+        if isinstance(source, pl.LazyFrame):
+            source = source.collect()
+        self._source = source
+        self._name = name
+        self._set_columns(self._columns_of(source, name))
+        self._quiet_set(column=column, kind=kind or "auto")
+        return self.read()
+
+    def read(self) -> MemberList | None:
+        """Read the loaded source again with the current ``column`` and ``kind``."""
+        self.members = None
+        if self._source is None:
+            self.show("Upload a file or call builder.load(frame) first.", level="muted")
+            return None
+        with self.action("reading the member list"):
+            members = read_members(
+                self._source,
+                column=self.column,
+                kind=cast(KindOption, self.kind),
+                name=self._name,
+            )
+            self.members = members
+            self.clear_status()
+        if isinstance(self.last_error, ColumnError):
+            self._set_columns(self.last_error.columns)
+            self.show(
+                str(self.last_error),
+                level="warning",
+                detail="Choose the column with the members above.",
+            )
+        return self.members
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _columns_of(source: MemberSource, name: str | None) -> list[str]:
+        if isinstance(source, pl.DataFrame):
+            return [str(c) for c in source.columns]
+        if isinstance(source, pl.Series) or not isinstance(source, (bytes, str)):
+            return []
+        try:
+            read_members(source, column=_NO_SUCH_COLUMN, name=name)
+        except ColumnError as exc:
+            return list(exc.columns)
+        except InputFileError:
+            return []  # read() reports the problem
+        return []
+
+    def _set_columns(self, columns: list[str]) -> None:
+        self._filling = True
+        try:
+            self.column_dropdown.options = [_AUTO, *columns]
+            self.column_dropdown.value = self.column if self.column in columns else _AUTO
+        finally:
+            self._filling = False
+
+    def _quiet_set(self, *, column: str | None, kind: str) -> None:
+        self._filling = True
+        try:
+            self.column = column
+            self.kind = kind
+            self.column_dropdown.value = column if column in self.column_dropdown.options else _AUTO
+            self.kind_buttons.value = kind
+        finally:
+            self._filling = False
+
+    def _mask(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame if self.reveal.value else masked_values(frame)
+
+    def _show_members(self) -> None:
+        members = self.members
+        if members is None:
+            self.source_label.value = ""
+            self.report.value = _html.note(
+                "Upload a CSV, Excel or Parquet file, or call builder.load(frame) with a "
+                "polars DataFrame.",
+                level="muted",
+            )
+            self.rejected_table.frame = None
+            self.duplicates_table.frame = None
+            self.details.layout.display = "none"
+            return
+        what = "email addresses" if members.kind == "email" else "customer ids"
+        origin = members.source or "data frame"
+        column = f", column {members.column}" if members.column else ""
+        self.source_label.value = _html.note(f"{origin}{column}: {what}", level="muted")
+        self.report.value = _html.counts(
+            [
+                ("data lines", members.n_rows),
+                ("valid", members.n_valid),
+                ("rejected", members.n_rejected),
+                ("duplicates", members.n_duplicates),
+                ("blank", members.n_blank),
+            ]
+        )
+        self.rejected_table.frame = members.rejected.select("row", "value", "reason")
+        self.duplicates_table.frame = members.duplicates.select("row", "value", "first_row")
+        self.details.set_title(0, f"Rejected ({members.n_rejected:,})")
+        self.details.set_title(1, f"Duplicates ({members.n_duplicates:,})")
+        has_rows = members.n_rejected or members.n_duplicates
+        self.details.layout.display = "flex" if has_rows else "none"
+
+    def _update_controls(self) -> None:
+        self.upload.disabled = self.busy
+        self.column_dropdown.disabled = self.busy
+        self.kind_buttons.disabled = self.busy
+
+    # -- observers --------------------------------------------------------------------------------
+
+    @traitlets.validate("kind")
+    def _validate_kind(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in get_args(KindOption):
+            msg = f"kind must be 'auto', 'email' or 'customer_id', not {value!r}"
+            raise traitlets.TraitError(msg)
+        return str(value)
+
+    def _on_upload_change(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        upload = files[0]
+        data = bytes(upload["content"])
+        name = str(upload["name"])
+        # The bytes were copied: drop them from the widget, whose state a notebook may save.
+        self.upload.value = ()
+        self.load(data, name=name)
+
+    def _on_column_dropdown_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self.column = None if change["new"] == _AUTO else change["new"]
+
+    def _on_kind_buttons_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self.kind = change["new"]
+
+    def _on_column_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._quiet_set(column=change["new"], kind=self.kind)
+            self.read()
+
+    def _on_kind_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._quiet_set(column=self.column, kind=change["new"])
+            self.read()
+
+    def _on_members_change(self, change: dict[str, Any]) -> None:
+        self._show_members()
+
+    def _on_reveal_change(self, change: dict[str, Any]) -> None:
+        self.rejected_table.render()
+        self.duplicates_table.render()

@@ -1,0 +1,154 @@
+"""``DiffPreview``: what a sync would change in the segment, before anything is sent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, get_args
+
+import ipywidgets as widgets
+import traitlets
+
+from .._plan import SegmentPlan
+from .._types import Mode
+from . import _html
+from ._base import Panel
+from ._planview import PlanView, for_review
+
+if TYPE_CHECKING:
+    from .._session import SegmentSession
+
+__all__ = ["DiffPreview"]
+
+_MODE_HELP = {
+    "mirror": "mirror: the segment becomes exactly the list (adds and removes)",
+    "add": "add: only adds the list's members; nobody is removed",
+    "remove": "remove: only removes the list's members from the segment",
+}
+
+
+class DiffPreview(Panel):
+    """The plan: who would be added, removed and kept, the requests and time it takes.
+
+    It plans as soon as it knows the segment and the desired members (and again when the
+    mode changes). The tables are paged: only one page is ever rendered. A plan that
+    removes more than the safety limit is shown with a warning, and pushing it needs the
+    segment code typed as confirmation.
+
+    Python twins: ``diff.segment = "newsletter"``, ``diff.desired = resolution``,
+    ``diff.mode = "add"``, ``diff.refresh()``.
+    """
+
+    #: The segment to plan for.
+    segment = traitlets.Unicode(None, allow_none=True)
+    #: Who should be in it: a ``Resolution``, a ``MemberList`` of ids, a frame or a list.
+    desired = traitlets.Any(None, allow_none=True)
+    #: ``"mirror"``, ``"add"`` or ``"remove"``.
+    mode = traitlets.Unicode("mirror")
+    #: The current plan (None until planned).
+    plan = traitlets.Instance(SegmentPlan, allow_none=True)
+
+    def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
+        self.mode_buttons = widgets.ToggleButtons(
+            options=[("mirror", "mirror"), ("add only", "add"), ("remove only", "remove")],
+            value="mirror",
+            description="Mode",
+            tooltips=[_MODE_HELP[m] for m in ("mirror", "add", "remove")],
+            style={"description_width": "50px", "button_width": "110px"},
+        )
+        self.refresh_button = widgets.Button(
+            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again"
+        )
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.intro = widgets.HTML()
+        self.view = PlanView()
+        super().__init__(session, heading="Review changes", **kwargs)
+        self.mode_buttons.observe(self._on_mode_buttons_change, names="value")
+        self.observe(self._on_mode_change, names="mode")
+        self.observe(self._on_segment_change, names="segment")
+        self.observe(self._on_desired_change, names="desired")
+        self.observe(self._on_plan_change, names="plan")
+        self._set_body(
+            widgets.HBox([self.mode_buttons, self.refresh_button]), self.intro, self.view
+        )
+        self._show_intro()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def refresh(self) -> SegmentPlan | None:
+        """Read the segment's live members and plan (None if something is missing)."""
+        self.plan = None
+        with self.action("planning"):
+            if self.session is None or self.segment is None or self.desired is None:
+                self._show_intro()
+                return None
+            self.show(f"Reading segment {self.segment} and planning …")
+            plan = self.session.plan(
+                self.segment,
+                self.desired,
+                mode=self.mode,
+                allow_mass_removal=True,
+            )
+            self.plan = for_review(plan)
+            self.clear_status()
+        return self.plan
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def _show_intro(self) -> None:
+        missing = [
+            what
+            for what, value in (
+                ("connect", self.session),
+                ("choose a fixed segment", self.segment),
+                ("load and match a member list", self.desired),
+            )
+            if value is None
+        ]
+        if missing:
+            self.intro.value = _html.note(
+                "To see the changes: " + ", ".join(missing) + ".", level="muted"
+            )
+        else:
+            self.intro.value = _html.note(_MODE_HELP[self.mode] + ".", level="muted")
+
+    def _update_controls(self) -> None:
+        self.refresh_button.disabled = self.busy or self.session is None
+        self.mode_buttons.disabled = self.busy
+
+    # -- observers --------------------------------------------------------------------------------
+
+    @traitlets.validate("mode")
+    def _validate_mode(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in get_args(Mode):
+            msg = f"mode must be 'mirror', 'add' or 'remove', not {value!r}"
+            raise traitlets.TraitError(msg)
+        return str(value)
+
+    def _on_mode_buttons_change(self, change: dict[str, Any]) -> None:
+        self.mode = change["new"]
+
+    def _replan(self) -> None:
+        self._show_intro()
+        if self.session is not None and self.segment is not None and self.desired is not None:
+            self.refresh()
+        else:
+            self.plan = None
+
+    def _on_mode_change(self, change: dict[str, Any]) -> None:
+        self.mode_buttons.value = change["new"]
+        self._replan()
+
+    def _on_segment_change(self, change: dict[str, Any]) -> None:
+        self._replan()
+
+    def _on_desired_change(self, change: dict[str, Any]) -> None:
+        self._replan()
+
+    def _on_plan_change(self, change: dict[str, Any]) -> None:
+        self.view.plan = change["new"]
+
+    def _on_session_change(self, change: dict[str, Any]) -> None:
+        super()._on_session_change(change)
+        if change["old"] is not None:
+            self.plan = None
+        self._show_intro()

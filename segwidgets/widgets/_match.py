@@ -1,0 +1,197 @@
+"""``MatchReport``: which input emails are Shopgate customers, as a funnel and a problem list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, get_args
+
+import ipywidgets as widgets
+import polars as pl
+import traitlets
+
+from .._members import MemberList
+from .._resolve import Resolution
+from .._types import AmbiguityPolicy
+from . import _html
+from ._base import Panel
+from ._builder import masked_values
+from ._table import PagedTable
+
+if TYPE_CHECKING:
+    from .._session import SegmentSession
+
+__all__ = ["MatchReport"]
+
+# How each stage of ``Resolution.funnel()`` is labelled and coloured, in funnel order.
+_STAGES: dict[str, tuple[str, _html.Level]] = {
+    "input rows": ("input lines", "info"),
+    "valid emails": ("valid emails", "info"),
+    "matched": ("matched", "success"),
+    "ambiguous": ("ambiguous", "warning"),
+    "guest_only": ("guest-only", "warning"),
+    "unmatched": ("unmatched", "error"),
+    "customer ids": ("customer ids", "success"),
+}
+_POLICY_HELP = {
+    "skip": "skip: an email that several customers share is left out",
+    "all": "all: every customer with that email becomes a member",
+    "latest": "latest: the most recently updated of them becomes a member",
+}
+
+
+class MatchReport(Panel):
+    """Find the Shopgate customer behind each email, and show how the list narrowed down.
+
+    The funnel runs input → valid → matched / ambiguous / guest-only / unmatched →
+    customer ids. Problem rows are listed with their reason (values masked unless "show
+    values" is ticked). ``policy`` says what to do with an email that several registered
+    customers share; changing it matches again.
+
+    Python twins: ``report.members = member_list``, ``report.run()``,
+    ``report.policy = "latest"``.
+    """
+
+    #: The list to match (from the member list builder).
+    members = traitlets.Instance(MemberList, allow_none=True)
+    #: ``"skip"``, ``"all"`` or ``"latest"``: what an ambiguous email becomes.
+    policy = traitlets.Unicode("skip")
+    #: The result (None until matched).
+    resolution = traitlets.Instance(Resolution, allow_none=True)
+
+    def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
+        self.policy_buttons = widgets.ToggleButtons(
+            options=[("skip", "skip"), ("all", "all"), ("latest", "latest")],
+            value="skip",
+            description="Ambiguous",
+            tooltips=[_POLICY_HELP[p] for p in ("skip", "all", "latest")],
+            style={"description_width": "80px", "button_width": "70px"},
+        )
+        self.run_button = widgets.Button(
+            description="Find customers", icon="search", button_style="primary"
+        )
+        self.run_button.on_click(lambda _: self.run())
+        self.intro = widgets.HTML()
+        self.funnel = widgets.HTML()
+        self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        self.problems_table = PagedTable(
+            page_size=10, formatter=self._mask, empty="No problem rows: every email matched."
+        )
+        self.problems_box = widgets.VBox(
+            [widgets.HTML(_html.note("Rows that do not become a member", level="muted")),
+             self.reveal, self.problems_table]
+        )  # fmt: skip
+        super().__init__(session, heading="Match customers", **kwargs)
+        self.policy_buttons.observe(self._on_policy_buttons_change, names="value")
+        self.reveal.observe(self._on_reveal_change, names="value")
+        self.observe(self._on_members_change, names="members")
+        self.observe(self._on_policy_change, names="policy")
+        self.observe(self._on_resolution_change, names="resolution")
+        self._set_body(
+            widgets.HBox([self.run_button, self.policy_buttons]),
+            self.intro,
+            self.funnel,
+            self.problems_box,
+        )
+        self._show_intro()
+        self._show_resolution()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def run(self) -> Resolution | None:
+        """Match the list's emails to customers (a few requests per hundred emails)."""
+        with self.action("matching the emails"):
+            if self.session is None or self.members is None:
+                self.show("Connect and load a member list first.", level="muted")
+                return None
+            if self.members.kind != "email":
+                self.show("This list holds customer ids: nothing to match.", level="muted")
+                return None
+            self.show(f"Matching {self.members.n_valid:,} emails …")
+            self.resolution = self.session.resolve(
+                self.members,
+                policy=self.policy,
+            )
+            self.clear_status()
+        return self.resolution
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def _mask(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame if self.reveal.value else masked_values(frame)
+
+    def _show_intro(self) -> None:
+        members = self.members
+        level: _html.Level = "info"
+        if members is None:
+            text, level = "Load a member list first.", "muted"
+        elif members.kind == "customer_id":
+            text = f"The list holds {members.n_valid:,} customer ids: no matching needed."
+        elif self.resolution is None:
+            text = f"{members.n_valid:,} valid emails are ready: press Find customers."
+        else:
+            text, level = _POLICY_HELP[self.policy] + ".", "muted"
+        self.intro.value = _html.note(text, level=level)
+
+    def _show_resolution(self) -> None:
+        resolution = self.resolution
+        if resolution is None:
+            self.funnel.value = ""
+            self.problems_table.frame = None
+            self.problems_box.layout.display = "none"
+            return
+        counts = dict(resolution.funnel().iter_rows())
+        rows = [
+            (label, int(counts[stage]), level)
+            for stage, (label, level) in _STAGES.items()
+            if stage in counts
+        ]
+        summary = (
+            f"{resolution.n_ids:,} customer ids from {resolution.n_valid:,} valid emails "
+            f"({resolution.strategy}, {resolution.n_requests:,} requests)"
+        )
+        self.funnel.value = _html.bars(rows) + _html.note(summary, level="muted")
+        self.problems_table.frame = resolution.problems()
+        self.problems_box.layout.display = "flex"
+
+    def _update_controls(self) -> None:
+        ready = (
+            self.session is not None and self.members is not None and self.members.kind == "email"
+        )
+        self.run_button.disabled = self.busy or not ready
+        self.policy_buttons.disabled = self.busy
+
+    # -- observers --------------------------------------------------------------------------------
+
+    @traitlets.validate("policy")
+    def _validate_policy(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in get_args(AmbiguityPolicy):
+            msg = f"policy must be 'skip', 'all' or 'latest', not {value!r}"
+            raise traitlets.TraitError(msg)
+        return str(value)
+
+    def _on_policy_buttons_change(self, change: dict[str, Any]) -> None:
+        self.policy = change["new"]
+
+    def _on_policy_change(self, change: dict[str, Any]) -> None:
+        self.policy_buttons.value = change["new"]
+        if self.resolution is not None:
+            self.run()
+        else:
+            self._show_intro()
+
+    def _on_members_change(self, change: dict[str, Any]) -> None:
+        self.resolution = None
+        self._update_controls()
+        self._show_intro()
+
+    def _on_resolution_change(self, change: dict[str, Any]) -> None:
+        self._show_intro()
+        self._show_resolution()
+
+    def _on_reveal_change(self, change: dict[str, Any]) -> None:
+        self.problems_table.render()
+
+    def _on_session_change(self, change: dict[str, Any]) -> None:
+        super()._on_session_change(change)
+        if change["old"] is not None:
+            self.resolution = None

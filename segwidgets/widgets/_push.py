@@ -1,0 +1,353 @@
+"""``PushPanel``: send a reviewed plan to Shopgate, with progress, cancel and the result."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from .._apply import ApplyResult
+from .._errors import ApplyIncompleteError, SegwidgetsError, StalePlanError
+from .._plan import SegmentPlan
+from .._progress import CancelToken, ProgressEvent
+from . import _html
+from ._base import Panel
+from ._table import PagedTable
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from .._session import SegmentSession
+
+__all__ = ["PushPanel"]
+
+_STATUS_LEVEL: dict[str, _html.Level] = {
+    "verified": "success",
+    "applied": "success",
+    "dry_run": "info",
+    "accepted_unverified": "warning",
+    "partial": "warning",
+    "cancelled": "warning",
+    "failed": "error",
+}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+class PushPanel(Panel):
+    """Push ``panel.plan``: a dry run, or the real thing with progress, Cancel and a result.
+
+    Over the mass-removal limit the segment code must be typed into the confirmation box.
+    The push runs in a worker thread, so the notebook stays responsive and Cancel works
+    (it stops between batches; what was sent is recorded, and ``session.resume(run_id)``
+    finishes it later). A plan whose segment changed since planning is refused with
+    nothing written: plan again.
+
+    Python twins: ``panel.dry_run = True``, ``panel.confirmation = "newsletter"``,
+    ``panel.push(wait=True)``, ``panel.cancel()``.
+    """
+
+    #: The plan to push (from the diff preview, or an undo plan).
+    plan = traitlets.Instance(SegmentPlan, allow_none=True)
+    #: Only show what would be sent.
+    dry_run = traitlets.Bool(False)
+    #: The typed confirmation: must equal the segment code for a mass removal.
+    confirmation = traitlets.Unicode("")
+    #: The result of the last push (None before the first).
+    result = traitlets.Instance(ApplyResult, allow_none=True)
+
+    def __init__(
+        self,
+        session: SegmentSession | None = None,
+        *,
+        replan: Callable[[], object] | None = None,
+        heading: str = "Push",
+        **kwargs: Any,
+    ) -> None:
+        self._replan = replan
+        self._token: CancelToken | None = None
+        self._pushed: set[str] = set()
+        self.summary = widgets.HTML()
+        self.dry_run_box = widgets.Checkbox(
+            value=False, description="dry run (send nothing)", indent=False
+        )
+        self.confirm_text = widgets.Text(
+            description="Confirm",
+            placeholder="type the segment code",
+            style={"description_width": "60px"},
+            layout=widgets.Layout(width="300px"),
+        )
+        self.push_button = widgets.Button(description="Push", icon="upload", button_style="danger")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop")
+        self.replan_button = widgets.Button(description="Plan again", icon="refresh")
+        self.push_button.on_click(lambda _: self.push())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.replan_button.on_click(lambda _: self.replan())
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, layout=widgets.Layout(width="420px")
+        )
+        self.progress_label = widgets.HTML()
+        self.progress_box = widgets.HBox(
+            [self.progress, self.progress_label], layout=widgets.Layout(align_items="center")
+        )
+        self.result_html = widgets.HTML()
+        self.failed_table = PagedTable(page_size=10, empty="Nothing failed.")
+        self.download_button = widgets.Button(description="Download failed ids", icon="download")
+        self.download_button.on_click(lambda _: self.prepare_download())
+        self.download_link = widgets.HTML()
+        self.failed_box = widgets.VBox(
+            [self.failed_table, widgets.HBox([self.download_button, self.download_link])]
+        )
+        super().__init__(session, heading=heading, **kwargs)
+        self.dry_run_box.observe(self._on_dry_run_box_change, names="value")
+        self.confirm_text.observe(self._on_confirm_text_change, names="value")
+        self.observe(self._on_dry_run_change, names="dry_run")
+        self.observe(self._on_confirmation_change, names="confirmation")
+        self.observe(self._on_plan_change, names="plan")
+        self.observe(self._on_result_change, names="result")
+        self._set_body(
+            self.summary,
+            widgets.HBox([self.dry_run_box, self.confirm_text]),
+            widgets.HBox([self.push_button, self.cancel_button, self.replan_button]),
+            self.progress_box,
+            self.result_html,
+            self.failed_box,
+        )
+        self._show_plan()
+        self._show_result()
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the plan is over the mass-removal limit (type the segment code)."""
+        return self.plan is not None and self.plan.needs_mass_removal_consent
+
+    @property
+    def confirmed(self) -> bool:
+        """True when no confirmation is needed or the segment code was typed."""
+        plan = self.plan
+        return plan is not None and (
+            not plan.needs_mass_removal_consent or self.confirmation.strip() == plan.segment_code
+        )
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def push(self, *, wait: bool = False) -> threading.Thread | None:
+        """Start the push (or the dry run) in a worker thread; ``wait=True`` blocks until done.
+
+        Returns the worker thread, or None when nothing was started (the reason is shown).
+        """
+        plan = self.plan
+        if self.busy:
+            self.show("A push is running: wait for it, or press Cancel.", level="warning")
+            return None
+        if self.session is None or plan is None:
+            self.show("Nothing to push yet: review a plan first.", level="muted")
+            return None
+        if plan.plan_id in self._pushed and not self.dry_run:
+            self.show("This plan was pushed already. Plan again to push more.", level="muted")
+            return None
+        if plan.is_empty() and not self.dry_run:
+            self.show("Nothing to change: the segment already matches the list.", level="info")
+            return None
+        if not self.dry_run and not self.confirmed:
+            self.show(
+                f"Type {plan.segment_code} into Confirm to remove {plan.n_remove:,} of "
+                f"{plan.n_live:,} members.",
+                level="warning",
+                detail="This plan removes more members than the safety limit allows.",
+            )
+            return None
+        session = self.session
+        dry_run = self.dry_run
+        to_send = plan.with_consent() if plan.needs_mass_removal_consent else plan
+        token = CancelToken()
+        self._token = token
+        self._start_progress(plan)
+        self.show(
+            "Dry run: checking the plan …" if dry_run else f"Pushing to {plan.segment_code} …"
+        )
+
+        def work() -> None:
+            try:
+                result = session.apply(
+                    to_send, dry_run=dry_run, progress=self._on_progress, cancel=token
+                )
+            except StalePlanError:
+                self.progress_box.layout.display = "none"
+                raise
+            except ApplyIncompleteError as exc:
+                if isinstance(exc.result, ApplyResult):
+                    self._pushed.add(plan.plan_id)
+                    self.result = exc.result
+                raise
+            if not dry_run:
+                self._pushed.add(plan.plan_id)
+                self.confirmation = ""
+            self.result = result
+            self.clear_status()
+
+        worker = self.run_in_background(work, doing="pushing" if not dry_run else "the dry run")
+        if wait:
+            worker.join()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running push after the batches in flight (nothing new is sent)."""
+        if self._token is not None and self.busy:
+            self._token.cancel()
+            self.show(
+                "Cancelling: the batches in flight finish, nothing new is sent …", level="warning"
+            )
+
+    def replan(self) -> None:
+        """Ask the diff preview to plan again (after a stale plan, or to push more)."""
+        if self._replan is not None:
+            self._replan()
+
+    def prepare_download(self) -> str:
+        """Offer the failed ids of the last push as a CSV download link; returns the CSV."""
+        if self.result is None or self.result.n_failed == 0:
+            self.download_link.value = ""
+            return ""
+        failed = self.result.failed.select("customer_id", "action", "error")
+        text = failed.write_csv()
+        payload = base64.b64encode(text.encode()).decode()
+        name = f"failed-{self.result.segment_code}-{self.result.run_id or 'dry-run'}.csv"
+        self.download_link.value = (
+            f"<a download='{_html.esc(name)}' href='data:text/csv;base64,{payload}' "
+            f"style='margin-left:8px'>Save {_html.esc(name)}</a>"
+        )
+        return text
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def _start_progress(self, plan: SegmentPlan) -> None:
+        self.progress.max = max(plan.n_add + plan.n_remove, 1)
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_label.value = ""
+        self.progress_box.layout.display = "flex"
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        self.progress.max = max(event.members_total, 1)
+        self.progress.value = min(event.members_done, self.progress.max)
+        rate = f"{event.rate:,.0f} members/s" if event.rate else ""
+        parts = [
+            event.phase,
+            f"batch {event.batches_done:,}/{event.batches_total:,}",
+            f"{event.members_done:,}/{event.members_total:,} members",
+            rate,
+            f"ETA {_duration(event.eta)}" if event.phase == "push" else "",
+        ]
+        self.progress_label.value = (
+            "<span style='padding-left:8px;font-size:var(--jp-ui-font-size1,13px)'>"
+            + _html.esc(" · ".join(p for p in parts if p))
+            + "</span>"
+        )
+
+    def _show_plan(self) -> None:
+        plan = self.plan
+        if plan is None:
+            self.summary.value = _html.note("Review a plan first.", level="muted")
+        elif plan.is_empty():
+            self.summary.value = _html.note(
+                f"Segment {plan.segment_code} already matches: nothing to push.", level="success"
+            )
+        else:
+            self.summary.value = _html.note(
+                f"Ready: add {plan.n_add:,} and remove {plan.n_remove:,} members of segment "
+                f"{plan.segment_code} ({plan.n_live:,} → {plan.n_after:,}).",
+                level="warning" if plan.needs_mass_removal_consent else "info",
+            )
+        self.confirm_text.layout.display = "flex" if self.needs_confirmation else "none"
+
+    def _show_result(self) -> None:
+        result = self.result
+        self.download_link.value = ""
+        if result is None:
+            self.result_html.value = ""
+            self.failed_box.layout.display = "none"
+            self.progress_box.layout.display = "none"
+            return
+        self.progress.bar_style = "success" if result.is_success else "warning"
+        if result.status == "dry_run":
+            actions = result.outcomes.get_column("action")
+            items = [
+                ("write requests", 0 if result.requests is None else result.requests.height),
+                ("would add", int((actions == "add").sum())),
+                ("would remove", int((actions == "remove").sum())),
+            ]
+        else:
+            items = [
+                ("added", result.n_added),
+                ("removed", result.n_removed),
+                ("verified", result.n_verified),
+                ("unverified", result.n_unverified),
+                ("failed", result.n_failed),
+                ("not sent", result.n_pending),
+            ]
+        level = _STATUS_LEVEL.get(result.status, "info")
+        head = f"{result.status.replace('_', ' ')}: {result.n_requests:,} requests in {result.seconds:.1f} s"
+        if result.run_id:
+            head += f" (run {result.run_id})"
+        message = f"{result.message}" if result.message else ""
+        self.result_html.value = _html.note(head, level=level, detail=message) + _html.counts(
+            items, level=level
+        )
+        self.failed_table.frame = result.failed.select("customer_id", "action", "error")
+        self.failed_box.layout.display = "flex" if result.n_failed else "none"
+
+    def _update_controls(self) -> None:
+        idle = not self.busy
+        nothing = self.plan is None or (self.plan.is_empty() and not self.dry_run)
+        self.push_button.disabled = not idle or self.session is None or nothing
+        self.cancel_button.disabled = idle
+        self.dry_run_box.disabled = not idle
+        self.confirm_text.disabled = not idle
+        self.replan_button.disabled = not idle or self._replan is None
+        self.push_button.description = "Dry run" if self.dry_run else "Push"
+        self.push_button.button_style = "" if self.dry_run else "danger"
+
+    # -- observers --------------------------------------------------------------------------------
+
+    def _on_dry_run_box_change(self, change: dict[str, Any]) -> None:
+        self.dry_run = change["new"]
+
+    def _on_dry_run_change(self, change: dict[str, Any]) -> None:
+        self.dry_run_box.value = change["new"]
+        self._update_controls()
+
+    def _on_confirm_text_change(self, change: dict[str, Any]) -> None:
+        self.confirmation = change["new"]
+
+    def _on_confirmation_change(self, change: dict[str, Any]) -> None:
+        self.confirm_text.value = change["new"]
+
+    def _on_plan_change(self, change: dict[str, Any]) -> None:
+        self.confirmation = ""
+        self._show_plan()
+        self._update_controls()
+
+    def _on_result_change(self, change: dict[str, Any]) -> None:
+        self._show_result()
+
+    def _hint(self, exc: SegwidgetsError) -> str:
+        if isinstance(exc, StalePlanError):
+            return "Nothing was written. Press 'Plan again', review the new plan, then push."
+        if isinstance(exc, ApplyIncompleteError):
+            return (
+                "What Shopgate confirmed is recorded in the history. Fix the cause, then plan "
+                "again and push (or resume the run from Python)."
+            )
+        return ""
