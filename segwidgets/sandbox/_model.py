@@ -1,0 +1,919 @@
+"""``SandboxModel``: the whole state of an emulated Shopgate merchant, in plain Python.
+
+No HTTP here: every service call is a method that takes parsed arguments and returns the
+JSON-ready answer body (or raises ``ServiceError``). The clock is injectable, so token expiry
+and the delay of member DELETEs can be tested without sleeping. Every public method holds
+one re-entrant lock, so the HTTP server thread and a test or notebook thread can share a
+model.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sortedcontainers import SortedList
+
+from .._secrets import Secret
+from ._cursor import decode_cursor, encode_cursor
+from ._customers import CustomerTable
+from ._faults import CallKind, Faults
+from ._rules import parse_rule
+from ._seed import CODE_STATUS, SeedCustomers, code_of, iso_time, seed_segments
+from ._segments import (
+    SEGMENT_STATUSES,
+    SEGMENT_TYPES,
+    Segment,
+    check_code,
+    parse_new_segment,
+    parse_segment_update,
+)
+from ._service_error import ServiceError
+from ._settings import Settings
+from ._store import Snapshot, SqliteStore
+from ._tokens import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_PASSWORD,
+    SANDBOX_USERNAME,
+    Account,
+    TokenStore,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["DEFAULT_LIMIT", "SandboxModel"]
+
+#: Page size of list calls that come without ``limit``.
+DEFAULT_LIMIT = 100
+
+_CUSTOMER_FILTERS = frozenset(
+    {"id", "emailAddress", "externalCustomerNumber", "isAnonymous", "status"}
+)
+_SEGMENT_FILTERS = frozenset({"code", "name", "type", "status"})
+_MEMBER_FILTERS = frozenset({"id", "type"})
+_SEED_EPOCH = 1704067200.0  # 2024-01-01T00:00:00Z: create/update date of seed segments
+
+
+def _invalid_param(name: str, message: str) -> ServiceError:
+    return ServiceError(400, "invalidParameter", f"Query parameter {name}: {message}")
+
+
+class SandboxModel:
+    """An emulated merchant: customers, segments, members, tokens and the knobs.
+
+    ``customers`` seeded customers are derived from ``seed`` (see ``segwidgets.sandbox._seed``),
+    with the seed segments ``newsletter``, ``vip`` (fixed) and ``inactive-gmail`` (dynamic).
+    With ``db`` the state lives in that SQLite file and survives a restart (an existing file
+    is loaded as it is; ``customers`` and ``seed`` apply only when it is new).
+    """
+
+    def __init__(
+        self,
+        *,
+        customers: int = 5000,
+        seed: int = 1,
+        merchant: str = "DEMO",
+        client_id: str = SANDBOX_CLIENT_ID,
+        client_secret: str | Secret = SANDBOX_CLIENT_SECRET,
+        username: str = SANDBOX_USERNAME,
+        password: str | Secret = SANDBOX_PASSWORD,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+        db: str | Path | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._settings = settings if settings is not None else Settings()
+        self.merchant = merchant
+        self.tokens = TokenStore(
+            Account(
+                merchant=merchant,
+                client_id=client_id,
+                client_secret=Secret(client_secret),
+                username=username,
+                password=Secret(password),
+            ),
+            clock=clock,
+        )
+        self.faults = Faults(clock=clock, seed=self._settings.fault_seed)
+        self._store = SqliteStore(db) if db is not None else None
+        self._segments: dict[str, Segment] = {}
+        self._heap: list[tuple[float, int, Segment, tuple[int, ...]]] = []
+        self._seq = itertools.count(1)
+        self._table = CustomerTable(SeedCustomers(seed=seed, count=0), clock=clock)
+        snapshot = self._store.load() if self._store is not None else None
+        if snapshot is None:
+            self._reseed(customers=customers, seed=seed)
+        else:
+            self._restore(snapshot)
+
+    # -- settings and lifecycle -----------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """The current knobs."""
+        return self._settings
+
+    def configure(self, **changes: Any) -> Settings:
+        """Change knobs (see ``Settings``); returns the new settings."""
+        with self._lock:
+            new = self._settings.updated(changes)
+            self._settings = new
+            if "fault_seed" in changes:
+                self.faults.reseed(new.fault_seed)
+            return new
+
+    def now(self) -> float:
+        """The model's clock."""
+        return self._clock()
+
+    @property
+    def seed(self) -> int:
+        """The seed of the seeded customers."""
+        return self._table.seeded.seed
+
+    def reset(self, *, customers: int | None = None, seed: int | None = None) -> None:
+        """Back to freshly seeded data (same size and seed unless given).
+
+        Knobs and issued tokens stay; pending deletes and fault counts are cleared and the
+        fault draws restart from ``fault_seed``.
+        """
+        with self._lock:
+            self._reseed(
+                customers=self._table.seeded.count if customers is None else customers,
+                seed=self.seed if seed is None else seed,
+            )
+            self.faults.reseed(self._settings.fault_seed)
+
+    def close(self) -> None:
+        """Close the database, if any."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def _reseed(self, *, customers: int, seed: int) -> None:
+        if not isinstance(customers, int) or isinstance(customers, bool) or customers < 0:
+            msg = f"customers must be an integer >= 0, not {customers!r}"
+            raise ValueError(msg)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            msg = f"seed must be an integer, not {seed!r}"
+            raise ValueError(msg)
+        seeded = SeedCustomers(seed=seed, count=customers)
+        self._table = CustomerTable(seeded, clock=self._clock)
+        self._segments.clear()
+        self._heap.clear()
+        if self._store is not None:
+            self._store.replace_all(seed=seed, count=customers)
+        for group in seeded.shared_email_groups():
+            email = seeded.email(group[0])
+            for position, index in enumerate(group[1:], start=1):
+                # Distinct update dates, so "the most recently updated" is decidable.
+                updated = iso_time(seeded.dates(index)[1] + 3600 * position)
+                self._update_customer(index, {"emailAddress": email, "updateDate": updated})
+        stamp = iso_time(_SEED_EPOCH)
+        for spec in seed_segments(seeded):
+            segment = Segment(
+                code=spec.code,
+                name=spec.name,
+                description=spec.description,
+                type=spec.type,
+                status="active",
+                rules=None if spec.rules is None else parse_rule(spec.rules),
+                external_update_date=None,
+                create_date=stamp,
+                update_date=stamp,
+                members=SortedList(seeded.key_of(i) for i in spec.members),
+            )
+            self._segments[segment.code] = segment
+            self._save_segment(segment)
+            if self._store is not None and segment.members:
+                self._store.add_members(segment.code, segment.members)
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        self._table = CustomerTable(
+            SeedCustomers(seed=snapshot.seed, count=snapshot.count), clock=self._clock
+        )
+        for index, record in snapshot.customers.items():
+            self._table.restore(index, record)
+        for data in snapshot.segments:
+            segment = Segment(
+                code=data["code"],
+                name=data["name"],
+                description=data["description"],
+                type=data["type"],
+                status=data["status"],
+                rules=None if data["rules"] is None else parse_rule(data["rules"]),
+                external_update_date=data["externalUpdateDate"],
+                create_date=data["createDate"],
+                update_date=data["updateDate"],
+                members=SortedList(snapshot.members.get(data["code"], ())),
+            )
+            self._segments[segment.code] = segment
+        self._seq = itertools.count(snapshot.next_seq + 1)
+        for row in snapshot.pending:
+            owner = self._segments.get(row.code)
+            if owner is None or row.key not in owner.members:
+                continue
+            owner.pending[row.key] = row.seq
+            if row.apply_at is not None:
+                heapq.heappush(self._heap, (row.apply_at, row.seq, owner, (row.key,)))
+
+    # -- faults ---------------------------------------------------------------------------
+    def before_call(self, *, kind: CallKind, merchant: str | None) -> ServiceError | None:
+        """The injected 429/5xx (or rate-limit 429) for this call, if any."""
+        with self._lock:
+            return self.faults.before_call(self._settings, kind=kind, merchant=merchant)
+
+    def lose_response(self) -> bool:
+        """Whether to drop the answer to a member write that was just applied."""
+        with self._lock:
+            return self.faults.lose_response(self._settings)
+
+    # -- auth -----------------------------------------------------------------------------
+    def issue_token(self, *, authorization: str | None, form: Mapping[str, str]) -> dict[str, Any]:
+        """``POST /auth/oauth/token``."""
+        with self._lock:
+            return self.tokens.issue(
+                authorization=authorization, form=form, ttl=self._settings.token_ttl
+            )
+
+    def authenticate(self, authorization: str | None, merchant: str) -> None:
+        """Accept a bearer token for ``merchant`` or raise 401/403."""
+        with self._lock:
+            self.tokens.check(authorization, merchant)
+
+    # -- customers ------------------------------------------------------------------------
+    def _page(self, limit: int | None, offset: int | None) -> tuple[int, int]:
+        if limit is None:
+            limit = DEFAULT_LIMIT
+        if limit < 1:
+            raise _invalid_param("limit", "must be >= 1.")
+        if offset is None:
+            offset = 0
+        if offset < 0:
+            raise _invalid_param("offset", "must be >= 0.")
+        return min(limit, self._settings.max_page_size), offset
+
+    def list_customers(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``GET customers``: equality filters, offset pages, in creation order."""
+        with self._lock:
+            limit, offset = self._page(limit, offset)
+            matches = self._match_customers({} if filters is None else filters)
+            page = matches[offset : offset + limit]
+            return {
+                "customers": [self._table.record(i) for i in page],
+                "meta": {"limit": limit, "offset": offset, "totalItemCount": len(matches)},
+            }
+
+    def _match_customers(self, filters: Mapping[str, Any]) -> list[int] | range:
+        if not isinstance(filters, Mapping):
+            raise _invalid_param("filters", "must be a JSON object.")
+        unknown = sorted(set(filters) - _CUSTOMER_FILTERS)
+        if unknown:
+            raise _invalid_param(
+                "filters",
+                f"unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(_CUSTOMER_FILTERS))}.",
+            )
+        for name, value in filters.items():
+            if name == "isAnonymous":
+                if not isinstance(value, bool):
+                    raise _invalid_param("filters", "isAnonymous must be true or false.")
+            elif not isinstance(value, str):
+                raise _invalid_param("filters", f"{name} must be a string.")
+        if "status" in filters and filters["status"] not in CODE_STATUS:
+            raise _invalid_param("filters", "status must be active, inactive or deleted.")
+        table = self._table
+        candidates: list[int] | None = None
+        if "id" in filters:
+            index = table.index_of(filters["id"])
+            candidates = [] if index is None else [index]
+        elif "emailAddress" in filters:
+            candidates = table.find_by_email(filters["emailAddress"])
+        elif "externalCustomerNumber" in filters:
+            candidates = table.find_by_external(filters["externalCustomerNumber"])
+        if candidates is None:
+            statuses = [filters["status"]] if "status" in filters else list(CODE_STATUS)
+            guests = [filters["isAnonymous"]] if "isAnonymous" in filters else [False, True]
+            return table.with_codes(frozenset(code_of(s, g) for s in statuses for g in guests))
+        wanted_email = str(filters.get("emailAddress", "")).lower()
+        return [
+            i
+            for i in candidates
+            if all(
+                (
+                    str(table.field(i, name) or "").lower() == wanted_email
+                    if name == "emailAddress"
+                    else table.field(i, name) == value
+                )
+                for name, value in filters.items()
+            )
+        ]
+
+    def get_customer(self, customer_id: str) -> dict[str, Any]:
+        """``GET customers/{id}``: ``{"customer": {...}}``; 404 if unknown."""
+        with self._lock:
+            return {"customer": self._table.record(self._customer_index(customer_id))}
+
+    def _customer_index(self, customer_id: str) -> int:
+        index = self._table.index_of(customer_id)
+        if index is None:
+            raise ServiceError(404, "notFound", "There is no customer with this id.")
+        return index
+
+    def customers(self) -> Iterator[dict[str, Any]]:
+        """Every customer as a dict, in creation order (a snapshot taken lazily: do not
+        change the model while iterating)."""
+        return self._table.iter_records()
+
+    def customers_frame(self) -> pl.DataFrame:
+        """Every customer as a polars DataFrame (scalar fields only)."""
+        import polars as pl
+
+        columns = (
+            "id",
+            "externalCustomerNumber",
+            "firstName",
+            "middleName",
+            "lastName",
+            "emailAddress",
+            "status",
+            "isAnonymous",
+            "createDate",
+            "updateDate",
+        )
+        with self._lock:
+            rows = [tuple(r[c] for c in columns) for r in self._table.iter_records()]
+        schema = {c: (pl.Boolean if c == "isAnonymous" else pl.String) for c in columns}
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def add_customer(self, **fields: Any) -> dict[str, Any]:
+        """Add a customer (tests and notebooks); returns the stored record."""
+        with self._lock:
+            index = self._table.add(fields)
+            self._save_customer(index)
+            return self._table.record(index)
+
+    def update_customer(self, customer_id: str, **fields: Any) -> dict[str, Any]:
+        """Change fields of a customer (tests and notebooks); returns the new record."""
+        with self._lock:
+            index = self._customer_index(customer_id)
+            self._update_customer(index, fields)
+            return self._table.record(index)
+
+    def _update_customer(self, index: int, fields: Mapping[str, Any]) -> None:
+        self._table.update(index, fields)
+        self._save_customer(index)
+
+    def _save_customer(self, index: int) -> None:
+        if self._store is not None:
+            self._store.put_customer(index, self._table.explicit[index])
+
+    # -- segments -------------------------------------------------------------------------
+    def _segment(self, code: str) -> Segment:
+        self._apply_due()
+        segment = self._segments.get(code)
+        if segment is None:
+            raise ServiceError(404, "notFound", "There is no segment with this code.")
+        return segment
+
+    def _fixed_segment(self, code: str) -> Segment:
+        segment = self._segment(code)
+        if not segment.is_fixed:
+            raise ServiceError(
+                400,
+                "segmentNotFixed",
+                "This segment is dynamic: its members follow its rules and cannot be edited. "
+                "Only fixed segments have an editable member list.",
+            )
+        return segment
+
+    def _member_keys(self, segment: Segment) -> SortedList:
+        if segment.rules is None:
+            return segment.members
+        version = self._table.version
+        if segment.cache is None or segment.cache[0] != version:
+            keys = SortedList(self._table.key_of(i) for i in segment.rules.select(self._table))
+            segment.cache = (version, keys)
+        return segment.cache[1]
+
+    def _segment_json(self, segment: Segment) -> dict[str, Any]:
+        return segment.to_json(len(self._member_keys(segment)))
+
+    def list_segments(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``GET segments``: equality filters on code, name, type, status."""
+        with self._lock:
+            self._apply_due()
+            limit, offset = self._page(limit, offset)
+            filters = {} if filters is None else filters
+            if not isinstance(filters, Mapping):
+                raise _invalid_param("filters", "must be a JSON object.")
+            unknown = sorted(set(filters) - _SEGMENT_FILTERS)
+            if unknown:
+                raise _invalid_param(
+                    "filters",
+                    f"unknown key(s) {', '.join(unknown)}; use code, name, type or status.",
+                )
+            if any(not isinstance(v, str) for v in filters.values()):
+                raise _invalid_param("filters", "values must be strings.")
+            if filters.get("type", "fixed") not in SEGMENT_TYPES:
+                raise _invalid_param("filters", "type must be fixed or dynamic.")
+            if filters.get("status", "active") not in SEGMENT_STATUSES:
+                raise _invalid_param("filters", "status must be active or inactive.")
+            matches = [
+                s
+                for s in self._segments.values()
+                if all(getattr(s, k) == v for k, v in filters.items())
+            ]
+            return {
+                "segments": [self._segment_json(s) for s in matches[offset : offset + limit]],
+                "meta": {"limit": limit, "offset": offset, "totalItemCount": len(matches)},
+            }
+
+    def get_segment(self, code: str) -> dict[str, Any]:
+        """``GET segments/{code}``: ``{"segment": {...}}``."""
+        with self._lock:
+            return {"segment": self._segment_json(self._segment(code))}
+
+    def create_segments(self, body: Any) -> None:
+        """``POST segments``: all or nothing; 409 if a code exists."""
+        with self._lock:
+            self._apply_due()
+            if not isinstance(body, Mapping) or set(body) != {"segments"}:
+                raise ServiceError(400, "invalidBody", 'The body must be {"segments": [...]}.')
+            entries = body["segments"]
+            if not isinstance(entries, list) or not entries:
+                raise ServiceError(400, "invalidBody", "'segments' must be a non-empty list.")
+            if len(entries) > 100:
+                raise ServiceError(400, "invalidBody", "At most 100 segments per request.")
+            parsed = [parse_new_segment(e) for e in entries]
+            codes = [p["code"] for p in parsed]
+            if len(set(codes)) != len(codes):
+                raise ServiceError(400, "invalidBody", "The same segment code is given twice.")
+            taken = [c for c in codes if c in self._segments]
+            if taken:
+                raise ServiceError(
+                    409,
+                    "segmentExists",
+                    f"{len(taken)} segment code(s) already exist; nothing was created.",
+                    errors=[
+                        {"segmentCode": c, "code": "segmentExists", "message": "Code in use."}
+                        for c in taken
+                    ],
+                )
+            member_keys = [
+                self._valid_member_keys({"members": p["members"]}) if p["has_members"] else []
+                for p in parsed
+            ]
+            for p, keys in zip(parsed, member_keys, strict=True):
+                stamp = iso_time(self._clock())
+                segment = Segment(
+                    code=p["code"],
+                    name=p["name"],
+                    description=p["description"],
+                    type=p["type"],
+                    status=p["status"],
+                    rules=p["rules"],
+                    external_update_date=p["externalUpdateDate"],
+                    create_date=stamp,
+                    update_date=stamp,
+                    members=SortedList(keys),
+                )
+                self._segments[segment.code] = segment
+                self._save_segment(segment)
+                if self._store is not None and keys:
+                    self._store.add_members(segment.code, keys)
+
+    def update_segment(self, code: str, body: Any) -> None:
+        """``POST segments/{code}``: partial update."""
+        with self._lock:
+            segment = self._segment(code)
+            changes = parse_segment_update(segment, body)
+            for name, value in changes.items():
+                attribute = {"externalUpdateDate": "external_update_date"}.get(name, name)
+                setattr(segment, attribute, value)
+            if "rules" in changes:
+                segment.cache = None
+            segment.update_date = iso_time(self._clock())
+            self._save_segment(segment)
+
+    def delete_segment(self, code: str) -> None:
+        """``DELETE segments/{code}``: accepted (202) and applied at once."""
+        with self._lock:
+            self._segment(code)
+            del self._segments[code]
+            if self._store is not None:
+                self._store.delete_segment(code)
+
+    def clone_segment(self, code: str, body: Any) -> None:
+        """``POST segments/{code}/clone``: a copy under ``newSegmentCode`` (202, at once).
+
+        The copy has the source's fields and its members minus those with a pending delete.
+        """
+        with self._lock:
+            source = self._segment(code)
+            if not isinstance(body, Mapping) or set(body) != {"newSegmentCode"}:
+                raise ServiceError(
+                    400, "invalidBody", 'The body must be {"newSegmentCode": "..."}.'
+                )
+            new_code = check_code(body["newSegmentCode"], name="newSegmentCode")
+            if new_code in self._segments:
+                raise ServiceError(409, "segmentExists", "A segment with that code already exists.")
+            stamp = iso_time(self._clock())
+            keys = [k for k in source.members if k not in source.pending]
+            clone = Segment(
+                code=new_code,
+                name=source.name,
+                description=source.description,
+                type=source.type,
+                status=source.status,
+                rules=source.rules,
+                external_update_date=source.external_update_date,
+                create_date=stamp,
+                update_date=stamp,
+                members=SortedList(keys),
+            )
+            self._segments[new_code] = clone
+            self._save_segment(clone)
+            if self._store is not None and keys:
+                self._store.add_members(new_code, keys)
+
+    def _save_segment(self, segment: Segment) -> None:
+        if self._store is not None:
+            self._store.put_segment(segment.meta_json())
+
+    # -- members --------------------------------------------------------------------------
+    def list_members(
+        self,
+        code: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``GET segments/{code}/members``: ordered by id, cursor pages.
+
+        A cursor is the last id of the previous page (encoded), so a walk sees every member
+        that stays in the segment exactly once, whatever is added or removed meanwhile.
+        """
+        with self._lock:
+            segment = self._segment(code)
+            limit, _ = self._page(limit, 0)
+            keys = self._member_keys(segment)
+            if filters is not None:
+                keys = self._filter_member_keys(keys, filters)
+            start = 0 if cursor is None else keys.bisect_right(decode_cursor(cursor))
+            page = list(keys.islice(start, start + limit))
+            more = start + limit < len(keys)
+            return {
+                "members": [{"id": self._table.id_of_key(k), "type": "customer"} for k in page],
+                "meta": {
+                    "limit": limit,
+                    "cursors": {"next": encode_cursor(page[-1]) if more and page else None},
+                    "totalItemCount": len(keys),
+                },
+            }
+
+    def _filter_member_keys(self, keys: SortedList, filters: Mapping[str, Any]) -> SortedList:
+        if not isinstance(filters, Mapping):
+            raise _invalid_param("filters", "must be a JSON object.")
+        unknown = sorted(set(filters) - _MEMBER_FILTERS)
+        if unknown:
+            raise _invalid_param("filters", f"unknown key(s) {', '.join(unknown)}; use id or type.")
+        if any(not isinstance(v, str) for v in filters.values()):
+            raise _invalid_param("filters", "values must be strings.")
+        if filters.get("type", "customer") != "customer":
+            return SortedList()
+        if "id" in filters:
+            index = self._table.index_of(filters["id"])
+            key = None if index is None else self._table.key_of(index)
+            return SortedList([key] if key is not None and key in keys else [])
+        return keys
+
+    def _member_items(self, body: Any, *, verb: str) -> list[Any]:
+        """The ``members`` list of a write, after the body and size checks (400, 413)."""
+        if not isinstance(body, Mapping) or set(body) != {"members"}:
+            raise ServiceError(
+                400,
+                "invalidBody",
+                'The body must be {"members": [{"id": "<customer id>", "type": "customer"}]}.',
+            )
+        items = body["members"]
+        if not isinstance(items, list) or not items:
+            raise ServiceError(400, "invalidBody", "'members' must be a non-empty list.")
+        limit = self._settings.max_members_per_request
+        if len(items) > limit:
+            raise ServiceError(
+                413,
+                "payloadTooLarge",
+                f"A request may {verb} at most {limit} members; this one has {len(items)}. "
+                "Split it into smaller batches.",
+            )
+        return items
+
+    def _reject(self, items: list[Any], errors: list[dict[str, Any]]) -> ServiceError:
+        errors.sort(key=lambda e: e["index"])
+        return ServiceError(
+            400,
+            "invalidMembers",
+            f"{len(errors)} of {len(items)} members were rejected; nothing was applied.",
+            errors=errors if self._settings.item_errors else None,
+        )
+
+    def _valid_member_keys(self, body: Any) -> list[int]:
+        """Keys of a batch to add; any bad item rejects the whole batch (400)."""
+        items = self._member_items(body, verb="add")
+        errors = _shape_errors(items)
+        keys: list[int] = []
+        for position, item in enumerate(items):
+            if position in errors:
+                continue
+            index = self._table.index_of(item["id"])
+            if index is None or self._table.is_deleted(index):
+                errors[position] = _item_error(
+                    position,
+                    item["id"],
+                    "unknownCustomer",
+                    "There is no customer with this id."
+                    if index is None
+                    else "This customer is deleted.",
+                )
+            else:
+                keys.append(self._table.key_of(index))
+        if errors:
+            raise self._reject(items, list(errors.values()))
+        return keys
+
+    def add_members(self, code: str, body: Any) -> None:
+        """``POST segments/{code}/members`` (201). All or nothing."""
+        with self._lock:
+            segment = self._fixed_segment(code)
+            keys = self._valid_member_keys(body)
+            if self._settings.duplicate_add == "conflict":
+                present = sorted(
+                    {k for k in keys if k in segment.members and k not in segment.pending}
+                )
+                if present:
+                    raise ServiceError(
+                        409,
+                        "alreadyMember",
+                        f"{len(present)} of the members are already in the segment; "
+                        "nothing was applied.",
+                        errors=[
+                            {
+                                "id": self._table.id_of_key(k),
+                                "code": "alreadyMember",
+                                "message": "Already a member.",
+                            }
+                            for k in present
+                        ]
+                        if self._settings.item_errors
+                        else None,
+                    )
+            self._add_keys(segment, keys)
+
+    def _add_keys(self, segment: Segment, keys: Iterable[int]) -> None:
+        new: list[int] = []
+        revived: list[int] = []
+        for key in dict.fromkeys(keys):
+            if key in segment.pending:
+                del segment.pending[key]
+                revived.append(key)
+            elif key not in segment.members:
+                new.append(key)
+        segment.members.update(new)
+        if self._store is not None:
+            self._store.add_members(segment.code, new)
+            self._store.drop_pending(segment.code, revived)
+
+    def remove_members(self, code: str, body: Any) -> None:
+        """``DELETE segments/{code}/members`` (202): applied after ``delete_delay``.
+
+        Ids that are not members (or not customers) are ignored.
+        """
+        with self._lock:
+            segment = self._fixed_segment(code)
+            items = self._member_items(body, verb="remove")
+            errors = _shape_errors(items)
+            if errors:
+                raise self._reject(items, list(errors.values()))
+            keys: list[int] = []
+            for item in items:
+                index = self._table.index_of(item["id"])
+                if index is None:
+                    continue
+                key = self._table.key_of(index)
+                if key in segment.members and key not in segment.pending:
+                    keys.append(key)
+            keys = list(dict.fromkeys(keys))
+            if not keys:
+                return
+            seq = next(self._seq)
+            for key in keys:
+                segment.pending[key] = seq
+            delay = self._settings.delete_delay
+            apply_at = None if delay is None else self._clock() + delay
+            if self._store is not None:
+                self._store.put_pending(code, keys, seq=seq, apply_at=apply_at)
+            if apply_at is not None:
+                heapq.heappush(self._heap, (apply_at, seq, segment, tuple(keys)))
+            self._apply_due()
+
+    def _apply_due(self) -> None:
+        now = self._clock()
+        while self._heap and self._heap[0][0] <= now:
+            _, seq, segment, keys = heapq.heappop(self._heap)
+            if self._segments.get(segment.code) is not segment:
+                continue
+            gone = [k for k in keys if segment.pending.get(k) == seq]
+            for key in gone:
+                del segment.pending[key]
+                segment.members.discard(key)
+            if self._store is not None and gone:
+                self._store.remove_members(segment.code, gone)
+
+    def add_members_by_filter(self, code: str, body: Any) -> None:
+        """``POST segments/{code}/members/addByFilter`` (202, applied at once).
+
+        Adds every non-deleted customer the filter matches (guests too, unless the filter
+        says ``"customer.isAnonymous": false``); existing members are skipped.
+        """
+        with self._lock:
+            segment = self._fixed_segment(code)
+            if not isinstance(body, Mapping) or set(body) != {"filter"}:
+                raise ServiceError(400, "invalidBody", 'The body must be {"filter": {...}}.')
+            rule = parse_rule(body["filter"], what="filter")
+            limit = self._settings.max_members_per_request
+            if rule.size > limit:
+                raise ServiceError(
+                    413,
+                    "payloadTooLarge",
+                    f"A filter may list at most {limit} values; this one has {rule.size}. "
+                    "Split it into smaller batches.",
+                )
+            indices = rule.select(self._table)
+            self._add_keys(segment, (self._table.key_of(i) for i in indices))
+
+    def customer_segments(self, customer_id: str) -> dict[str, Any]:
+        """``GET customers/{id}/segments`` (segmentation service): the segments that
+        currently count the customer as a member."""
+        with self._lock:
+            self._apply_due()
+            index = self._customer_index(customer_id)
+            key = self._table.key_of(index)
+            found = [
+                self._segment_json(s)
+                for s in self._segments.values()
+                if key in self._member_keys(s)
+            ]
+            return {"segments": found}
+
+    def members_search(
+        self, *, rules: Any, limit: int | None = None, offset: int | None = None
+    ) -> dict[str, Any]:
+        """``GET membersSearch``: who a rule set would select (a preview, nothing stored)."""
+        with self._lock:
+            limit, offset = self._page(limit, offset)
+            rule = parse_rule(rules)
+            indices = rule.select(self._table)
+            return {
+                "members": [
+                    {"id": self._table.field(i, "id"), "type": "customer"}
+                    for i in indices[offset : offset + limit]
+                ],
+                "meta": {"limit": limit, "offset": offset, "totalItemCount": len(indices)},
+            }
+
+    # -- direct access for tests and notebooks --------------------------------------------
+    def member_ids(self, code: str) -> set[str]:
+        """Ids ``GET members`` shows now (members with a pending delete included)."""
+        with self._lock:
+            segment = self._segment(code)
+            return {self._table.id_of_key(k) for k in self._member_keys(segment)}
+
+    def pending_delete_ids(self, code: str) -> set[str]:
+        """Ids whose DELETE was accepted but not applied yet."""
+        with self._lock:
+            segment = self._segment(code)
+            return {self._table.id_of_key(k) for k in segment.pending}
+
+    def segment_codes(self) -> list[str]:
+        """Codes of every segment, in creation order."""
+        with self._lock:
+            return list(self._segments)
+
+    def fill_segment(self, code: str, customer_ids: Iterable[str] | None = None) -> int:
+        """Make existing customers members of a fixed segment at once (tests, benchmarks).
+
+        ``None`` adds every non-deleted customer. Returns the number of members after.
+        """
+        with self._lock:
+            segment = self._fixed_segment(code)
+            if customer_ids is None:
+                live = self._table.with_codes(frozenset({0, 1, 3, 4}))
+                keys: Iterable[int] = (self._table.key_of(i) for i in live)
+            else:
+                keys = self._valid_member_keys(
+                    {"members": [{"id": c, "type": "customer"} for c in customer_ids]}
+                )
+            if not segment.members and not segment.pending:
+                segment.members = SortedList(keys)
+                if self._store is not None:
+                    self._store.add_members(code, segment.members)
+            else:
+                self._add_keys(segment, keys)
+            return len(segment.members)
+
+    def seed_records(
+        self,
+        *,
+        customers: Iterable[Mapping[str, Any]] = (),
+        segments: Iterable[Mapping[str, Any]] = (),
+    ) -> dict[str, list[str]]:
+        """Add explicit customers, then segments (``POST segments`` entries, whose
+        ``members`` may be a list of customer ids). Returns the new ids and codes."""
+        with self._lock:
+            ids = [self.add_customer(**dict(c))["id"] for c in customers]
+            entries = []
+            for entry in segments:
+                data = dict(entry)
+                members = data.get("members")
+                if isinstance(members, list):
+                    data["members"] = [
+                        {"id": m, "type": "customer"} if isinstance(m, str) else m for m in members
+                    ]
+                entries.append(data)
+            if entries:
+                self.create_segments({"segments": entries})
+            return {"customers": ids, "segments": [str(e.get("code")) for e in entries]}
+
+    def state(self) -> dict[str, Any]:
+        """Counts per segment, pending deletes, knobs, tokens and injected faults."""
+        with self._lock:
+            self._apply_due()
+            segments = {
+                code: {
+                    "type": s.type,
+                    "status": s.status,
+                    "memberCount": len(self._member_keys(s)),
+                    "pendingDeletes": len(s.pending),
+                }
+                for code, s in self._segments.items()
+            }
+            return {
+                "merchant": self.merchant,
+                "seed": self.seed,
+                "customers": len(self._table),
+                "segments": segments,
+                "pendingDeletes": sum(len(s.pending) for s in self._segments.values()),
+                "settings": self._settings.to_dict(),
+                "tokens": {"issued": self.tokens.issued, "live": self.tokens.live},
+                "faults": dict(self.faults.counts),
+                "clock": self._clock(),
+            }
+
+
+def _item_error(position: int, member_id: Any, code: str, message: str) -> dict[str, Any]:
+    return {"index": position, "id": member_id, "code": code, "message": message}
+
+
+def _shape_errors(items: list[Any]) -> dict[int, dict[str, Any]]:
+    """Per-position errors of malformed items and of member types other than customer."""
+    errors: dict[int, dict[str, Any]] = {}
+    for position, item in enumerate(items):
+        if (
+            not isinstance(item, Mapping)
+            or set(item) - {"id", "type"}
+            or not isinstance(item.get("id"), str)
+            or not isinstance(item.get("type"), str)
+        ):
+            member_id = item.get("id") if isinstance(item, Mapping) else None
+            errors[position] = _item_error(
+                position,
+                member_id if isinstance(member_id, str) else None,
+                "invalidMember",
+                'A member is {"id": "<customer id>", "type": "customer"}.',
+            )
+        elif item["type"] != "customer":
+            errors[position] = _item_error(
+                position, item["id"], "invalidMemberType", "Member type must be 'customer'."
+            )
+    return errors

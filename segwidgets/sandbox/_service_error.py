@@ -1,0 +1,52 @@
+"""``ServiceError``: an error answer of the emulated services, raised by the model and routes.
+
+Every error the sandbox sends has the JSON body
+``{"message": "...", "code": "...", "errors": [...]}`` (``errors`` only when there are
+per-item errors to list). The token endpoint adds the OAuth2 fields ``error`` and
+``error_description``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._privacy import mask_emails_in
+
+__all__ = ["ServiceError"]
+
+
+class ServiceError(Exception):
+    """An HTTP error answer: status, machine-readable code, message, optional item errors."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        oauth_error: str | None = None,
+    ) -> None:
+        message = mask_emails_in(message)  # messages never carry an email address
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = [dict(e) for e in errors] if errors is not None else None
+        self.headers = dict(headers or {})
+        self.oauth_error = oauth_error
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the answer."""
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        if self.oauth_error is not None:
+            body["error"] = self.oauth_error
+            body["error_description"] = self.message
+        return body
+
+    def __repr__(self) -> str:
+        return f"ServiceError({self.status}, {self.code!r}, {self.message!r})"

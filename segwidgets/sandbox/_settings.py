@@ -1,0 +1,144 @@
+"""The sandbox's behaviour knobs: one frozen ``Settings`` value, validated on every change.
+
+Knobs are set when the sandbox starts (keyword arguments of ``sandbox.start()``, flags of
+``python -m segwidgets.sandbox``) and at runtime (``Sandbox.configure()``,
+``POST /_sandbox/settings``). Each knob models a choice Shopgate does not document, or a
+fault the sync engine must survive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, cast, get_args
+
+from .._errors import ConfigurationError
+
+__all__ = ["KNOB_NAMES", "DuplicateAdd", "FaultScope", "Settings"]
+
+#: What ``POST segments/{code}/members`` does with an id that is already a member.
+DuplicateAdd: TypeAlias = Literal["ignore", "conflict"]
+
+#: Which API calls the injected 429/5xx faults hit; ``all`` includes the token endpoint.
+FaultScope: TypeAlias = Literal["all", "reads", "writes"]
+
+_RETRY_AFTER_RE = re.compile(r"^(\d{1,6}|date\+\d{1,6})$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the sandbox behaves where Shopgate's behaviour is unknown, and which faults it injects.
+
+    Every field is a knob; see the sandbox README for what each one models.
+    """
+
+    #: Largest ``limit`` a list call honours; a larger one is clamped (``meta.limit`` says so).
+    max_page_size: int = 1000
+    #: Largest ``members`` array a member write accepts; over it the answer is 413.
+    max_members_per_request: int = 1000
+    #: ``ignore``: adding an existing member is a no-op; ``conflict``: 409, nothing applied.
+    duplicate_add: DuplicateAdd = "ignore"
+    #: Seconds until an accepted member DELETE shows; ``None``: accepted, never applied.
+    delete_delay: float | None = 0.5
+    #: Lifetime of a bearer token in seconds.
+    token_ttl: float = 3600.0
+    #: Requests per second per merchant before 429 (token bucket); ``None``: no limit.
+    rate_limit: float | None = None
+    #: Share of API calls answered 429 (before any state change).
+    error_429_rate: float = 0.0
+    #: ``Retry-After`` values an injected 429 picks from: seconds, or ``date+N`` (an HTTP date).
+    retry_after: list[str] = field(default_factory=lambda: ["1"])
+    #: Share of API calls answered with ``error_5xx_status`` (before any state change).
+    error_5xx_rate: float = 0.0
+    #: The status of injected server errors.
+    error_5xx_status: int = 503
+    #: Share of member writes applied and then answered by a dropped connection.
+    lost_response_rate: float = 0.0
+    #: Seconds added to every API call (awaited, so concurrent calls overlap).
+    latency: float = 0.0
+    #: Whether a rejected member batch lists the offending ids in ``errors``.
+    item_errors: bool = True
+    #: Which calls the injected 429/5xx hit: ``all`` (token endpoint too), ``reads``, ``writes``.
+    fault_scope: FaultScope = "all"
+    #: Seed of the fault draws; ``None`` draws from fresh entropy.
+    fault_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(cast(object, self.retry_after), list | tuple):
+            _fail("retry_after", 'a list of "N" (seconds) or "date+N"', self.retry_after)
+        object.__setattr__(self, "retry_after", list(self.retry_after))
+        _validate(self)
+
+    def updated(self, changes: Mapping[str, Any]) -> Settings:
+        """A copy with ``changes`` applied; unknown names or bad values raise ``ConfigurationError``."""
+        unknown = sorted(set(changes) - set(KNOB_NAMES))
+        if unknown:
+            msg = (
+                f"Unknown sandbox setting(s): {', '.join(unknown)}. "
+                f"Known settings: {', '.join(KNOB_NAMES)}."
+            )
+            raise ConfigurationError(msg)
+        return dataclasses.replace(self, **dict(changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The knobs as a JSON-ready dict."""
+        return {name: _plain(getattr(self, name)) for name in KNOB_NAMES}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+#: Every knob name, in declaration order.
+KNOB_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fail(name: str, expected: str, value: object) -> None:
+    msg = f"Sandbox setting {name} must be {expected}, not {value!r}."
+    raise ConfigurationError(msg)
+
+
+def _validate(s: Settings) -> None:
+    for name in ("max_page_size", "max_members_per_request"):
+        value = getattr(s, name)
+        if not _is_int(value) or value < 1:
+            _fail(name, "an integer >= 1", value)
+    if s.duplicate_add not in get_args(DuplicateAdd):
+        _fail("duplicate_add", "'ignore' or 'conflict'", s.duplicate_add)
+    if s.fault_scope not in get_args(FaultScope):
+        _fail("fault_scope", "'all', 'reads' or 'writes'", s.fault_scope)
+    if s.delete_delay is not None and (not _is_number(s.delete_delay) or s.delete_delay < 0):
+        _fail("delete_delay", "a number of seconds >= 0 or None", s.delete_delay)
+    if not _is_number(s.token_ttl) or s.token_ttl <= 0:
+        _fail("token_ttl", "a number of seconds > 0", s.token_ttl)
+    if s.rate_limit is not None and (not _is_number(s.rate_limit) or s.rate_limit <= 0):
+        _fail("rate_limit", "a number of requests per second > 0 or None", s.rate_limit)
+    for name in ("error_429_rate", "error_5xx_rate", "lost_response_rate"):
+        value = getattr(s, name)
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
+            _fail(name, "a share between 0 and 1", value)
+    if s.error_429_rate + s.error_5xx_rate > 1.0:
+        _fail("error_429_rate + error_5xx_rate", "at most 1", s.error_429_rate + s.error_5xx_rate)
+    if not _is_int(s.error_5xx_status) or not 500 <= s.error_5xx_status <= 599:
+        _fail("error_5xx_status", "a status between 500 and 599", s.error_5xx_status)
+    if not _is_number(s.latency) or s.latency < 0:
+        _fail("latency", "a number of seconds >= 0", s.latency)
+    if not isinstance(cast(object, s.item_errors), bool):
+        _fail("item_errors", "true or false", s.item_errors)
+    if s.fault_seed is not None and not _is_int(s.fault_seed):
+        _fail("fault_seed", "an integer or None", s.fault_seed)
+    if not s.retry_after or not all(
+        isinstance(v, str) and _RETRY_AFTER_RE.match(v) for v in s.retry_after
+    ):
+        _fail("retry_after", 'a non-empty list of "N" (seconds) or "date+N"', s.retry_after)
