@@ -209,14 +209,16 @@ def test_lost_answers_and_rate_limits_converge(sandbox, tmp_path) -> None:
 
 
 def test_token_expiry_mid_run(sandbox, tmp_path) -> None:
-    sandbox.configure(token_ttl=0.5, latency=0.02)
+    # 12 batches, two at a time, 50 ms each: the push alone outlives three 0.2 s tokens.
+    sandbox.configure(token_ttl=0.2, latency=0.05)
     with sw.SegmentSession(
-        sandbox.credentials, journal=tmp_path / "j", batch_size=5, concurrency=4
+        sandbox.credentials, journal=tmp_path / "j", batch_size=5, concurrency=2
     ) as s:
         s.create_segment("s10", "S10")
         ids = registered(s, 60)["customer_id"].to_list()
         result = s.apply(s.plan("s10", ids))
         assert result.status == "verified"
+        assert result.seconds > 0.2
         assert s.client.stats.n_token_requests >= 2
 
 

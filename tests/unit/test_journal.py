@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import uuid
 
 import pytest
 
@@ -20,7 +21,7 @@ def journal(tmp_path):
 def start(journal: Journal, adds=("a", "b"), removes=("c",), segment="seg") -> str:
     return journal.start_run(
         kind="apply",
-        plan_id="p1",
+        plan_id=uuid.uuid4().hex,
         merchant_code="DEMO",
         target="http://127.0.0.1:1/{service}",
         segment_code=segment,
