@@ -10,7 +10,10 @@ How a push goes:
    batch is journaled as *sending* before it goes out and *applied*/*accepted* only after
    the server confirmed it. A batch that is too large is split; a batch rejected for
    some ids is narrowed down to those ids (by the server's per-item errors, else by
-   bisection) and the rest applied.
+   bisection) and the rest applied. A batch refused with nothing done (429, 502-504 or no
+   connection, after the client's own retries) is sent again in a later round, at most
+   ``max_rounds`` times; refusals that keep coming are an outage and stop the run with
+   ``ApplyIncompleteError``, whose result says what was applied and what was not.
 3. **reconcile** — a write whose answer was lost (connection dropped, 500, 409 on a
    strict server) is never re-sent blindly: the segment is read again and only what is
    still missing is sent, for at most ``max_rounds`` rounds.
@@ -24,28 +27,34 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import polars as pl
 
 from ._errors import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     ApplyIncompleteError,
     BadRequestError,
     ConflictError,
     PayloadTooLargeError,
     PlanTargetError,
+    RateLimitError,
     SegmentNotEditableError,
     ServerError,
     StalePlanError,
     UnprocessableEntityError,
 )
+from ._export import write_private_csv
 from ._journal import Action, Journal, MemberStatus
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
@@ -59,6 +68,13 @@ __all__ = ["ApplyOptions", "ApplyResult", "Pusher", "chunked"]
 
 #: 5xx answers that mean "refused, nothing done" (the client already retried them).
 _REFUSED_5XX = frozenset({502, 503, 504})
+
+#: Transport errors that mean the request never reached the server.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+#: Batches refused in a row (429, 502-504, no connection, after the client's own retries)
+#: that count as an outage and stop the run; fewer are sent again in the next round.
+_OUTAGE_AFTER = 3
 
 
 def chunked(ids: Sequence[str], size: int) -> list[list[str]]:
@@ -96,7 +112,9 @@ class ApplyResult:
 
     Outcomes: ``verified`` (a read showed it), ``applied`` (confirmed, not read back),
     ``accepted_unverified`` (a remove Shopgate accepted but had not applied in time),
-    ``failed`` (refused; ``error`` says why), ``pending`` (not sent: cancelled or stopped).
+    ``failed`` (refused; ``error`` says why), ``pending`` (not sent: cancelled or stopped),
+    ``unknown`` (sent, but the run stopped before an answer or a read settled it; ``resume``
+    reads the segment and settles it).
     """
 
     run_id: str | None
@@ -147,6 +165,11 @@ class ApplyResult:
         return self._n(None, "pending")
 
     @property
+    def n_unknown(self) -> int:
+        """Changes sent whose outcome the run could not learn before it stopped."""
+        return self._n(None, "unknown")
+
+    @property
     def failed(self) -> pl.DataFrame:
         """The refused changes with the server's reason."""
         return self.outcomes.filter(pl.col("outcome") == "failed")
@@ -165,12 +188,20 @@ class ApplyResult:
         """The per-member outcomes."""
         return self.outcomes
 
+    def export_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the per-member outcomes to a CSV file readable by you only (mode 0600).
+
+        Cells a spreadsheet would run as a formula are written as text (a leading ``'``).
+        """
+        return write_private_csv(self.outcomes, path)
+
     def __repr__(self) -> str:
         return (
             f"ApplyResult(run_id={self.run_id!r}, status={self.status!r}, "
             f"n_added={self.n_added:,}, n_removed={self.n_removed:,}, "
             f"n_failed={self.n_failed:,}, n_unverified={self.n_unverified:,}, "
-            f"n_pending={self.n_pending:,}, n_requests={self.n_requests:,})"
+            f"n_pending={self.n_pending:,}, n_unknown={self.n_unknown:,}, "
+            f"n_requests={self.n_requests:,})"
         )
 
     def _repr_html_(self) -> str:
@@ -183,7 +214,8 @@ class ApplyResult:
             f"<div><b>Push {html.escape(self.status)}</b> "
             f"<span style='color:{color}'>●</span> segment {html.escape(self.segment_code)}: "
             f"{self.n_added:,} added, {self.n_removed:,} removed, {self.n_failed:,} failed, "
-            f"{self.n_unverified:,} unverified, {self.n_pending:,} not sent — "
+            f"{self.n_unverified:,} unverified, {self.n_pending:,} not sent, "
+            f"{self.n_unknown:,} unknown — "
             f"{self.n_requests:,} requests in {self.seconds:.1f} s"
             f"{'<br>' + html.escape(self.message) if self.message else ''}</div>"
         )
@@ -362,7 +394,11 @@ class Pusher:
         self, removes: pl.DataFrame | Sequence[str], adds: pl.DataFrame | Sequence[str]
     ) -> Iterable[tuple[Action, list[str]]]:
         def ids(x: pl.DataFrame | Sequence[str]) -> list[str]:
-            return x.get_column("customer_id").to_list() if isinstance(x, pl.DataFrame) else list(x)
+            # Sorted, so each batch is one key range of the journal's member table: its
+            # updates touch a few pages instead of one page per member.
+            return sorted(
+                x.get_column("customer_id").to_list() if isinstance(x, pl.DataFrame) else x
+            )
 
         for batch in chunked(ids(removes), self.batch_size):
             yield "remove", batch
@@ -392,6 +428,10 @@ class _RunState:
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
         self.uncertain: dict[Action, set[str]] = {"add": set(), "remove": set()}
+        #: ids of batches refused with nothing done, to send again in the next round
+        self.refused: dict[Action, list[str]] = {"add": [], "remove": []}
+        self.refused_in_a_row = 0
+        self.last_refusal: BaseException | None = None
         self.status: dict[tuple[Action, str], tuple[str, str | None]] = {}
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
 
@@ -415,11 +455,11 @@ class _RunState:
             timings["push"] = clock() - t
             if self.fatal is None and not self.cancel.cancelled:
                 t = clock()
-                self._reconcile()
+                self._reading(self._reconcile)
                 timings["reconcile"] = clock() - t
             if self.fatal is None and not self.cancel.cancelled and self.p.options.verify:
                 t = clock()
-                self._verify()
+                self._reading(self._verify)
                 timings["verify"] = clock() - t
         except BaseException as exc:
             # A crash, a KeyboardInterrupt or an unexpected error: the journal already holds
@@ -439,9 +479,12 @@ class _RunState:
             done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
             status = "partial" if done else "failed"
             message = f"Stopped: {self.fatal}. Run resume('{self.run_id}') once the cause is fixed."
-        elif self.cancel.cancelled and by.get("pending", 0):
+        elif self.cancel.cancelled and (by.get("pending", 0) or by.get("unknown", 0)):
             status = "cancelled"
-            message = f"Cancelled; {by['pending']:,} changes not sent. resume('{self.run_id}') sends them."
+            message = (
+                f"Cancelled; {by.get('pending', 0):,} changes not sent. "
+                f"resume('{self.run_id}') sends them."
+            )
         elif by.get("failed", 0):
             status = "partial"
             message = f"{by['failed']:,} changes refused by Shopgate; see result.failed."
@@ -478,6 +521,24 @@ class _RunState:
         batches = list(self.p._batches(removes, adds))
         self.tracker.add_work(batches=len(batches), members=len(removes) + len(adds))
         self.tracker.emit("push")
+        self._run_batches(batches)
+        # Batches refused with nothing done go out again, a bounded number of rounds.
+        for _ in range(self.p.options.max_rounds):
+            with self.lock:
+                removes, adds = self.refused["remove"], self.refused["add"]
+                self.refused = {"add": [], "remove": []}
+            if not (removes or adds) or self.fatal is not None or self.cancel.cancelled:
+                return
+            again = list(self.p._batches(removes, adds))
+            self.tracker.add_work(batches=len(again), members=0)
+            self.tracker.emit("push", f"sending {len(removes) + len(adds):,} refused changes again")
+            self._run_batches(again)
+        with self.lock:
+            if (self.refused["add"] or self.refused["remove"]) and self.fatal is None:
+                self.fatal = self.last_refusal
+                self.stop.set()
+
+    def _run_batches(self, batches: list[tuple[Action, list[str]]]) -> None:
         if not batches:
             return
         workers = max(1, min(self.p.options.concurrency, len(batches)))
@@ -519,11 +580,18 @@ class _RunState:
             self._split_too_large(action, ids)
         except (BadRequestError, UnprocessableEntityError) as exc:
             self._isolate(batch, action, ids, exc)
-        except (ConflictError, APIConnectionError) as exc:
+        except ConflictError as exc:
             self._mark_uncertain(batch, action, ids, exc)
+        except APIConnectionError as exc:
+            if isinstance(exc.__cause__, _NEVER_SENT):
+                self._refuse(batch, action, ids, exc)
+            else:
+                self._mark_uncertain(batch, action, ids, exc)
+        except RateLimitError as exc:
+            self._refuse(batch, action, ids, exc)
         except ServerError as exc:
             if exc.status_code in _REFUSED_5XX:
-                self._fatal(batch, action, ids, exc)
+                self._refuse(batch, action, ids, exc)
             else:
                 self._mark_uncertain(batch, action, ids, exc)
         except APIStatusError as exc:
@@ -535,6 +603,8 @@ class _RunState:
         else:
             status: MemberStatus = "applied" if action == "add" else "accepted"
             self._done(batch, action, ids, status=status, batch_status="confirmed")
+            with self.lock:
+                self.refused_in_a_row = 0
             self.tracker.advance(batches=1, members=len(ids))
 
     def _done(
@@ -619,10 +689,31 @@ class _RunState:
 
     def _fatal(self, batch: int, action: Action, ids: Sequence[str], exc: APIStatusError) -> None:
         self._done(batch, action, ids, status="pending", batch_status="failed", error=_short(exc))
+        self._stop_run(exc)
+
+    def _refuse(self, batch: int, action: Action, ids: Sequence[str], exc: APIError) -> None:
+        """Refused with nothing done: sent again next round, unless refusals keep coming."""
+        self._done(batch, action, ids, status="pending", batch_status="refused", error=_short(exc))
+        with self.lock:
+            self.refused[action].extend(ids)
+            self.refused_in_a_row += 1
+            self.last_refusal = exc
+            outage = self.refused_in_a_row >= max(_OUTAGE_AFTER, self.p.options.concurrency)
+        if outage:
+            self._stop_run(exc)
+
+    def _stop_run(self, exc: BaseException) -> None:
         with self.lock:
             if self.fatal is None:
                 self.fatal = exc
         self.stop.set()
+
+    def _reading(self, step: Callable[[], None]) -> None:
+        """Run the reconcile or verify step; Shopgate failing meanwhile stops the run."""
+        try:
+            step()
+        except APIError as exc:
+            self._stop_run(exc)
 
     # -- reconcile -----------------------------------------------------------------------------
 
@@ -660,8 +751,9 @@ class _RunState:
     def _verify(self) -> None:
         opts = self.p.options
         clock, sleep = self.p._clock, self.p._sleep
-        added = self.journal.member_ids(self.run_id, "add", ("applied",))
-        removed = self.journal.member_ids(self.run_id, "remove", ("accepted",))
+        # "unverified" ones too: a resume checks again what an earlier verification missed.
+        added = self.journal.member_ids(self.run_id, "add", ("applied", "unverified"))
+        removed = self.journal.member_ids(self.run_id, "remove", ("accepted", "unverified"))
         if not added and not removed:
             return
         self.tracker.emit("verify", "reading the segment back")
@@ -723,7 +815,7 @@ class _RunState:
         frame = self.journal.member_frame(self.run_id)
         mapping = {
             "pending": "pending",
-            "sending": "pending",
+            "sending": "unknown",
             "applied": "applied",
             "accepted": "applied",
             "verified": "verified",

@@ -35,6 +35,14 @@ EXIT_BAD_INPUT = 2
 EXIT_UNVERIFIED = 3
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = f"must be at least 1, not {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sandbox",
@@ -49,6 +57,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=30.0,
         help="seconds to wait for removals to show as applied (default 30)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=1000,
+        help="members per write request (default 1000; smaller if Shopgate refuses a batch)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        help="write requests in flight at once (default 8)",
     )
     parser.add_argument("--verbose", "-v", action="count", default=0, help="more log output")
 
@@ -95,7 +115,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def _open_session(args: argparse.Namespace) -> SegmentSession:
     from ._session import SegmentSession
 
-    options = {"verify_timeout": args.verify_timeout}
+    options = {
+        "verify_timeout": args.verify_timeout,
+        "batch_size": args.batch_size,
+        "concurrency": args.concurrency,
+    }
     if args.sandbox:
         return SegmentSession.sandbox(journal=args.journal, session_options=options)
     return SegmentSession.from_env(journal=args.journal, **options)
@@ -114,7 +138,8 @@ def _print_result(result: ApplyResult) -> int:
     print(
         f"run {result.run_id}: {result.status} — added {result.n_added:,}, removed "
         f"{result.n_removed:,}, failed {result.n_failed:,}, unverified {result.n_unverified:,}, "
-        f"not sent {result.n_pending:,} ({result.n_requests:,} requests, {result.seconds:.1f} s)"
+        f"not sent {result.n_pending:,}, unknown {result.n_unknown:,} "
+        f"({result.n_requests:,} requests, {result.seconds:.1f} s)"
     )
     if result.message:
         print(result.message)

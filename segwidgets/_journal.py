@@ -22,7 +22,7 @@ from typing import Any, Literal
 import platformdirs
 import polars as pl
 
-from ._errors import JournalError, RunNotFoundError
+from ._errors import ApplyInProgressError, JournalError, RunNotFoundError
 
 __all__ = [
     "JOURNAL_ENV_VAR",
@@ -166,9 +166,24 @@ class Journal:
         settings: dict[str, Any],
         parent_run_id: str | None = None,
     ) -> str:
-        """Record a new run and all its member changes as ``pending``. Returns the run id."""
+        """Record a new run and all its member changes as ``pending``. Returns the run id.
+
+        Raises ``ApplyInProgressError`` if a run of the same plan is still running (another
+        session or process sharing this journal): checked and recorded in one transaction,
+        so of two pushes of one plan started at once, one is refused before sending anything.
+        """
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         with self._tx() as db:
+            running = db.execute(
+                "SELECT run_id FROM runs WHERE plan_id=? AND status='running'", (plan_id,)
+            ).fetchone()
+            if running is not None:
+                msg = (
+                    f"This plan is already being pushed (run {running[0]}), by another session "
+                    "or a process that was stopped. Nothing was sent. If that process is gone, "
+                    f"finish its run with resume('{running[0]}')."
+                )
+                raise ApplyInProgressError(msg)
             db.execute(
                 "INSERT INTO runs (run_id, kind, parent_run_id, plan_id, merchant_code, target,"
                 " segment_code, mode, live_fingerprint, n_add, n_remove, settings, status,"

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from ._email import normalize_emails
+from ._export import write_private_csv
 from ._progress import ProgressTracker
 from ._types import AmbiguityPolicy, ResolveStrategy
 
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Resolution", "choose_strategy", "resolve_members"]
 
 _LOOKUP_LIMIT = 100
+#: customers whose emails a scan normalises in one call
+_NORMALIZE_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,16 @@ class Resolution:
         """The per-email report."""
         return self.report
 
+    def export_csv(
+        self, path: str | os.PathLike[str], *, rows: Literal["all", "problems"] = "all"
+    ) -> Path:
+        """Write the per-email report (``rows="problems"``: only ``problems()``) to a CSV file.
+
+        It holds email addresses, so the file is readable by you only (mode 0600). Cells a
+        spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) are written as text.
+        """
+        return write_private_csv(self.report if rows == "all" else self.problems(), path)
+
     def funnel(self) -> pl.DataFrame:
         """From input rows to customer ids, stage by stage: ``stage``, ``count``."""
         m = self.members
@@ -177,7 +192,12 @@ class Resolution:
 
 
 def choose_strategy(n_emails: int, n_customers: int, page_size: int) -> ResolveStrategy:
-    """``lookup`` if one request per email costs no more than paging every customer."""
+    """``lookup`` if one request per email costs no more than paging every customer.
+
+    ``n_customers`` counts every customer, guests included: a customer page carries a
+    whole page of records while a lookup carries one, so up to that many lookups are the
+    faster choice even when the registered customers alone fit in fewer pages.
+    """
     return "lookup" if n_emails <= math.ceil(n_customers / max(page_size, 1)) else "scan"
 
 
@@ -239,15 +259,21 @@ def resolve_members(
         used = "none"
     else:
         used = strategy
-        if strategy == "auto":
-            first = client.customer_page(filters={"isAnonymous": False}, limit=1)
-            counter.add()
-            used = choose_strategy(len(emails), first.total, page_size)
-            notes.append(
-                f"{len(emails):,} emails, {first.total:,} registered customers: {used} "
-                "needs fewer requests"
-            )
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            registered: int | None = None
+            if strategy == "auto":
+                # Two counts in one round trip: every customer (what a lookup is weighed
+                # against) and the registered ones (how many pages a scan reads).
+                n_all, registered = pool.map(
+                    lambda filters: client.customer_page(filters=filters, limit=1).total,
+                    [None, {"isAnonymous": False}],
+                )
+                counter.add(2)
+                used = choose_strategy(len(emails), n_all, page_size)
+                notes.append(
+                    f"{len(emails):,} emails, {n_all:,} customers ({registered:,} registered): "
+                    f"{used} needs fewer requests"
+                )
             if used == "lookup":
                 _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
             else:
@@ -260,6 +286,7 @@ def resolve_members(
                     deleted=deleted,
                     page_size=page_size,
                     anonymous=False,
+                    total=registered,
                 )
             guests: set[str] = set()
             if classify_guests:
@@ -324,20 +351,56 @@ def _scan_pages(
     page_size: int,
     *,
     anonymous: bool,
+    total: int | None = None,
 ) -> Iterable[list[dict[str, Any]]]:
-    filters = {"isAnonymous": anonymous}
-    first = client.customer_page(filters=filters, limit=page_size, offset=0)
-    counter.add()
-    yield first.customers
-    size = len(first.customers) or page_size
-    offsets = range(size, first.total, size)
+    """Every customer page, fetched concurrently.
 
-    def page(offset: int) -> list[dict[str, Any]]:
+    Without ``total`` the first page tells the total and the server's page size, then the
+    rest follow. With ``total`` known (from a count request) every page is asked for at
+    once; a page shorter than asked (a server that caps ``limit``) gets its rest fetched
+    in pages of the size the server answered with.
+    """
+    filters = {"isAnonymous": anonymous}
+
+    def fetch(job: tuple[int, int]) -> tuple[int, int, list[dict[str, Any]]]:
+        offset, size = job
         result = client.customer_page(filters=filters, limit=size, offset=offset)
         counter.add()
-        return result.customers
+        return offset, size, result.customers
 
-    yield from pool.map(page, offsets)
+    if total is None:
+        first = client.customer_page(filters=filters, limit=page_size, offset=0)
+        counter.add()
+        yield first.customers
+        total = first.total
+        size = len(first.customers) or page_size
+        jobs = [(o, size) for o in range(size, total, size)]
+    else:
+        jobs = [(o, page_size) for o in range(0, total, page_size)]
+    while jobs:
+        missing: list[tuple[int, int]] = []
+        for offset, asked, customers in pool.map(fetch, jobs):
+            yield customers
+            got = len(customers)
+            if 0 < got < asked and offset + got < total:
+                end = min(offset + asked, total)
+                missing += [(o, got) for o in range(offset + got, end, got)]
+        jobs = missing
+
+
+def _in_chunks(
+    pages: Iterable[list[dict[str, Any]]], size: int = _NORMALIZE_CHUNK
+) -> Iterable[list[dict[str, Any]]]:
+    """Pages joined into chunks of at least ``size`` customers (the last may be smaller):
+    normalising emails has a fixed cost per call, paid once per chunk, not once per page."""
+    chunk: list[dict[str, Any]] = []
+    for page in pages:
+        chunk.extend(page)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _scan(
@@ -350,8 +413,10 @@ def _scan(
     deleted: set[str],
     page_size: int,
     anonymous: bool,
+    total: int | None = None,
 ) -> None:
-    for customers in _scan_pages(client, pool, counter, page_size, anonymous=anonymous):
+    pages = _scan_pages(client, pool, counter, page_size, anonymous=anonymous, total=total)
+    for customers in _in_chunks(pages):
         for customer, key in zip(customers, _keys_of(customers), strict=True):
             if key is not None and key in wanted and _usable(customer):
                 candidates[key].append(_candidate(customer))
@@ -383,7 +448,8 @@ def _find_guests(
             e for e, is_guest in zip(unmatched, pool.map(one, unmatched), strict=True) if is_guest
         }
     found: set[str] = set()
-    for customers in _scan_pages(client, pool, counter, page_size, anonymous=True):
+    pages = _scan_pages(client, pool, counter, page_size, anonymous=True, total=first.total)
+    for customers in _in_chunks(pages):
         for customer, key in zip(customers, _keys_of(customers), strict=True):
             if key in wanted and customer.get("isAnonymous") is True:
                 found.add(key)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,9 @@ class SegmentSession:
             members = read_members("emails.csv")
             plan = session.plan("newsletter", session.resolve(members))
             result = session.apply(plan)
+
+    ``transport`` replaces the network; ``sleep``, ``clock`` and ``rng`` replace waiting
+    (retries, verification polls), time and jitter, so tests never sleep for real.
     """
 
     def __init__(
@@ -62,13 +67,21 @@ class SegmentSession:
         timeout: float = 30.0,
         server: Sandbox | None = None,
         client: ShopgateClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self._client = client or ShopgateClient(
             credentials,
             transport=transport,
             timeout=timeout,
             max_connections=max(16, 2 * concurrency),
+            sleep=sleep,
+            clock=clock,
+            rng=rng,
         )
+        self._sleep = sleep
+        self._clock = clock
         self._journal = journal if isinstance(journal, Journal) else Journal(journal)
         self._owns_journal = not isinstance(journal, Journal)
         self._options = ApplyOptions(
@@ -77,7 +90,7 @@ class SegmentSession:
             page_size=page_size,
             verify_timeout=verify_timeout,
         )
-        self._pusher = Pusher(self._client, self._journal, self._options)
+        self._pusher = Pusher(self._client, self._journal, self._options, sleep=sleep, clock=clock)
         self._apply_lock = threading.Lock()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.mass_removal_threshold = mass_removal_threshold
@@ -400,6 +413,8 @@ class SegmentSession:
                     self._client,
                     self._journal,
                     ApplyOptions(**{**self._options.as_dict(), "verify": False}),
+                    sleep=self._sleep,
+                    clock=self._clock,
                 )
                 pusher.batch_size = self._pusher.batch_size
             return pusher.apply(plan, progress=progress_callback(progress), cancel=cancel)

@@ -10,8 +10,8 @@ __all__ = [
     "Env",
     "MemberOutcome",
     "Mode",
-    "ResolveStrategy",
     "ResolutionOutcome",
+    "ResolveStrategy",
     "Scope",
 ]
 
@@ -38,7 +38,7 @@ ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "un
 
 #: The outcome of one member change in a push.
 MemberOutcome: TypeAlias = Literal[
-    "pending", "applied", "verified", "accepted_unverified", "failed", "skipped"
+    "pending", "applied", "verified", "accepted_unverified", "failed", "skipped", "unknown"
 ]
 
 #: The outcome of a whole push.

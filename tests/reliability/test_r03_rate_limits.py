@@ -250,3 +250,93 @@ def test_r3_concurrent_threads_attempts_bounded() -> None:
     assert len(waits) == client.stats.n_retries
     assert all(0.0 <= w <= POLICY.retry_after_max for w in waits)
     assert len(failures) <= 3
+
+
+# -- end to end: a whole sync against the sandbox ---------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [5, 6], ids=lambda s: f"R3-sync-seed{s}")
+def test_r3_sync_converges_under_429_and_503(big_sandbox, tmp_path, seed: int) -> None:
+    """30 % 429 (Retry-After 0, 1, 3 s, an HTTP date, 120 s) and 10 % 503 on every call."""
+    from reliability_kit import FakeTime, Wire, make_segment, registered_ids, session_for
+
+    from segwidgets._retry import parse_retry_after
+
+    pool = registered_ids(big_sandbox.model, 500)
+    make_segment(big_sandbox.model, "r3", pool[:200])
+    desired = pool[100:]
+    wire = Wire()
+    fake = FakeTime()
+    problems: list[tuple[int | None, str | None, int, float]] = []
+    longest = [0]
+
+    def note(last) -> int:
+        """Which attempt of its request ``last`` was: the failed sends of the same call just
+        before it on the same thread, plus one."""
+        key = (last.method, last.path, tuple(last.ids))
+        mine = [e for e in wire.snapshot() if e.thread == last.thread and e.number <= last.number]
+        n = 0
+        for exchange in reversed(mine):
+            if (exchange.method, exchange.path, tuple(exchange.ids)) != key or exchange.ok:
+                break
+            n += 1
+        longest[0] = max(longest[0], n)
+        return n
+
+    def check_wait() -> None:
+        seconds = fake.slept[-1]
+        last = wire.last_here()
+        assert last is not None
+        attempt = note(last)
+        cap = POLICY.retry_after_max
+        if last.status == 429 and last.retry_after is not None:
+            asked = parse_retry_after(last.retry_after)
+            assert asked is not None
+            slack = 2.0 if not last.retry_after.isdigit() else 0.0  # a date has whole seconds
+            ok = (
+                min(asked, cap) - slack
+                <= seconds
+                <= min(asked + slack + POLICY.backoff_initial, cap)
+            )
+        elif last.status == 503:
+            ok = (
+                0.0
+                <= seconds
+                <= min(POLICY.backoff_max, POLICY.backoff_initial * 2 ** (attempt - 1))
+            )
+        else:
+            ok = False
+        if not ok:
+            problems.append((last.status, last.retry_after, attempt, seconds))
+
+    fake.on_sleep = check_wait
+    big_sandbox.configure(
+        delete_delay=0.0,
+        error_429_rate=0.3,
+        error_5xx_rate=0.1,
+        error_5xx_status=503,
+        retry_after=["0", "1", "3", "date+5", "120"],
+        fault_seed=seed,
+    )
+    with session_for(
+        big_sandbox.credentials,
+        tmp_path / "j.sqlite3",
+        wire=wire,
+        time=fake,
+        seed=seed,
+        batch_size=25,
+        concurrency=1,  # one request at a time: the seeded faults fall the same way every run
+        page_size=100,
+    ) as session:
+        result = session.apply(session.plan("r3", desired, allow_mass_removal=True))
+        assert result.status == "verified", result.message
+        big_sandbox.configure(error_429_rate=0.0, error_5xx_rate=0.0)
+        assert session.plan("r3", desired).is_empty()
+    assert big_sandbox.member_ids("r3") == set(desired)
+    assert problems == []
+    faults = big_sandbox.state()["faults"]
+    assert faults.get("429", 0) >= 10
+    assert faults.get("5xx", 0) >= 3
+    assert len(fake.slept) >= faults["429"] + faults["5xx"] - 1
+    # every wait answered a 429 or a 503, and no request was tried more than the policy allows
+    assert 1 < longest[0] <= POLICY.max_attempts

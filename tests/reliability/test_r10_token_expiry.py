@@ -199,3 +199,61 @@ def test_r10_eight_simultaneous_401s_cost_one_sign_in() -> None:
     assert counts == {"token": 2, "api": 2 * THREADS}
     assert client.stats.n_reauths == THREADS
     assert client.stats.n_token_requests == 2
+
+
+# -- a whole sync against the sandbox, tokens living 2 s of a fake clock ----------------------------
+
+
+def test_r10_sync_longer_than_a_token_lives_8_in_flight(tmp_path) -> None:
+    """Each request takes 100 ms of the sandbox's (fake) clock; the sync takes several token
+    lifetimes with 8 batches in flight. It completes, one sign-in per expiry at most."""
+    from reliability_kit import (
+        Exchange,
+        FakeTime,
+        Wire,
+        clocked_sandbox,
+        make_segment,
+        registered_ids,
+        session_for,
+    )
+
+    fake = FakeTime()
+    in_flight = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def before(exchange: Exchange, request: httpx.Request) -> None:
+        fake.advance(0.1)
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+
+    def after(exchange: Exchange, request: httpx.Request, response: httpx.Response) -> None:
+        with lock:
+            in_flight["now"] -= 1
+
+    with clocked_sandbox(fake, customers=1200, token_ttl=LIFETIME, latency=0.01) as handle:
+        pool = registered_ids(handle.model, 800)
+        make_segment(handle.model, "r10", pool[:200])
+        wire = Wire(before=before, after=after)
+        with session_for(
+            handle.credentials,
+            tmp_path / "j.sqlite3",
+            wire=wire,
+            time=fake,
+            batch_size=8,
+            concurrency=THREADS,
+        ) as session:
+            start = fake.now()
+            result = session.apply(session.plan("r10", pool[100:], allow_mass_removal=True))
+            elapsed = fake.now() - start
+            stats = session.client.stats.snapshot()
+        assert result.status == "verified", result.message
+        assert handle.member_ids("r10") == set(pool[100:])
+        issued = handle.state()["tokens"]["issued"]
+    assert elapsed >= 3 * LIFETIME  # the sync outlived several tokens
+    assert in_flight["max"] == THREADS
+    assert stats["n_token_requests"] == issued
+    # one token per refresh interval (80 % of its life), plus the first; never a storm
+    assert 3 <= issued <= math.ceil(elapsed / (LIFETIME * 0.8)) + 2
+    n_401 = sum(1 for e in wire.snapshot() if e.status == 401)
+    assert stats["n_reauths"] == n_401 <= 2 * THREADS * issued

@@ -109,3 +109,48 @@ def assert_row_accounting(members: MemberList) -> None:
     for key, first_row in members.duplicates.select("key", "first_row").iter_rows():
         assert first_rows[key] == first_row
     assert not members.is_empty()
+
+
+# -- an empty list never plans "remove all" without consent ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "desired",
+    ["empty file", "header-only file", "empty id list", "empty frame", "nothing matched"],
+    ids=lambda d: "R14-" + d.replace(" ", "-"),
+)
+def test_R14_no_members_never_plans_remove_all_without_consent(
+    big_sandbox, tmp_path: Path, desired: str
+) -> None:
+    import polars as pl
+    from reliability_kit import Wire, make_segment, registered_ids, session_for
+
+    import segwidgets as sw
+
+    live = registered_ids(big_sandbox.model, 50)
+    make_segment(big_sandbox.model, "r14", live)
+    wire = Wire()
+    with session_for(big_sandbox.credentials, tmp_path / "j.sqlite3", wire=wire) as session:
+        if desired in {"empty file", "header-only file"}:
+            path = tmp_path / "list.csv"
+            path.write_text("" if desired == "empty file" else "email\n", encoding="utf-8")
+            with pytest.raises((errors.EmptyFileError, errors.HeaderOnlyError)):
+                session.plan("r14", read_members(path))
+            assert wire.writes() == []
+            return
+        source: Any = {
+            "empty id list": [],
+            "empty frame": pl.DataFrame({"customer_id": []}, schema={"customer_id": pl.String}),
+            "nothing matched": session.resolve(read_members(["nobody.r14@example.org"])),
+        }[desired]
+        with pytest.raises(sw.MassRemovalError, match="allow_mass_removal=True") as caught:
+            session.plan("r14", source)
+        assert caught.value.n_remove == len(live)
+        assert wire.writes() == []
+        assert big_sandbox.member_ids("r14") == set(live)
+        # with explicit consent it is allowed, and does what it says
+        plan = session.plan("r14", source, allow_mass_removal=True)
+        assert plan.n_remove == len(live)
+        big_sandbox.configure(delete_delay=0.0)
+        assert session.apply(plan).status == "verified"
+    assert big_sandbox.member_ids("r14") == set()

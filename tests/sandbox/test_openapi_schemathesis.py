@@ -1,4 +1,4 @@
-"""Schemathesis against the sandbox's own OpenAPI spec: no unexpected 5xx, answers conform.
+"""R20 (schemathesis part): the sandbox against its own OpenAPI spec: no unexpected 5xx, answers conform.
 
 The app runs in-process (ASGI) on its own small model; every call carries a valid bearer
 token and the sandbox's merchant code, and path codes/ids often point at real segments and
@@ -75,7 +75,7 @@ def _aim(case: schemathesis.Case) -> None:
 
 @schema.parametrize()
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
+def test_r20_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
     _aim(case)
     if case.operation.definition.raw.get("operationId") == "getToken":
         headers = {"Authorization": f"Basic {_BASIC}"}

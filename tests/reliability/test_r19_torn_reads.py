@@ -1,0 +1,108 @@
+"""R19: the segment changes between two pages of a live read.
+
+The read walks 10 cursor pages; after the 3rd page someone else changes the segment: an id
+added ahead of the cursor or removed behind it (the totals of the pages then disagree), both
+at once, or one added and one removed behind the cursor (every total still agrees: the read
+cannot see it). Must hold: no plan built from a torn read is ever applied — the read is
+detected and repeated before planning, or the plan is refused by the stale check with zero
+writes; a segment that keeps changing ends in ``TornReadError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from reliability_kit import Exchange, Wire, make_segment, registered_ids, session_for
+
+import segwidgets as sw
+
+PAGE = 100
+AFTER_PAGE = 3
+
+
+def members_body(ids: list[str]) -> dict[str, Any]:
+    return {"members": [{"id": i, "type": "customer"} for i in ids]}
+
+
+def tearing_wire(model: Any, change: dict[str, list[str]], *, every_walk: bool = False) -> Wire:
+    """After page 3 of a walk of the members, apply ``change`` (once, or on every walk)."""
+    state = {"page": 0, "done": False}
+
+    def after(exchange: Exchange, request: httpx.Request, response: httpx.Response) -> None:
+        if exchange.route != "members.list":
+            return
+        state["page"] = 1 if "cursor" not in exchange.params else state["page"] + 1
+        if state["page"] == AFTER_PAGE and (every_walk or not state["done"]):
+            state["done"] = True
+            if change.get("add"):
+                model.add_members("r19", members_body(change["add"]))
+            if change.get("remove"):
+                model.remove_members("r19", members_body(change["remove"]))
+            # the next walk reverses it, so the segment keeps changing
+            change["add"], change["remove"] = change.get("remove", []), change.get("add", [])
+
+    return Wire(after=after)
+
+
+@pytest.fixture
+def layout(big_sandbox):
+    big_sandbox.configure(delete_delay=0.0)
+    pool = sorted(registered_ids(big_sandbox.model, 1400))  # key order is id order
+    live = pool[100:1100:1]  # 1,000 members, 10 pages of 100
+    make_segment(big_sandbox.model, "r19", live)
+    cursor = live[AFTER_PAGE * PAGE - 1]  # where the walk stands after page 3
+    behind_out = [i for i in pool if i < cursor and i not in set(live)]
+    ahead_out = [i for i in pool if i > cursor and i not in set(live)]
+    return big_sandbox, live, behind_out, ahead_out
+
+
+CASES = ["R19-add-ahead", "R19-remove-behind", "R19-add-ahead-remove-behind", "R19-balanced-behind"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_r19_no_plan_from_a_torn_read_is_applied(layout, tmp_path, case: str) -> None:
+    handle, live, behind_out, ahead_out = layout
+    change = {
+        "R19-add-ahead": {"add": ahead_out[:1]},
+        "R19-remove-behind": {"remove": live[:1]},
+        "R19-add-ahead-remove-behind": {"add": ahead_out[:1], "remove": live[:1]},
+        "R19-balanced-behind": {"add": behind_out[:1], "remove": live[:1]},
+    }[case]
+    desired = live[500:] + ahead_out[10:60]
+    wire = tearing_wire(handle.model, change)
+    with session_for(
+        handle.credentials, tmp_path / "j.sqlite3", wire=wire, page_size=PAGE
+    ) as session:
+        plan = session.plan("r19", desired, allow_mass_removal=True)
+        now = handle.member_ids("r19")
+        if set(plan.live) == now:
+            # detected before planning: the read was repeated and the plan sees the truth
+            walks = [
+                e for e in wire.snapshot() if e.route == "members.list" and "cursor" not in e.params
+            ]
+            assert len(walks) == 2
+            result = session.apply(plan)
+            assert result.status == "verified"
+            assert handle.member_ids("r19") == set(desired)
+        else:
+            # a torn read the totals could not show: the stale check refuses the plan
+            assert case == "R19-balanced-behind"
+            with pytest.raises(sw.StalePlanError):
+                session.apply(plan)
+            assert wire.writes() == []
+            assert handle.member_ids("r19") == now
+
+
+def test_r19_a_segment_that_keeps_changing_is_never_planned(layout, tmp_path) -> None:
+    handle, live, _, ahead_out = layout
+    wire = tearing_wire(handle.model, {"add": ahead_out[:1]}, every_walk=True)
+    with (
+        session_for(
+            handle.credentials, tmp_path / "j.sqlite3", wire=wire, page_size=PAGE
+        ) as session,
+        pytest.raises(sw.TornReadError, match="kept changing"),
+    ):
+        session.plan("r19", live[500:], allow_mass_removal=True)
+    assert wire.writes() == []
