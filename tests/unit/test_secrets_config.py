@@ -48,7 +48,10 @@ def test_credentials_repr_masks_secrets_and_username() -> None:
 def test_service_urls(env: str, url: str) -> None:
     c = creds(env=env)
     assert c.service_url("segmentation") == url
-    assert c.token_url == url.split("/v1", maxsplit=1)[0].replace("segmentation", "auth") + "/oauth/token"
+    assert (
+        c.token_url
+        == url.split("/v1", maxsplit=1)[0].replace("segmentation", "auth") + "/oauth/token"
+    )
 
 
 @pytest.mark.parametrize(
