@@ -297,6 +297,9 @@ class PushPanel(Panel):
                 ("failed", result.n_failed),
                 ("not sent", result.n_pending),
             ]
+            if result.n_unknown:
+                # sent, but the run stopped before an answer or a read settled them
+                items.append(("unknown", result.n_unknown))
         level = _STATUS_LEVEL.get(result.status, "info")
         head = f"{result.status.replace('_', ' ')}: {result.n_requests:,} requests in {result.seconds:.1f} s"
         if result.run_id:
