@@ -1,0 +1,227 @@
+"""Target 3: resolving emails to customer ids, automatic strategy against both forced ones.
+
+For every cell (C customers, N emails of registered customers) the automatic strategy and
+each forced one (``lookup``: one request per email; ``scan``: every customer page) resolve
+the same emails. A forced strategy predicted to need ``resolve_skip_factor`` times the
+requests of the other is not run: it cannot be the better one. Guest classification (extra
+requests for emails nobody registered uses) is measured in a cell of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segwidgets import MemberList, SegmentSession, read_members
+
+from ._machine import cpu_seconds
+from ._report import Check, TargetResult
+from ._server import SandboxProcess
+from ._sizes import Sizes
+
+__all__ = ["run_resolution"]
+
+_PAGE = 1000
+_STRATEGIES = ("auto", "lookup", "scan")
+#: runs shorter than this are repeated (best of five): noise only ever adds time
+_SHORT = 3.0
+_REPEATS = 5
+
+
+def _session(sandbox: SandboxProcess, tmp: str, concurrency: int) -> SegmentSession:
+    session = SegmentSession(
+        sandbox.credentials,
+        journal=Path(tmp) / "journal.sqlite3",
+        concurrency=concurrency,
+        page_size=_PAGE,
+    )
+    session.segments()  # signs in: the token is not part of any measurement
+    return session
+
+
+def _measure(
+    session: SegmentSession,
+    members: MemberList,
+    strategy: str,
+    *,
+    classify_guests: bool = False,
+    sandbox_pid: int,
+    repeat: bool = True,
+) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    while True:
+        stats = session.client.stats
+        before = stats.n_requests
+        server_cpu = cpu_seconds(sandbox_pid)
+        start = time.perf_counter()
+        resolution = session.resolve(
+            members,
+            strategy=strategy,  # type: ignore[arg-type]
+            classify_guests=classify_guests,
+        )
+        seconds = time.perf_counter() - start
+        runs.append(
+            {
+                "seconds": seconds,
+                "requests": stats.n_requests - before,
+                "counted_requests": resolution.n_requests,
+                "strategy_used": resolution.strategy,
+                "matched": resolution.n_matched,
+                "ambiguous": resolution.n_ambiguous,
+                "unmatched": resolution.n_unmatched,
+                "guest_only": resolution.n_guest_only,
+                "server_cpu": cpu_seconds(sandbox_pid) - server_cpu,
+            }
+        )
+        if not repeat or len(runs) >= _REPEATS or seconds > _SHORT:
+            break
+    best = min(runs, key=lambda r: r["seconds"])
+    return best | {"repeats": len(runs), "all_seconds": [r["seconds"] for r in runs]}
+
+
+def _cell(
+    sizes: Sizes,
+    session: SegmentSession,
+    sandbox: SandboxProcess,
+    emails: list[str],
+    *,
+    customers: int,
+    registered: int,
+) -> dict[str, Any]:
+    n = len(emails)
+    members = read_members(pl.Series("email", emails), kind="email")
+    predicted = {"lookup": n, "scan": math.ceil(registered / _PAGE)}
+    out: dict[str, Any] = {
+        "customers": customers,
+        "registered": registered,
+        "emails": n,
+        "request_bound": min(n, math.ceil(customers / _PAGE)) + 2,
+        "predicted_requests": predicted,
+        "runs": {},
+        "skipped": {},
+    }
+    for strategy in _STRATEGIES:
+        if strategy != "auto":
+            other = "scan" if strategy == "lookup" else "lookup"
+            if predicted[strategy] > sizes.resolve_skip_factor * predicted[other]:
+                out["skipped"][strategy] = (
+                    f"predicted {predicted[strategy]:,} requests vs {predicted[other]:,}"
+                )
+                continue
+        out["runs"][strategy] = _measure(
+            session, members, strategy, sandbox_pid=sandbox.pid, repeat=sizes.repeat_short
+        )
+    forced = {k: v["seconds"] for k, v in out["runs"].items() if k != "auto"}
+    best = min(forced, key=lambda k: forced[k])
+    out["best_forced"] = best
+    out["auto_vs_best"] = out["runs"]["auto"]["seconds"] / forced[best]
+    out["auto_requests"] = out["runs"]["auto"]["requests"]
+    return out
+
+
+def _guest_cell(sizes: Sizes, sandbox: SandboxProcess, session: SegmentSession) -> dict[str, Any]:
+    known = sandbox.emails(sizes.guest_emails)
+    unknown = [f"nobody.{i}@example.org" for i in range(max(1, sizes.guest_emails // 10))]
+    members = read_members(pl.Series("email", known + unknown), kind="email")
+    without = _measure(session, members, "auto", sandbox_pid=sandbox.pid, repeat=sizes.repeat_short)
+    with_guests = _measure(
+        session,
+        members,
+        "auto",
+        classify_guests=True,
+        sandbox_pid=sandbox.pid,
+        repeat=sizes.repeat_short,
+    )
+    return {
+        "customers": sizes.guest_customers,
+        "emails": len(known) + len(unknown),
+        "unknown_emails": len(unknown),
+        "without_guests": without,
+        "with_guests": with_guests,
+        "extra_requests": with_guests["requests"] - without["requests"],
+        "extra_seconds": with_guests["seconds"] - without["seconds"],
+    }
+
+
+def run_resolution(sizes: Sizes) -> TargetResult:
+    """Target 3: requests <= min(N, ceil(C / page)) + 2; auto <= 1.1x the better forced one."""
+    result = TargetResult(3, "Resolution cost")
+    cells: list[dict[str, Any]] = []
+    guests: dict[str, Any] | None = None
+    plan = list(sizes.resolve_cells)
+    if sizes.guest_customers not in {customers for customers, _ in plan}:
+        plan.append((sizes.guest_customers, ()))
+    with tempfile.TemporaryDirectory(prefix="segwidgets-bench-") as tmp:
+        for customers, counts in plan:
+            with SandboxProcess(customers=customers) as sandbox:
+                all_emails = sandbox.emails(max(counts, default=1))
+                sandbox.configure(latency=sizes.latency)
+                session = _session(sandbox, tmp, sizes.concurrency)
+                try:
+                    registered = session.client.customer_page(
+                        filters={"isAnonymous": False}, limit=1
+                    ).total
+                    cells += [
+                        _cell(
+                            sizes,
+                            session,
+                            sandbox,
+                            all_emails[:n],
+                            customers=customers,
+                            registered=registered,
+                        )
+                        for n in counts
+                        if n <= len(all_emails)
+                    ]
+                    if customers == sizes.guest_customers and guests is None:
+                        guests = _guest_cell(sizes, sandbox, session)
+                finally:
+                    session.close()
+    assert guests is not None
+    over = [c for c in cells if c["auto_requests"] > c["request_bound"]]
+    worst = max(cells, key=lambda c: c["auto_vs_best"])
+    result.numbers = {
+        "latency": sizes.latency,
+        "concurrency": sizes.concurrency,
+        "cells": cells,
+        "guests": guests,
+    }
+    result.checks = [
+        Check(
+            "cells where auto sent more than min(N, ceil(C/page)) + 2",
+            len(over),
+            0,
+            "equal",
+            "count",
+        ),
+        Check(
+            f"worst auto / better forced (N={worst['emails']:,}, C={worst['customers']:,})",
+            worst["auto_vs_best"],
+            1.10,
+        ),
+    ]
+    for c in cells:
+        runs = c["runs"]
+        parts = [
+            f"{k} {v['seconds']:.2f} s/{v['requests']:,} req"
+            + (f" ({v['strategy_used']})" if k == "auto" else "")
+            for k, v in runs.items()
+        ]
+        parts += [f"{k} not run ({why})" for k, why in c["skipped"].items()]
+        result.notes.append(
+            f"N={c['emails']:,} C={c['customers']:,}: "
+            + ", ".join(parts)
+            + f"; auto/best {c['auto_vs_best']:.2f}x, bound {c['request_bound']:,} requests"
+        )
+    result.notes.append(
+        f"guest classification ({guests['unknown_emails']} of {guests['emails']:,} emails unknown, "
+        f"C={guests['customers']:,}): +{guests['extra_requests']:,} requests, "
+        f"+{guests['extra_seconds']:.2f} s over matching alone "
+        f"({guests['without_guests']['seconds']:.2f} s -> {guests['with_guests']['seconds']:.2f} s)"
+    )
+    return result

@@ -1,0 +1,57 @@
+"""Running targets one after another, each isolated: one failing never stops the others."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+
+from ._diff import run_diff
+from ._input import run_input
+from ._machine import load
+from ._panel import run_panel
+from ._push import run_push, run_push_faults
+from ._read import run_read
+from ._report import TargetResult
+from ._resolution import run_resolution
+from ._sizes import Sizes
+
+__all__ = ["TARGETS", "run_benchmarks"]
+
+#: Target number -> (name, function).
+TARGETS: dict[int, tuple[str, Callable[[Sizes], TargetResult]]] = {
+    1: ("Push efficiency", run_push),
+    2: ("Push under faults", run_push_faults),
+    3: ("Resolution cost", run_resolution),
+    4: ("Diff", run_diff),
+    5: ("Reading a big segment", run_read),
+    6: ("Panels at scale", run_panel),
+    7: ("Input reading", run_input),
+}
+
+
+def run_benchmarks(
+    sizes: Sizes,
+    *,
+    only: Iterable[int] | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> list[TargetResult]:
+    """Run the targets (all, or those in ``only``) and return their results in order."""
+    wanted = sorted(set(only)) if only is not None else sorted(TARGETS)
+    results: list[TargetResult] = []
+    for number in wanted:
+        name, function = TARGETS[number]
+        before = load()
+        start = time.perf_counter()
+        try:
+            result = function(sizes)
+        except Exception as exc:  # noqa: BLE001 - reported as this target's error, the run goes on
+            result = TargetResult(number, name, error=f"{type(exc).__name__}: {exc}")
+            result.numbers["traceback"] = traceback.format_exc()
+        result.seconds = time.perf_counter() - start
+        result.numbers["load_before"] = before
+        result.numbers["load_after"] = load()
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

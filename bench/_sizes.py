@@ -1,0 +1,121 @@
+"""Problem sizes of each mode: ``full`` (the targets), ``quick`` (about a minute), ``smoke``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+__all__ = ["MODES", "Mode", "Sizes", "sizes_for"]
+
+Mode: TypeAlias = Literal["full", "quick", "smoke"]
+MODES: tuple[Mode, ...] = ("full", "quick", "smoke")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Every knob of every benchmark for one mode."""
+
+    mode: Mode
+    latency: float
+    concurrency: int
+    # 1, 2: push
+    push_live: int
+    push_adds: int
+    push_removes: int
+    push_customers: int
+    batch_size: int
+    # 3: resolution, (customers, [emails, ...]) per sandbox
+    resolve_cells: tuple[tuple[int, tuple[int, ...]], ...]
+    #: a forced strategy predicted to need this many times the requests of the other is
+    #: not run (its time is not needed to know the better one)
+    resolve_skip_factor: float
+    guest_customers: int
+    guest_emails: int
+    # 4: diff
+    diff_sizes: tuple[int, ...]
+    # 5: reading a segment
+    read_customers: int
+    # 6: panel
+    panel_rows: int
+    # 7: input
+    input_rows: int
+    input_baseline_rows: int
+    #: repeat short measurements and keep the fastest (off for smoke runs)
+    repeat_short: bool = True
+    #: run each diff method in a process of its own, so its peak memory is its own
+    diff_isolated: bool = True
+    #: Retry-After values of the injected 429s (target 2)
+    retry_after: tuple[str, ...] = ("0", "1")
+
+
+_FULL = Sizes(
+    mode="full",
+    latency=0.02,
+    concurrency=8,
+    push_live=100_000,
+    push_adds=50_000,
+    push_removes=50_000,
+    push_customers=200_000,
+    batch_size=1000,
+    resolve_cells=(
+        (1_000, (10, 500)),
+        (100_000, (10, 100, 1_000, 10_000)),
+        (1_000_000, (100, 100_000)),
+    ),
+    resolve_skip_factor=8.0,
+    guest_customers=100_000,
+    guest_emails=1_000,
+    diff_sizes=(1_000_000, 10_000_000),
+    read_customers=1_180_000,
+    panel_rows=1_000_000,
+    input_rows=2_000_000,
+    input_baseline_rows=400_000,
+)
+
+_QUICK = Sizes(
+    mode="quick",
+    latency=0.02,
+    concurrency=8,
+    push_live=10_000,
+    push_adds=5_000,
+    push_removes=5_000,
+    push_customers=20_000,
+    batch_size=1000,
+    resolve_cells=((10_000, (10, 100, 2_000)),),
+    resolve_skip_factor=8.0,
+    guest_customers=10_000,
+    guest_emails=200,
+    diff_sizes=(1_000_000,),
+    read_customers=120_000,
+    panel_rows=100_000,
+    input_rows=200_000,
+    input_baseline_rows=40_000,
+)
+
+_SMOKE = Sizes(
+    mode="smoke",
+    latency=0.002,
+    concurrency=4,
+    push_live=400,
+    push_adds=200,
+    push_removes=200,
+    push_customers=1_000,
+    batch_size=100,
+    resolve_cells=((1_000, (5,)),),
+    resolve_skip_factor=8.0,
+    guest_customers=1_000,
+    guest_emails=20,
+    diff_sizes=(20_000,),
+    read_customers=3_000,
+    panel_rows=5_000,
+    input_rows=3_000,
+    input_baseline_rows=500,
+    repeat_short=False,
+    diff_isolated=False,
+    retry_after=("0",),
+)
+
+
+def sizes_for(mode: Mode) -> Sizes:
+    """The sizes of ``mode``."""
+    return {"full": _FULL, "quick": _QUICK, "smoke": _SMOKE}[mode]
