@@ -308,6 +308,10 @@ class Journal:
             ).fetchone()
         return int(row[0])
 
+    # Member updates are one set-based statement per batch, not one per member: the ids
+    # travel as a JSON array that SQLite expands (json_each), several times faster for
+    # batches of thousands.
+
     def batch_sending(self, run_id: str, batch: int, action: Action, ids: Sequence[str]) -> None:
         """Before a batch goes out: the batch and its members are ``sending``."""
         with self._tx() as db:
@@ -316,10 +320,10 @@ class Journal:
                 " VALUES (?,?,?,?,?,?)",
                 (run_id, batch, action, len(ids), "sending", _now()),
             )
-            db.executemany(
+            db.execute(
                 "UPDATE members SET status='sending', batch=? WHERE run_id=? AND action=?"
-                " AND customer_id=?",
-                ((batch, run_id, action, i) for i in ids),
+                " AND customer_id IN (SELECT value FROM json_each(?))",
+                (batch, run_id, action, json.dumps(list(ids))),
             )
 
     def batch_done(
@@ -339,9 +343,10 @@ class Journal:
                 "UPDATE batches SET status=?, finished_at=?, error=? WHERE run_id=? AND batch=?",
                 (batch_status, _now(), error, run_id, batch),
             )
-            db.executemany(
-                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=? AND customer_id=?",
-                ((status, error, run_id, action, i) for i in ids),
+            db.execute(
+                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"
+                " AND customer_id IN (SELECT value FROM json_each(?))",
+                (status, error, run_id, action, json.dumps(list(ids))),
             )
 
     def set_member_status(
@@ -355,9 +360,10 @@ class Journal:
     ) -> None:
         """Set the status of some members (verification, reconciliation)."""
         with self._tx() as db:
-            db.executemany(
-                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=? AND customer_id=?",
-                ((status, error, run_id, action, i) for i in ids),
+            db.execute(
+                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"
+                " AND customer_id IN (SELECT value FROM json_each(?))",
+                (status, error, run_id, action, json.dumps(list(ids))),
             )
 
     def batch_frame(self, run_id: str) -> pl.DataFrame:
