@@ -432,7 +432,6 @@ class _RunState:
         self.refused: dict[Action, list[str]] = {"add": [], "remove": []}
         self.refused_in_a_row = 0
         self.last_refusal: BaseException | None = None
-        self.status: dict[tuple[Action, str], tuple[str, str | None]] = {}
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
 
     # -- the whole run ----------------------------------------------------------------------
@@ -666,9 +665,6 @@ class _RunState:
     ) -> None:
         if journal:
             self.journal.set_member_status(self.run_id, action, ids, "failed", error=reason)
-        with self.lock:
-            for cid in ids:
-                self.status[(action, cid)] = ("failed", reason)
         self.tracker.advance(batches=0, members=len(ids), failed=len(ids))
 
     def _mark_uncertain(
