@@ -335,8 +335,12 @@ class Pusher:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         kind: str = "apply",
+        verify: bool = True,
     ) -> ApplyResult:
-        """Check, push, reconcile, verify (see the module docstring)."""
+        """Check, push, reconcile, verify (see the module docstring).
+
+        ``verify=False`` skips the read-back for this push only.
+        """
         start = self._clock()
         before = self.client.stats.n_requests
         timings: dict[str, float] = {}
@@ -355,10 +359,12 @@ class Pusher:
             live_fingerprint=plan.live_fingerprint,
             adds=adds,
             removes=removes,
-            settings=self.options.as_dict(),
+            settings={**self.options.as_dict(), "verify": verify and self.options.verify},
             parent_run_id=plan.undo_of,
         )
-        run = _RunState(self, run_id, plan.segment_code, progress, cancel)
+        run = _RunState(
+            self, run_id, plan.segment_code, progress, cancel, verify=verify and self.options.verify
+        )
         return run.execute(adds=adds, removes=removes, start=start, before=before, timings=timings)
 
     def resume(
@@ -384,7 +390,7 @@ class Pusher:
         unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
         adds = self.journal.member_ids(run_id, "add", unsettled)
         removes = self.journal.member_ids(run_id, "remove", unsettled)
-        run = _RunState(self, run_id, code, progress, cancel)
+        run = _RunState(self, run_id, code, progress, cancel, verify=self.options.verify)
         # What the journal cannot vouch for is settled by a read, never by a blind resend.
         run.uncertain["add"].update(adds)
         run.uncertain["remove"].update(removes)
@@ -416,8 +422,11 @@ class _RunState:
         code: str,
         progress: ProgressCallback | None,
         cancel: CancelToken | None,
+        *,
+        verify: bool,
     ) -> None:
         self.p = pusher
+        self.verify = verify
         self.client = pusher.client
         self.journal = pusher.journal
         self.run_id = run_id
@@ -456,7 +465,7 @@ class _RunState:
                 t = clock()
                 self._reading(self._reconcile)
                 timings["reconcile"] = clock() - t
-            if self.fatal is None and not self.cancel.cancelled and self.p.options.verify:
+            if self.fatal is None and not self.cancel.cancelled and self.verify:
                 t = clock()
                 self._reading(self._verify)
                 timings["verify"] = clock() - t
@@ -493,7 +502,7 @@ class _RunState:
                 f"{by['accepted_unverified']:,} removals accepted but not yet applied after "
                 f"{self.p.options.verify_timeout:g} s; see result.unverified."
             )
-        elif not self.p.options.verify:
+        elif not self.verify:
             status = "applied"
         else:
             status = "verified"

@@ -407,17 +407,9 @@ class SegmentSession:
         try:
             if dry_run:
                 return self._pusher.dry_run(plan)
-            pusher = self._pusher
-            if not verify:
-                pusher = Pusher(
-                    self._client,
-                    self._journal,
-                    ApplyOptions(**{**self._options.as_dict(), "verify": False}),
-                    sleep=self._sleep,
-                    clock=self._clock,
-                )
-                pusher.batch_size = self._pusher.batch_size
-            return pusher.apply(plan, progress=progress_callback(progress), cancel=cancel)
+            return self._pusher.apply(
+                plan, progress=progress_callback(progress), cancel=cancel, verify=verify
+            )
         finally:
             self._apply_lock.release()
 

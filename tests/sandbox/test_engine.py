@@ -369,3 +369,22 @@ def test_secrets_never_in_logs_or_reprs(tmp_path, caplog) -> None:
         assert canary_password not in text
     for email in people["email"]:
         assert email not in caplog.text
+
+
+def test_unverified_push_keeps_what_the_session_learned(sandbox, tmp_path) -> None:
+    sandbox.configure(max_members_per_request=7)
+    with sw.SegmentSession(sandbox.credentials, journal=tmp_path / "j", batch_size=20) as s:
+        s.create_segment("s16", "S16")
+        ids = registered(s, 30)["customer_id"].to_list()
+        result = s.apply(s.plan("s16", ids[:15]), verify=False)
+        assert result.status == "applied"
+        assert result.n_verified == 0
+        assert result.n_added == 15
+        assert s.batch_size <= 7  # learned from the 413s of the unverified push
+        writes = write_count(sandbox)
+        follow_up = s.apply(s.plan("s16", ids))
+        assert follow_up.status == "verified"
+        # the second push starts at the learned size: no batch is refused as too large again
+        learned = s.batch_size
+        assert write_count(sandbox) - writes == -(-15 // learned)
+        assert sandbox.member_ids("s16") == set(ids)
