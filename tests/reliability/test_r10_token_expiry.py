@@ -22,6 +22,7 @@ LIFETIME = 2.0
 STEP = 0.02
 THREADS = 8
 CALLS_PER_THREAD = 60
+MAX_LEAD = 3  # calls a thread may run ahead of the slowest unfinished one
 
 
 def make_credentials() -> Credentials:
@@ -86,9 +87,29 @@ class ExpiringServer:
 def run_threads(
     client: ShopgateClient, calls_per_thread: int = CALLS_PER_THREAD
 ) -> list[BaseException | None]:
+    """Run ``calls_per_thread`` calls on each of ``THREADS`` threads, in loose lockstep.
+
+    The fake clock advances with every request of any thread, so a thread the OS leaves
+    waiting while the others run would see even a token it just fetched expire. Real threads
+    of one push progress at similar rates; the gate keeps that true here: a thread starts its
+    k-th call only once every unfinished thread has finished ``k - MAX_LEAD`` calls. So at most
+    ``(THREADS - 1) * (MAX_LEAD + 1)`` calls of other threads fall into one call of a thread,
+    well under a token's lifetime.
+    """
+    progress = [0] * THREADS
+    gate = threading.Condition()
+
+    def laggard() -> int:
+        unfinished = [done for done in progress if done < calls_per_thread]
+        return min(unfinished, default=calls_per_thread)
+
     def worker(n: int) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = []
         for k in range(calls_per_thread):
+            with gate:
+                if not gate.wait_for(lambda k=k: laggard() >= k - MAX_LEAD, timeout=30):
+                    msg = f"thread {n} waited 30 s at call {k}: {progress}"
+                    raise AssertionError(msg)
             try:
                 if k % 2:
                     client.add_members("vip", [f"{n}-{k}"])
@@ -98,6 +119,9 @@ def run_threads(
                 outcomes.append(exc)
             else:
                 outcomes.append(None)
+            with gate:
+                progress[n] += 1
+                gate.notify_all()
         return outcomes
 
     with ThreadPoolExecutor(THREADS) as pool:
