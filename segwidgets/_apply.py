@@ -76,6 +76,9 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: that count as an outage and stop the run; fewer are sent again in the next round.
 _OUTAGE_AFTER = 3
 
+#: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
+_Batch = tuple[Action, list[str], int | None]
+
 
 def chunked(ids: Sequence[str], size: int) -> list[list[str]]:
     """Consecutive batches of at most ``size`` ids."""
@@ -347,8 +350,8 @@ class Pusher:
         self.check_editable(plan.segment_code)
         self.check_fresh(plan)
         timings["check"] = self._clock() - start
-        adds = plan.adds.get_column("customer_id").to_list()
-        removes = plan.removes.get_column("customer_id").to_list()
+        # Cut into batches now, so the journal records each member's batch once, up front.
+        batches = list(self._batches(plan.removes, plan.adds))
         run_id = self.journal.start_run(
             kind=plan.kind if kind == "apply" else kind,
             plan_id=plan.plan_id,
@@ -357,15 +360,15 @@ class Pusher:
             segment_code=plan.segment_code,
             mode=plan.mode,
             live_fingerprint=plan.live_fingerprint,
-            adds=adds,
-            removes=removes,
+            batches=batches,
             settings={**self.options.as_dict(), "verify": verify and self.options.verify},
             parent_run_id=plan.undo_of,
         )
         run = _RunState(
             self, run_id, plan.segment_code, progress, cancel, verify=verify and self.options.verify
         )
-        return run.execute(adds=adds, removes=removes, start=start, before=before, timings=timings)
+        planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
+        return run.execute(planned=planned, start=start, before=before, timings=timings)
 
     def resume(
         self,
@@ -394,7 +397,7 @@ class Pusher:
         # What the journal cannot vouch for is settled by a read, never by a blind resend.
         run.uncertain["add"].update(adds)
         run.uncertain["remove"].update(removes)
-        return run.execute(adds=[], removes=[], start=start, before=before, timings={})
+        return run.execute(planned=[], start=start, before=before, timings={})
 
     def _batches(
         self, removes: pl.DataFrame | Sequence[str], adds: pl.DataFrame | Sequence[str]
@@ -448,8 +451,7 @@ class _RunState:
     def execute(
         self,
         *,
-        adds: list[str],
-        removes: list[str],
+        planned: list[_Batch],
         start: float,
         before: int,
         timings: dict[str, float],
@@ -459,7 +461,7 @@ class _RunState:
         message = ""
         try:
             t = clock()
-            self._push(removes, adds)
+            self._push_batches(planned)
             timings["push"] = clock() - t
             if self.fatal is None and not self.cancel.cancelled:
                 t = clock()
@@ -526,8 +528,11 @@ class _RunState:
     # -- push --------------------------------------------------------------------------------
 
     def _push(self, removes: Sequence[str], adds: Sequence[str]) -> None:
-        batches = list(self.p._batches(removes, adds))
-        self.tracker.add_work(batches=len(batches), members=len(removes) + len(adds))
+        """Send these changes in new batches (not recorded by ``start_run``)."""
+        self._push_batches([(action, ids, None) for action, ids in self.p._batches(removes, adds)])
+
+    def _push_batches(self, batches: list[_Batch]) -> None:
+        self.tracker.add_work(batches=len(batches), members=sum(len(b[1]) for b in batches))
         self.tracker.emit("push")
         self._run_batches(batches)
         # Batches refused with nothing done go out again, a bounded number of rounds.
@@ -537,7 +542,7 @@ class _RunState:
                 self.refused = {"add": [], "remove": []}
             if not (removes or adds) or self.fatal is not None or self.cancel.cancelled:
                 return
-            again = list(self.p._batches(removes, adds))
+            again: list[_Batch] = [(a, ids, None) for a, ids in self.p._batches(removes, adds)]
             self.tracker.add_work(batches=len(again), members=0)
             self.tracker.emit("push", f"sending {len(removes) + len(adds):,} refused changes again")
             self._run_batches(again)
@@ -546,12 +551,12 @@ class _RunState:
                 self.fatal = self.last_refusal
                 self.stop.set()
 
-    def _run_batches(self, batches: list[tuple[Action, list[str]]]) -> None:
+    def _run_batches(self, batches: list[_Batch]) -> None:
         if not batches:
             return
         workers = max(1, min(self.p.options.concurrency, len(batches)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segwidgets-push") as pool:
-            futures = [pool.submit(self._send, action, batch) for action, batch in batches]
+            futures = [pool.submit(self._send, *batch) for batch in batches]
             self._wait(futures)
 
     def _wait(self, futures: list[Future[None]]) -> None:
@@ -571,11 +576,16 @@ class _RunState:
         if crash is not None:
             raise crash
 
-    def _send(self, action: Action, ids: list[str]) -> None:
+    def _send(self, action: Action, ids: list[str], number: int | None = None) -> None:
+        """Send one batch: ``number`` is its batch in the journal, None for a new one."""
         if self.stop.is_set() or self.cancel.cancelled:
             raise _Stop
-        batch = next(self.batch_numbers)
-        self.journal.batch_sending(self.run_id, batch, action, ids)
+        if number is None:
+            batch = next(self.batch_numbers)
+            self.journal.batch_sending(self.run_id, batch, action, ids)
+        else:
+            batch = number
+            self.journal.batch_sending(self.run_id, batch, action)
         try:
             if action == "add":
                 self.client.add_members(self.code, ids)
@@ -626,7 +636,7 @@ class _RunState:
         error: str | None = None,
     ) -> None:
         self.journal.batch_done(
-            self.run_id, batch, action, ids, status=status, batch_status=batch_status, error=error
+            self.run_id, batch, status=status, batch_status=batch_status, error=error
         )
 
     def _split_too_large(self, action: Action, ids: list[str]) -> None:
@@ -683,8 +693,6 @@ class _RunState:
         self.journal.batch_done(
             self.run_id,
             batch,
-            action,
-            ids,
             status="sending",
             batch_status="uncertain",
             error=_short(exc),

@@ -4,6 +4,13 @@ A SQLite file in the user's data directory (``SEGWIDGETS_JOURNAL`` or ``journal=
 it), readable by this user only. It stores customer ids, never emails, and it is written
 *before* a batch is sent and *after* the server confirmed it, so a push that stops for any
 reason can be resumed without re-sending what was confirmed.
+
+A run's member changes are cut into batches when the run starts, and each member row names
+its batch. Marking a batch *sending* or recording its answer then updates one row of
+``batches`` however many members it holds: a member's status is its own ``status`` when one
+was set for it (a refused id, a reconciliation, a verification) and otherwise its batch's
+``member_status`` (the ``member_states`` view). A batch made later (a resend, a split) moves
+its members to it, which is the only per-member write on the way out.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ CREATE TABLE IF NOT EXISTS members (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
     action TEXT NOT NULL,
     customer_id TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT,
     batch INTEGER,
     error TEXT,
     PRIMARY KEY (run_id, action, customer_id)
@@ -83,9 +90,35 @@ CREATE TABLE IF NOT EXISTS batches (
     started_at TEXT,
     finished_at TEXT,
     error TEXT,
+    member_status TEXT NOT NULL DEFAULT 'pending',
     PRIMARY KEY (run_id, batch)
 );
+CREATE VIEW IF NOT EXISTS member_states AS
+    SELECT m.run_id AS run_id, m.action AS action, m.customer_id AS customer_id,
+           COALESCE(m.status, b.member_status, 'pending') AS status, m.batch AS batch,
+           CASE WHEN m.status IS NULL THEN b.error ELSE m.error END AS error
+    FROM members m LEFT JOIN batches b ON b.run_id = m.run_id AND b.batch = m.batch;
 CREATE INDEX IF NOT EXISTS runs_by_segment ON runs (merchant_code, segment_code, started_at);
+"""
+
+#: ``PRAGMA user_version`` of the current layout. Version 1 (no ``member_status``, every
+#: member status written per member) is upgraded in place when a journal is opened.
+_SCHEMA_VERSION = 2
+
+_UPGRADE_FROM_1 = """
+ALTER TABLE members RENAME TO members_v1;
+CREATE TABLE members (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    action TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    status TEXT,
+    batch INTEGER,
+    error TEXT,
+    PRIMARY KEY (run_id, action, customer_id)
+) WITHOUT ROWID;
+INSERT INTO members SELECT run_id, action, customer_id, status, batch, error FROM members_v1;
+DROP TABLE members_v1;
+ALTER TABLE batches ADD COLUMN member_status TEXT NOT NULL DEFAULT 'pending';
 """
 
 
@@ -125,13 +158,55 @@ class Journal:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
+        except (OSError, sqlite3.Error) as exc:
+            raise self._cannot_open(exc) from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            msg = f"Cannot open the journal at {self.path}: {exc}. Pass journal= another path."
-            raise JournalError(msg) from exc
+            self._prepare_schema()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._cannot_open(exc) from exc
+            raise
         self._lock = threading.RLock()
+
+    def _cannot_open(self, exc: Exception) -> JournalError:
+        msg = f"Cannot open the journal at {self.path}: {exc}. Pass journal= another path."
+        return JournalError(msg)
+
+    def _prepare_schema(self) -> None:
+        """Create the tables, or upgrade a journal written by an earlier version."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            msg = (
+                f"The journal at {self.path} was written by a newer segwidgets (layout "
+                f"{version}); upgrade segwidgets or pass journal= another path."
+            )
+            raise JournalError(msg)
+        if version == _SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+                db.execute("COMMIT")  # another process prepared it meanwhile
+                return
+            old = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='members'"
+            ).fetchone()
+            if old is not None:
+                for statement in _UPGRADE_FROM_1.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def close(self) -> None:
         """Close the file."""
@@ -161,12 +236,13 @@ class Journal:
         segment_code: str,
         mode: str,
         live_fingerprint: str,
-        adds: Sequence[str],
-        removes: Sequence[str],
+        batches: Sequence[tuple[Action, Sequence[str]]],
         settings: dict[str, Any],
         parent_run_id: str | None = None,
     ) -> str:
-        """Record a new run and all its member changes as ``pending``. Returns the run id.
+        """Record a new run, its batches (numbered from 0) and their members, all ``pending``.
+
+        Returns the run id.
 
         Raises ``ApplyInProgressError`` if a run of the same plan is still running (another
         session or process sharing this journal): checked and recorded in one transaction,
@@ -198,16 +274,23 @@ class Journal:
                     segment_code,
                     mode,
                     live_fingerprint,
-                    len(adds),
-                    len(removes),
+                    sum(len(ids) for action, ids in batches if action == "add"),
+                    sum(len(ids) for action, ids in batches if action == "remove"),
                     json.dumps(settings, sort_keys=True),
                     "running",
                     _now(),
                 ),
             )
             db.executemany(
-                "INSERT INTO members (run_id, action, customer_id, status) VALUES (?,?,?,?)",
-                _member_rows(run_id, adds, removes),
+                "INSERT INTO batches (run_id, batch, action, size, status) VALUES (?,?,?,?,?)",
+                (
+                    (run_id, number, action, len(ids), "pending")
+                    for number, (action, ids) in enumerate(batches)
+                ),
+            )
+            db.executemany(
+                "INSERT INTO members (run_id, action, customer_id, batch) VALUES (?,?,?,?)",
+                _member_rows(run_id, batches),
             )
         return run_id
 
@@ -275,7 +358,7 @@ class Journal:
         marks = ",".join("?" * len(wanted))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT customer_id FROM members WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
+                f"SELECT customer_id FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
                 (run_id, action, *wanted),
             ).fetchall()
         return [r[0] for r in rows]
@@ -284,8 +367,8 @@ class Journal:
         """Every member change of a run: customer_id, action, status, batch, error."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT customer_id, action, status, batch, error FROM members WHERE run_id=?"
-                " ORDER BY action, customer_id",
+                "SELECT customer_id, action, status, batch, error FROM member_states"
+                " WHERE run_id=? ORDER BY action, customer_id",
                 (run_id,),
             ).fetchall()
         return pl.DataFrame(
@@ -308,20 +391,33 @@ class Journal:
             ).fetchone()
         return int(row[0])
 
-    # Member updates are one set-based statement per batch, not one per member: the ids
-    # travel as a JSON array that SQLite expands (json_each), several times faster for
-    # batches of thousands.
+    def batch_sending(
+        self, run_id: str, batch: int, action: Action, ids: Sequence[str] | None = None
+    ) -> None:
+        """Before a batch goes out: the batch, and so its members, are ``sending``.
 
-    def batch_sending(self, run_id: str, batch: int, action: Action, ids: Sequence[str]) -> None:
-        """Before a batch goes out: the batch and its members are ``sending``."""
+        ``ids=None`` for a batch recorded by ``start_run`` (one row is written); otherwise
+        a new batch of these members, who move to it (a resend or a split).
+        """
         with self._tx() as db:
+            if ids is None:
+                updated = db.execute(
+                    "UPDATE batches SET status='sending', member_status='sending', started_at=?"
+                    " WHERE run_id=? AND batch=? AND action=?",
+                    (_now(), run_id, batch, action),
+                ).rowcount
+                if updated != 1:
+                    msg = f"Run {run_id} has no {action} batch {batch} to send."
+                    raise JournalError(msg)
+                return
             db.execute(
-                "INSERT OR REPLACE INTO batches (run_id, batch, action, size, status, started_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (run_id, batch, action, len(ids), "sending", _now()),
+                "INSERT OR REPLACE INTO batches (run_id, batch, action, size, status,"
+                " member_status, started_at) VALUES (?,?,?,?,?,?,?)",
+                (run_id, batch, action, len(ids), "sending", "sending", _now()),
             )
+            # One set-based statement: the ids travel as a JSON array SQLite expands.
             db.execute(
-                "UPDATE members SET status='sending', batch=? WHERE run_id=? AND action=?"
+                "UPDATE members SET status=NULL, error=NULL, batch=? WHERE run_id=? AND action=?"
                 " AND customer_id IN (SELECT value FROM json_each(?))",
                 (batch, run_id, action, json.dumps(list(ids))),
             )
@@ -330,23 +426,17 @@ class Journal:
         self,
         run_id: str,
         batch: int,
-        action: Action,
-        ids: Sequence[str],
         *,
         status: MemberStatus,
         batch_status: str,
         error: str | None = None,
     ) -> None:
-        """After the server answered a batch (or refused it): record the outcome."""
+        """After the server answered a batch (or refused it): its outcome and its members'."""
         with self._tx() as db:
             db.execute(
-                "UPDATE batches SET status=?, finished_at=?, error=? WHERE run_id=? AND batch=?",
-                (batch_status, _now(), error, run_id, batch),
-            )
-            db.execute(
-                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"
-                " AND customer_id IN (SELECT value FROM json_each(?))",
-                (status, error, run_id, action, json.dumps(list(ids))),
+                "UPDATE batches SET status=?, member_status=?, finished_at=?, error=?"
+                " WHERE run_id=? AND batch=?",
+                (batch_status, status, _now(), error, run_id, batch),
             )
 
     def set_member_status(
@@ -391,7 +481,7 @@ class Journal:
     def owned_ids(self, merchant_code: str, target: str, segment_code: str) -> list[str]:
         """Ids that segwidgets runs added to a segment and no later run removed."""
         query = """
-            SELECT m.customer_id, m.action, r.started_at FROM members m
+            SELECT m.customer_id, m.action, r.started_at FROM member_states m
             JOIN runs r ON r.run_id = m.run_id
             WHERE r.merchant_code=? AND r.target=? AND r.segment_code=?
               AND m.status IN ('applied', 'accepted', 'verified')
@@ -407,9 +497,8 @@ class Journal:
 
 
 def _member_rows(
-    run_id: str, adds: Sequence[str], removes: Sequence[str]
-) -> Iterator[tuple[str, str, str, str]]:
-    for cid in adds:
-        yield (run_id, "add", cid, "pending")
-    for cid in removes:
-        yield (run_id, "remove", cid, "pending")
+    run_id: str, batches: Sequence[tuple[Action, Sequence[str]]]
+) -> Iterator[tuple[str, str, str, int]]:
+    for number, (action, ids) in enumerate(batches):
+        for cid in ids:
+            yield (run_id, action, cid, number)
