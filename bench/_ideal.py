@@ -2,7 +2,8 @@
 
 ``IdealServer`` is an ``httpx`` transport (no socket, no server process): each call sleeps
 ``latency`` in the calling thread, so calls overlap perfectly, and answers from a member set
-kept in memory. Member writes are not parsed beyond what keeps the set right. What remains
+kept in memory. Member writes are only logged when they arrive and applied to the set when
+something reads it (a page, the final check), so the server costs the push nothing. What remains
 of a push's time beyond ``requests x latency / concurrency`` is the engine's own cost:
 batching, JSON, the journal, the thread pool, httpx.
 """
@@ -26,11 +27,30 @@ class IdealServer(httpx.BaseTransport):
     def __init__(self, *, latency: float, members: Iterable[str], code: str) -> None:
         self.latency = latency
         self.code = code
-        self.members: set[str] = set(members)
+        self._members: set[str] = set(members)
+        self._writes: list[tuple[str, bytes]] = []
         self._sorted: list[str] | None = None
         self._lock = threading.Lock()
         self.n_calls = 0
         self.n_writes = 0
+
+    @property
+    def members(self) -> set[str]:
+        """The members, after every write so far."""
+        with self._lock:
+            return self._settled()
+
+    def _settled(self) -> set[str]:
+        for method, content in self._writes:
+            ids = [m["id"] for m in json.loads(content)["members"]]
+            if method == "POST":
+                self._members.update(ids)
+            else:
+                self._members.difference_update(ids)
+        if self._writes:
+            self._writes = []
+            self._sorted = None
+        return self._members
 
     def _page(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -39,8 +59,9 @@ class IdealServer(httpx.BaseTransport):
             int(base64.urlsafe_b64decode(params["cursor"]).decode()) if "cursor" in params else 0
         )
         with self._lock:
+            members = self._settled()
             if self._sorted is None:
-                self._sorted = sorted(self.members)
+                self._sorted = sorted(members)
             ordered = self._sorted
         page = ordered[start : start + limit]
         end = start + len(page)
@@ -69,18 +90,13 @@ class IdealServer(httpx.BaseTransport):
         if path.endswith(f"/segments/{self.code}/members"):
             if request.method == "GET":
                 return self._page(request)
-            ids = [m["id"] for m in json.loads(request.content)["members"]]
             with self._lock:
                 self.n_writes += 1
-                self._sorted = None
-                if request.method == "POST":
-                    self.members.update(ids)
-                    return httpx.Response(201)
-                self.members.difference_update(ids)
-                return httpx.Response(202)
+                self._writes.append((request.method, request.content))
+            return httpx.Response(201 if request.method == "POST" else 202)
         if path.endswith(f"/segments/{self.code}"):
             with self._lock:
-                n = len(self.members)
+                n = len(self._settled())
             return httpx.Response(
                 200,
                 json={

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,6 +59,8 @@ _USER_AGENT = "segwidgets"
 # thread fetched meanwhile, which can itself be refused if it expired while this request was
 # in flight; so at most three sends per request end in a 401, and never two sign-ins.
 _MAX_REAUTHS = 2
+# Text that stands in JSON as it is, between quotes.
+_PLAIN_JSON_TEXT = re.compile(r"[A-Za-z0-9 ,._:@+\-]*")
 
 
 @dataclass(frozen=True)
@@ -492,8 +495,15 @@ class ShopgateClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> httpx.Response:
+        """Send one API call; ``body`` is a JSON value or bytes already encoded as JSON."""
+        # Encoded once, not again for each attempt; member writes come already encoded.
+        content = body if body is None or isinstance(body, bytes) else _json_bytes(body)
+        headers = None if content is None else {"Content-Type": "application/json"}
+
         def build(token: Token | None) -> httpx.Request:
-            request = self._http.build_request(method, url, params=params, json=body)
+            request = self._http.build_request(
+                method, url, params=params, content=content, headers=headers
+            )
             if token is not None:
                 request.headers["Authorization"] = "Bearer " + token.value.get_secret_value()
             return request
@@ -782,13 +792,29 @@ def _int_or_none(value: object) -> int | None:
     return value
 
 
-def _members_body(ids: Sequence[str], member_type: str) -> dict[str, Any] | None:
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _members_body(ids: Sequence[str], member_type: str) -> bytes | None:
+    """``{"members": [{"id": ..., "type": ...}, ...]}`` as JSON bytes (None for no ids).
+
+    Ids and types made of characters JSON never escapes are joined into the body directly,
+    several times faster than encoding a thousand small objects; anything else goes through
+    ``json.dumps``. Both give the same JSON value.
+    """
     if isinstance(ids, str):
         msg = "ids must be a sequence of member ids, not a single string."
         raise TypeError(msg)
     if not ids:
         return None
-    return {"members": [{"id": str(i), "type": member_type} for i in ids]}
+    texts = list(map(str, ids))
+    if _PLAIN_JSON_TEXT.fullmatch(",".join(texts)) and _PLAIN_JSON_TEXT.fullmatch(member_type):
+        item_end = f'","type":"{member_type}"}}'
+        body = '{"members":[{"id":"' + (item_end + ',{"id":"').join(texts) + item_end + "]}"
+        return body.encode("ascii")
+    members = [{"id": t, "type": member_type} for t in texts]
+    return json.dumps({"members": members}, separators=(",", ":")).encode("ascii")
 
 
 def _shape_error(response: httpx.Response, expected: str) -> APIError:

@@ -9,6 +9,7 @@ import polars as pl
 
 from ._errors import TornReadError
 from ._plan import fingerprint_ids
+from ._prefetch import prefetched
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
@@ -39,7 +40,8 @@ def _read_once(client: ShopgateClient, code: str, page_size: int) -> tuple[list[
     ids: list[str] = []
     totals: set[int] = set()
     n_pages = 0
-    for page in client.member_pages(code, page_size=page_size):
+    # The next page is on its way while this one is taken apart.
+    for page in prefetched(client.member_pages(code, page_size=page_size)):
         n_pages += 1
         ids.extend(str(m["id"]) for m in page.members)
         if page.total is not None:

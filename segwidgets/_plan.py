@@ -421,32 +421,46 @@ def _distinct(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The non-null ids, each once in first-seen order, and their 64-bit hashes.
 
     Distinct hashes prove distinct ids, so the usual input (already distinct: a live read,
-    a resolution) is checked with one pass over integers and not copied.
+    a resolution) is checked with one sort of integers and not copied.
     """
     values = ids.cast(pl.String).drop_nulls().rename("customer_id")
     hashes = values.hash(_HASH_SEED)
-    if hashes.n_unique() != hashes.len():
+    if not _all_distinct(hashes):
         values = values.unique(maintain_order=True)
         hashes = values.hash(_HASH_SEED)
     return values, hashes
 
 
+def _all_distinct(hashes: pl.Series) -> bool:
+    """Whether no two hashes are equal: once sorted, equal ones are neighbours.
+
+    A single-threaded sort of the integers is cheaper than ``n_unique``'s hash table (about
+    20 ms against 35 ms per million hashes, 0.25 s against 0.4 s per ten million), and a
+    parallel sort spends more CPU than it saves wall time when cores are few or busy.
+    """
+    ordered = hashes.sort(multithreaded=False)
+    return not (ordered.slice(1) == ordered.slice(0, max(ordered.len() - 1, 0))).any()
+
+
 def _membership(
     live: pl.Series, live_hash: pl.Series, desired: pl.Series, desired_hash: pl.Series
 ) -> tuple[pl.Series, pl.Series]:
-    """Per live id whether it is desired, and per desired id whether it is live."""
-    live_side = pl.DataFrame(
-        {"h": live_hash, "li": pl.int_range(0, live.len(), dtype=pl.UInt32, eager=True)}
-    )
-    desired_side = pl.DataFrame(
-        {"h": desired_hash, "di": pl.int_range(0, desired.len(), dtype=pl.UInt32, eager=True)}
-    )
-    pairs = live_side.join(desired_side, on="h", how="inner")
-    del live_side, desired_side  # freed before the next step: peak memory, not just tidiness
+    """Per live id whether it is desired, and per desired id whether it is live.
+
+    The hashes are joined lazily: in polars 2 ``collect`` runs the streaming engine, whose
+    hash join takes half the time of the eager join or less (older versions run the same
+    in-memory join as eager). Its pairs come in no particular order, which the scatters do
+    not mind; the gathers do on ids in many chunks (an Arrow file's record batches: 15x
+    slower), so the ids are made one chunk first (the string views are copied, not the
+    strings), and only while needed.
+    """
+    live_side = pl.LazyFrame({"h": live_hash}).with_row_index("li")
+    desired_side = pl.LazyFrame({"h": desired_hash}).with_row_index("di")
+    pairs = live_side.join(desired_side, on="h", how="inner").select("li", "di").collect()
     li, di = pairs.get_column("li"), pairs.get_column("di")
     del pairs
     # Equal hashes of different ids (a collision) are no match.
-    same = live.gather(li) == desired.gather(di)
+    same = live.rechunk().gather(li) == desired.rechunk().gather(di)
     li, di = li.filter(same), di.filter(same)
     live_is_desired = pl.repeat(False, live.len(), dtype=pl.Boolean, eager=True).scatter(li, True)
     desired_is_live = pl.repeat(False, desired.len(), dtype=pl.Boolean, eager=True).scatter(

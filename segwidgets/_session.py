@@ -22,6 +22,7 @@ from ._journal import Journal
 from ._live import read_live
 from ._members import MemberList, read_members
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
+from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import Resolution, resolve_members
 from ._secrets import Secret
@@ -259,7 +260,7 @@ class SegmentSession:
         """The segment's live members: ``customer_id``, ``type``."""
         ids: list[str] = []
         types: list[str] = []
-        for page in self._client.member_pages(code, page_size=self.page_size):
+        for page in prefetched(self._client.member_pages(code, page_size=self.page_size)):
             for member in page.members:
                 ids.append(str(member["id"]))
                 types.append(str(member.get("type") or "customer"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from segwidgets._plan import _membership, compute_plan
+from segwidgets._plan import _all_distinct, _membership, compute_plan
 
 
 def s(*values: str | None) -> pl.Series:
@@ -37,3 +37,41 @@ def test_empty_sides() -> None:
     assert adds.is_empty()
     assert removes.is_empty()
     assert unchanged.get_column("customer_id").to_list() == ["a"]
+
+
+def test_equal_hashes_within_one_side_pair_only_equal_ids() -> None:
+    live, desired = s("a", "b"), s("b", "c")
+    live_hash = pl.Series("h", [1, 1], dtype=pl.UInt64)  # "a" and "b" collide in live
+    desired_hash = pl.Series("h", [1, 2], dtype=pl.UInt64)
+    live_is_desired, desired_is_live = _membership(live, live_hash, desired, desired_hash)
+    assert live_is_desired.to_list() == [False, True]
+    assert desired_is_live.to_list() == [True, False]
+
+
+def test_all_distinct_finds_any_repeat() -> None:
+    def h(*values: int) -> pl.Series:
+        return pl.Series("h", values, dtype=pl.UInt64)
+
+    assert _all_distinct(h())
+    assert _all_distinct(h(7))
+    assert _all_distinct(h(3, 1, 2))
+    assert not _all_distinct(h(5, 1, 5))
+    assert not _all_distinct(h(2**64 - 1, 0, 2**64 - 1))
+
+
+def test_ids_in_many_chunks_give_the_same_plan() -> None:
+    live = pl.concat([s("x", "a"), s("x", None), s("b")], rechunk=False)
+    desired = pl.concat([s("d", "b"), s("d", None, "c"), s("b")], rechunk=False)
+    assert live.n_chunks() > 1
+    adds, removes, unchanged = compute_plan(live, desired, mode="mirror")
+    assert adds.get_column("customer_id").to_list() == ["d", "c"]
+    assert removes.get_column("customer_id").to_list() == ["x", "a"]
+    assert unchanged.get_column("customer_id").to_list() == ["b"]
+    assert adds.schema == removes.schema == unchanged.schema == {"customer_id": pl.String}
+    # distinct ids: the path that keeps the input as it is
+    live = pl.concat([s("e", "a"), s("b", "f")], rechunk=False)
+    desired = pl.concat([s("b"), s("g", "e")], rechunk=False)
+    adds, removes, unchanged = compute_plan(live, desired, mode="mirror")
+    assert adds.get_column("customer_id").to_list() == ["g"]
+    assert removes.get_column("customer_id").to_list() == ["a", "f"]
+    assert unchanged.get_column("customer_id").to_list() == ["e", "b"]
