@@ -1,11 +1,18 @@
 """Resolving emails to Shopgate customer ids, with one outcome per email.
 
-Two strategies, chosen by request count (``strategy="auto"``):
+Two strategies:
 
 * ``lookup``: one ``GET customers`` per email with the filter
   ``{"emailAddress": e, "isAnonymous": false}``, sent concurrently;
 * ``scan``: page through every registered customer (``{"isAnonymous": false}``), pages
   fetched concurrently by offset, and match locally on the normalised email.
+
+``strategy="auto"`` starts both at once, without asking for a count first: the first
+scan page (which tells how many registered customers there are) and the lookups of the
+first two emails share one round trip. Then it goes on with whichever needs fewer
+requests. At most two requests are spent on the strategy not taken (the first page, or the
+two lookups), so a resolution sends at most ``min(N, ceil(C / page)) + 2`` requests for N
+emails and C customers.
 
 Whatever the server answers, every candidate is checked again locally (registered, not
 deleted, same normalised email), so a guest can never become a member. Guests are looked
@@ -34,13 +41,15 @@ from ._progress import ProgressTracker
 from ._types import AmbiguityPolicy, ResolveStrategy
 
 if TYPE_CHECKING:
-    from ._client import ShopgateClient
+    from ._client import CustomerPage, ShopgateClient
     from ._members import MemberList
     from ._progress import ProgressCallback
 
 __all__ = ["Resolution", "choose_strategy", "resolve_members"]
 
 _LOOKUP_LIMIT = 100
+#: lookups "auto" sends along with the first scan page, before it has chosen
+_SPECULATIVE_LOOKUPS = 2
 #: customers whose emails a scan normalises in one call
 _NORMALIZE_CHUNK = 20_000
 
@@ -260,21 +269,18 @@ def resolve_members(
     else:
         used = strategy
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            registered: int | None = None
             if strategy == "auto":
-                # Two counts in one round trip: every customer (what a lookup is weighed
-                # against) and the registered ones (how many pages a scan reads).
-                n_all, registered = pool.map(
-                    lambda filters: client.customer_page(filters=filters, limit=1).total,
-                    [None, {"isAnonymous": False}],
+                used = _auto(
+                    client,
+                    pool,
+                    emails,
+                    candidates,
+                    counter,
+                    deleted=deleted,
+                    page_size=page_size,
+                    notes=notes,
                 )
-                counter.add(2)
-                used = choose_strategy(len(emails), n_all, page_size)
-                notes.append(
-                    f"{len(emails):,} emails, {n_all:,} customers ({registered:,} registered): "
-                    f"{used} needs fewer requests"
-                )
-            if used == "lookup":
+            elif used == "lookup":
                 _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
             else:
                 _scan(
@@ -286,7 +292,6 @@ def resolve_members(
                     deleted=deleted,
                     page_size=page_size,
                     anonymous=False,
-                    total=registered,
                 )
             guests: set[str] = set()
             if classify_guests:
@@ -310,6 +315,77 @@ def resolve_members(
     return resolution
 
 
+def _auto(
+    client: ShopgateClient,
+    pool: ThreadPoolExecutor,
+    emails: list[str],
+    candidates: dict[str, list[_Candidate]],
+    counter: _Counter,
+    *,
+    deleted: set[str],
+    page_size: int,
+    notes: list[str],
+) -> str:
+    """The first scan page and the first lookups at once, then the cheaper way on."""
+    filters = {"isAnonymous": False}
+    first_page = pool.submit(client.customer_page, filters=filters, limit=page_size, offset=0)
+    early = emails[:_SPECULATIVE_LOOKUPS]
+    early_lookups = [pool.submit(_lookup_one, client, counter, e, anonymous=False) for e in early]
+    first = first_page.result()
+    counter.add()
+    size = len(first.customers) or page_size
+    pages_left = max(0, math.ceil(first.total / size) - 1)
+    rest = emails[len(early) :]
+    used = "lookup" if len(rest) <= pages_left else "scan"
+    notes.append(
+        f"{len(emails):,} emails, {first.total:,} registered customers: "
+        f"{len(rest):,} more lookups or {pages_left:,} more pages; {used} needs fewer requests"
+    )
+    if used == "lookup":
+        for future in early_lookups:
+            _take_lookup(*future.result(), candidates, deleted)
+        _lookup(client, pool, rest, candidates, counter, deleted=deleted, anonymous=False)
+    else:
+        for future in early_lookups:
+            future.result()  # the scan finds these emails too
+        pages = _scan_pages(client, pool, counter, page_size, anonymous=False, first=first)
+        _match_pages(pages, set(emails), candidates, deleted)
+    return used
+
+
+def _lookup_one(
+    client: ShopgateClient, counter: _Counter, email: str, *, anonymous: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """Every customer with this exact email (registered or guests, as ``anonymous`` says)."""
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = client.customer_page(
+            filters={"emailAddress": email, "isAnonymous": anonymous},
+            limit=_LOOKUP_LIMIT,
+            offset=offset,
+        )
+        counter.add()
+        found.extend(page.customers)
+        offset += len(page.customers)
+        if not page.customers or offset >= page.total:
+            return email, found
+
+
+def _take_lookup(
+    email: str,
+    found: list[dict[str, Any]],
+    candidates: dict[str, list[_Candidate]],
+    deleted: set[str],
+) -> None:
+    """Keep the customers of a lookup whose normalised email really is ``email``."""
+    for customer, key in zip(found, _keys_of(found), strict=True):
+        if key == email and _usable(customer):
+            candidates[email].append(_candidate(customer))
+        elif key == email and _deleted(customer):
+            deleted.add(email)
+
+
 def _lookup(
     client: ShopgateClient,
     pool: ThreadPoolExecutor,
@@ -321,27 +397,10 @@ def _lookup(
     anonymous: bool,
 ) -> None:
     def one(email: str) -> tuple[str, list[dict[str, Any]]]:
-        found: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = client.customer_page(
-                filters={"emailAddress": email, "isAnonymous": anonymous},
-                limit=_LOOKUP_LIMIT,
-                offset=offset,
-            )
-            counter.add()
-            found.extend(page.customers)
-            offset += len(page.customers)
-            if not page.customers or offset >= page.total:
-                return email, found
+        return _lookup_one(client, counter, email, anonymous=anonymous)
 
     for email, found in pool.map(one, emails):
-        keys = _keys_of(found)
-        for customer, key in zip(found, keys, strict=True):
-            if key == email and _usable(customer):
-                candidates[email].append(_candidate(customer))
-            elif key == email and _deleted(customer):
-                deleted.add(email)
+        _take_lookup(email, found, candidates, deleted)
 
 
 def _scan_pages(
@@ -352,13 +411,14 @@ def _scan_pages(
     *,
     anonymous: bool,
     total: int | None = None,
+    first: CustomerPage | None = None,
 ) -> Iterable[list[dict[str, Any]]]:
     """Every customer page, fetched concurrently.
 
-    Without ``total`` the first page tells the total and the server's page size, then the
-    rest follow. With ``total`` known (from a count request) every page is asked for at
-    once; a page shorter than asked (a server that caps ``limit``) gets its rest fetched
-    in pages of the size the server answered with.
+    The first page (fetched here, or ``first`` if the caller has it) tells the total and
+    the server's page size, then the rest follow. With ``total`` known (from a count
+    request) every page is asked for at once; a page shorter than asked (a server that
+    caps ``limit``) gets its rest fetched in pages of the size the server answered with.
     """
     filters = {"isAnonymous": anonymous}
 
@@ -368,9 +428,10 @@ def _scan_pages(
         counter.add()
         return offset, size, result.customers
 
-    if total is None:
-        first = client.customer_page(filters=filters, limit=page_size, offset=0)
-        counter.add()
+    if total is None or first is not None:
+        if first is None:
+            first = client.customer_page(filters=filters, limit=page_size, offset=0)
+            counter.add()
         yield first.customers
         total = first.total
         size = len(first.customers) or page_size
@@ -416,6 +477,16 @@ def _scan(
     total: int | None = None,
 ) -> None:
     pages = _scan_pages(client, pool, counter, page_size, anonymous=anonymous, total=total)
+    _match_pages(pages, wanted, candidates, deleted)
+
+
+def _match_pages(
+    pages: Iterable[list[dict[str, Any]]],
+    wanted: set[str],
+    candidates: dict[str, list[_Candidate]],
+    deleted: set[str],
+) -> None:
+    """Match scanned customers to the wanted emails on their normalised email."""
     for customers in _in_chunks(pages):
         for customer, key in zip(customers, _keys_of(customers), strict=True):
             if key is not None and key in wanted and _usable(customer):
