@@ -24,6 +24,7 @@ How a push goes:
 
 from __future__ import annotations
 
+import gc
 import html
 import itertools
 import math
@@ -31,7 +32,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -247,6 +248,32 @@ class Pusher:
         self._clock = clock
         #: the largest batch the server took so far (shrinks after a 413)
         self.batch_size = options.batch_size
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def workers(self) -> ThreadPoolExecutor:
+        """The session's push threads, all started (the first call starts them).
+
+        Kept for the whole session: a push does not wait for threads to start while its
+        first batches are due.
+        """
+        with self._pool_lock:
+            if self._pool is None:
+                n = max(1, self.options.concurrency)
+                pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="segwidgets-push")
+                # A task that waits for all the others makes the pool start every thread.
+                everyone = threading.Barrier(n)
+                for started in [pool.submit(everyone.wait) for _ in range(n)]:
+                    started.result()
+                self._pool = pool
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the push threads (they are idle between pushes)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -347,6 +374,7 @@ class Pusher:
         start = self._clock()
         before = self.client.stats.n_requests
         timings: dict[str, float] = {}
+        self.workers()
         self.check_editable(plan.segment_code)
         self.check_fresh(plan)
         timings["check"] = self._clock() - start
@@ -368,6 +396,10 @@ class Pusher:
             self, run_id, plan.segment_code, progress, cancel, verify=verify and self.options.verify
         )
         planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
+        # The run's id lists were just allocated: the collector's next young-generation
+        # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
+        # wave of batches. Run it now, before anything is sent.
+        gc.collect(1)
         return run.execute(planned=planned, start=start, before=before, timings=timings)
 
     def resume(
@@ -554,10 +586,15 @@ class _RunState:
     def _run_batches(self, batches: list[_Batch]) -> None:
         if not batches:
             return
-        workers = max(1, min(self.p.options.concurrency, len(batches)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segwidgets-push") as pool:
-            futures = [pool.submit(self._send, *batch) for batch in batches]
+        pool = self.p.workers()
+        futures = [pool.submit(self._send, *batch) for batch in batches]
+        try:
             self._wait(futures)
+        finally:
+            # However this ends, no batch of this run is sent after it returns.
+            for future in futures:
+                future.cancel()
+            wait(futures)
 
     def _wait(self, futures: list[Future[None]]) -> None:
         crash: BaseException | None = None

@@ -292,6 +292,10 @@ class Journal:
                 "INSERT INTO members (run_id, action, customer_id, batch) VALUES (?,?,?,?)",
                 _member_rows(run_id, batches),
             )
+        # Move the rows just written out of the write-ahead log now, rather than inside the
+        # first batch's mark (SQLite checkpoints when a commit finds the log long).
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return run_id
 
     def finish_run(
@@ -399,17 +403,19 @@ class Journal:
         ``ids=None`` for a batch recorded by ``start_run`` (one row is written); otherwise
         a new batch of these members, who move to it (a resend or a split).
         """
-        with self._tx() as db:
-            if ids is None:
-                updated = db.execute(
+        if ids is None:
+            # One statement: SQLite commits it on its own, no BEGIN/COMMIT round.
+            with self._lock:
+                updated = self._db.execute(
                     "UPDATE batches SET status='sending', member_status='sending', started_at=?"
                     " WHERE run_id=? AND batch=? AND action=?",
                     (_now(), run_id, batch, action),
                 ).rowcount
-                if updated != 1:
-                    msg = f"Run {run_id} has no {action} batch {batch} to send."
-                    raise JournalError(msg)
-                return
+            if updated != 1:
+                msg = f"Run {run_id} has no {action} batch {batch} to send."
+                raise JournalError(msg)
+            return
+        with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO batches (run_id, batch, action, size, status,"
                 " member_status, started_at) VALUES (?,?,?,?,?,?,?)",
@@ -432,8 +438,8 @@ class Journal:
         error: str | None = None,
     ) -> None:
         """After the server answered a batch (or refused it): its outcome and its members'."""
-        with self._tx() as db:
-            db.execute(
+        with self._lock:
+            self._db.execute(
                 "UPDATE batches SET status=?, member_status=?, finished_at=?, error=?"
                 " WHERE run_id=? AND batch=?",
                 (batch_status, status, _now(), error, run_id, batch),

@@ -171,10 +171,12 @@ class SegmentSession:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection pool and the journal (and stop a sandbox this session started)."""
+        """Close the connection pool, the push threads and the journal (and stop a sandbox
+        this session started)."""
         if self._closed:
             return
         self._closed = True
+        self._pusher.close()
         self._client.close()
         if self._owns_journal:
             self._journal.close()
