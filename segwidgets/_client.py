@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -59,8 +58,6 @@ _USER_AGENT = "segwidgets"
 # thread fetched meanwhile, which can itself be refused if it expired while this request was
 # in flight; so at most three sends per request end in a 401, and never two sign-ins.
 _MAX_REAUTHS = 2
-# Text that stands in JSON as it is, between quotes.
-_PLAIN_JSON_TEXT = re.compile(r"[A-Za-z0-9 ,._:@+\-]*")
 
 
 @dataclass(frozen=True)
@@ -796,10 +793,16 @@ def _json_bytes(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _is_plain_json_text(text: str) -> bool:
+    """True if ``text`` stands in a JSON string as it is: no quote, backslash or control
+    character (nor any other unprintable one, to be safe)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
 def _members_body(ids: Sequence[str], member_type: str) -> bytes | None:
     """``{"members": [{"id": ..., "type": ...}, ...]}`` as JSON bytes (None for no ids).
 
-    Ids and types made of characters JSON never escapes are joined into the body directly,
+    Ids and types that need no escaping in JSON are joined into the body directly,
     several times faster than encoding a thousand small objects; anything else goes through
     ``json.dumps``. Both give the same JSON value.
     """
@@ -809,10 +812,10 @@ def _members_body(ids: Sequence[str], member_type: str) -> bytes | None:
     if not ids:
         return None
     texts = list(map(str, ids))
-    if _PLAIN_JSON_TEXT.fullmatch(",".join(texts)) and _PLAIN_JSON_TEXT.fullmatch(member_type):
+    if _is_plain_json_text("".join(texts)) and _is_plain_json_text(member_type):
         item_end = f'","type":"{member_type}"}}'
         body = '{"members":[{"id":"' + (item_end + ',{"id":"').join(texts) + item_end + "]}"
-        return body.encode("ascii")
+        return body.encode("utf-8")
     members = [{"id": t, "type": member_type} for t in texts]
     return json.dumps({"members": members}, separators=(",", ":")).encode("ascii")
 
