@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -36,19 +36,36 @@ class LiveSnapshot:
         return pl.DataFrame({"customer_id": self.ids})
 
 
-def _read_once(client: ShopgateClient, code: str, page_size: int) -> tuple[list[str], bool, int]:
-    ids: list[str] = []
+def _read_once(client: ShopgateClient, code: str, page_size: int) -> tuple[pl.Series, bool, int]:
+    ids: list[Any] = []
     totals: set[int] = set()
     n_pages = 0
     # The next page is on its way while this one is taken apart.
     for page in prefetched(client.member_pages(code, page_size=page_size)):
         n_pages += 1
-        ids.extend(str(m["id"]) for m in page.members)
+        ids.extend([m["id"] for m in page.members])
         if page.total is not None:
             totals.add(page.total)
-    consistent = len(totals) <= 1 and (not totals or totals == {len(ids)})
-    consistent = consistent and len(set(ids)) == len(ids)
-    return ids, consistent, n_pages
+    series = _id_series(ids)
+    consistent = len(totals) <= 1 and (not totals or totals == {series.len()})
+    return series, consistent and _all_distinct(series), n_pages
+
+
+def _id_series(ids: list[Any]) -> pl.Series:
+    """The ids as strings (a server that sends numbers gets them as text)."""
+    try:
+        series = pl.Series("customer_id", ids, dtype=pl.String, strict=True)
+    except (TypeError, pl.exceptions.PolarsError):
+        series = None
+    if series is None or series.null_count():
+        series = pl.Series("customer_id", [str(i) for i in ids], dtype=pl.String)
+    return series
+
+
+def _all_distinct(ids: pl.Series) -> bool:
+    if ids.is_sorted():  # pages in id order: repeats would be neighbours
+        return ids.len() < 2 or not (ids.slice(1) == ids.slice(0, ids.len() - 1)).any()
+    return ids.n_unique() == ids.len()
 
 
 def read_live(
@@ -62,13 +79,12 @@ def read_live(
     cannot be seen here; the stale check before applying catches it.)
     """
     for _ in range(attempts):
-        ids, consistent, n_pages = _read_once(client, code, page_size)
+        series, consistent, n_pages = _read_once(client, code, page_size)
         if consistent:
-            series = pl.Series("customer_id", ids, dtype=pl.String)
             return LiveSnapshot(
                 segment_code=code,
                 ids=series,
-                fingerprint=fingerprint_ids(series),
+                fingerprint=fingerprint_ids(series, distinct=True),
                 n_pages=n_pages,
             )
     msg = (

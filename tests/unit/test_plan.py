@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import stat
 
 import polars as pl
@@ -181,3 +182,13 @@ def test_load_rejects_other_files(tmp_path) -> None:
 def test_id_frame_drops_nulls_and_duplicates() -> None:
     frame = id_frame(pl.Series(["1", None, "1", "2"]))
     assert frame.get_column("customer_id").to_list() == ["1", "2"]
+
+
+def test_fingerprint_is_pinned_and_its_fast_paths_agree() -> None:
+    # The value is part of saved plans: it must never change between versions.
+    expected = hashlib.sha256(b"n=3\na\nb\nc\n").hexdigest()
+    assert fingerprint_ids(ids("c", "a", "b", "a")) == expected
+    assert fingerprint_ids(ids("a", "b", "c"), distinct=True) == expected  # sorted, distinct
+    assert fingerprint_ids(ids("b", "c", "a"), distinct=True) == expected  # distinct, unsorted
+    many = pl.Series([f"id-{k:07d}" for k in range(450_000)])  # several chunks
+    assert fingerprint_ids(many.reverse()) == fingerprint_ids(many, distinct=True)
