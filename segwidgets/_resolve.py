@@ -7,12 +7,14 @@ Two strategies:
 * ``scan``: page through every registered customer (``{"isAnonymous": false}``), pages
   fetched concurrently by offset, and match locally on the normalised email.
 
-``strategy="auto"`` starts both at once, without asking for a count first: the first
-scan page (which tells how many registered customers there are) and the lookups of the
-first two emails share one round trip. Then it goes on with whichever needs fewer
-requests. At most two requests are spent on the strategy not taken (the first page, or the
-two lookups), so a resolution sends at most ``min(N, ceil(C / page)) + 2`` requests for N
-emails and C customers.
+``strategy="auto"`` weighs N lookups against the pages of all C customers (a page
+carries a thousand records, a lookup one) and takes lookups when N is at most that many
+pages. It needs the two customer counts: asked for in one round trip (two requests of one
+record each), or taken from ``counts``, a ``CustomerCounts`` that remembers them for a few
+minutes, so a session's later resolutions start at once. A resolution sends at most
+``min(N, ceil(C / page)) + 2`` requests. Counts only steer the choice: a scan always
+follows the totals the server reports on each page, so a stale count cannot hide a
+customer.
 
 Whatever the server answers, every candidate is checked again locally (registered, not
 deleted, same normalised email), so a guest can never become a member. Guests are looked
@@ -45,11 +47,11 @@ if TYPE_CHECKING:
     from ._members import MemberList
     from ._progress import ProgressCallback
 
-__all__ = ["Resolution", "choose_strategy", "resolve_members"]
+__all__ = ["CustomerCounts", "Resolution", "choose_strategy", "resolve_members"]
 
 _LOOKUP_LIMIT = 100
-#: lookups "auto" sends along with the first scan page, before it has chosen
-_SPECULATIVE_LOOKUPS = 2
+#: seconds for which ``CustomerCounts`` trusts counts it was given
+COUNTS_TTL = 300.0
 #: customers whose emails a scan normalises in one call
 _NORMALIZE_CHUNK = 20_000
 
@@ -210,6 +212,39 @@ def choose_strategy(n_emails: int, n_customers: int, page_size: int) -> ResolveS
     return "lookup" if n_emails <= math.ceil(n_customers / max(page_size, 1)) else "scan"
 
 
+class CustomerCounts:
+    """The merchant's customer counts (all, registered), remembered for ``ttl`` seconds.
+
+    One per session. Counts only steer the choice of strategy, so a few minutes' drift
+    costs at most some speed, never a match.
+    """
+
+    def __init__(self, *, ttl: float = COUNTS_TTL, clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: tuple[int, int] | None = None
+        self._at = 0.0
+
+    def get(self) -> tuple[int, int] | None:
+        """``(all customers, registered customers)`` if known and fresh."""
+        with self._lock:
+            if self._value is None or self._clock() - self._at > self._ttl:
+                return None
+            return self._value
+
+    def put(self, n_all: int, n_registered: int) -> None:
+        """Remember counts just read."""
+        with self._lock:
+            self._value = (n_all, n_registered)
+            self._at = self._clock()
+
+    def clear(self) -> None:
+        """Forget the counts (the next resolution asks again)."""
+        with self._lock:
+            self._value = None
+
+
 class _Counter:
     def __init__(self) -> None:
         self.n = 0
@@ -252,6 +287,7 @@ def resolve_members(
     classify_guests: bool = True,
     progress: ProgressCallback | None = None,
     clock: Callable[[], float] = time.monotonic,
+    counts: CustomerCounts | None = None,
 ) -> Resolution:
     """Resolve every valid email of ``members`` (see the module docstring)."""
     start = clock()
@@ -279,6 +315,7 @@ def resolve_members(
                     deleted=deleted,
                     page_size=page_size,
                     notes=notes,
+                    counts=counts,
                 )
             elif used == "lookup":
                 _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
@@ -325,31 +362,43 @@ def _auto(
     deleted: set[str],
     page_size: int,
     notes: list[str],
+    counts: CustomerCounts | None,
 ) -> str:
-    """The first scan page and the first lookups at once, then the cheaper way on."""
-    filters = {"isAnonymous": False}
-    first_page = pool.submit(client.customer_page, filters=filters, limit=page_size, offset=0)
-    early = emails[:_SPECULATIVE_LOOKUPS]
-    early_lookups = [pool.submit(_lookup_one, client, counter, e, anonymous=False) for e in early]
-    first = first_page.result()
-    counter.add()
-    size = len(first.customers) or page_size
-    pages_left = max(0, math.ceil(first.total / size) - 1)
-    rest = emails[len(early) :]
-    used = "lookup" if len(rest) <= pages_left else "scan"
+    """Count (or recall the counts), then resolve the cheaper way."""
+    known = None if counts is None else counts.get()
+    if known is None:
+        # Two counts in one round trip: every customer (what a lookup is weighed
+        # against) and the registered ones (how many pages a scan reads).
+        n_all, registered = pool.map(
+            lambda filters: client.customer_page(filters=filters, limit=1).total,
+            [None, {"isAnonymous": False}],
+        )
+        counter.add(2)
+        if counts is not None:
+            counts.put(n_all, registered)
+        source = "counted"
+    else:
+        n_all, registered = known
+        source = "counts from an earlier resolution"
+    used = choose_strategy(len(emails), n_all, page_size)
     notes.append(
-        f"{len(emails):,} emails, {first.total:,} registered customers: "
-        f"{len(rest):,} more lookups or {pages_left:,} more pages; {used} needs fewer requests"
+        f"{len(emails):,} emails, {n_all:,} customers ({registered:,} registered, {source}): "
+        f"{used} needs fewer requests"
     )
     if used == "lookup":
-        for future in early_lookups:
-            _take_lookup(*future.result(), candidates, deleted)
-        _lookup(client, pool, rest, candidates, counter, deleted=deleted, anonymous=False)
+        _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
     else:
-        for future in early_lookups:
-            future.result()  # the scan finds these emails too
-        pages = _scan_pages(client, pool, counter, page_size, anonymous=False, first=first)
-        _match_pages(pages, set(emails), candidates, deleted)
+        _scan(
+            client,
+            pool,
+            set(emails),
+            candidates,
+            counter,
+            deleted=deleted,
+            page_size=page_size,
+            anonymous=False,
+            total=registered,
+        )
     return used
 
 
@@ -411,27 +460,26 @@ def _scan_pages(
     *,
     anonymous: bool,
     total: int | None = None,
-    first: CustomerPage | None = None,
 ) -> Iterable[list[dict[str, Any]]]:
     """Every customer page, fetched concurrently.
 
-    The first page (fetched here, or ``first`` if the caller has it) tells the total and
-    the server's page size, then the rest follow. With ``total`` known (from a count
-    request) every page is asked for at once; a page shorter than asked (a server that
-    caps ``limit``) gets its rest fetched in pages of the size the server answered with.
+    Without ``total`` the first page tells the total and the server's page size, then the
+    rest follow. With ``total`` known (from a count) every page is asked for at once; a
+    page shorter than asked (a server that caps ``limit``) gets its rest fetched in pages
+    of the size the server answered with, and a total on a page larger than ``total`` is
+    read up to.
     """
     filters = {"isAnonymous": anonymous}
 
-    def fetch(job: tuple[int, int]) -> tuple[int, int, list[dict[str, Any]]]:
+    def fetch(job: tuple[int, int]) -> tuple[int, int, CustomerPage]:
         offset, size = job
         result = client.customer_page(filters=filters, limit=size, offset=offset)
         counter.add()
-        return offset, size, result.customers
+        return offset, size, result
 
-    if total is None or first is not None:
-        if first is None:
-            first = client.customer_page(filters=filters, limit=page_size, offset=0)
-            counter.add()
+    if total is None:
+        first = client.customer_page(filters=filters, limit=page_size, offset=0)
+        counter.add()
         yield first.customers
         total = first.total
         size = len(first.customers) or page_size
@@ -440,12 +488,18 @@ def _scan_pages(
         jobs = [(o, page_size) for o in range(0, total, page_size)]
     while jobs:
         missing: list[tuple[int, int]] = []
-        for offset, asked, customers in pool.map(fetch, jobs):
-            yield customers
-            got = len(customers)
+        covered = max(offset + size for offset, size in jobs)
+        for offset, asked, page in pool.map(fetch, jobs):
+            yield page.customers
+            got = len(page.customers)
             if 0 < got < asked and offset + got < total:
                 end = min(offset + asked, total)
                 missing += [(o, got) for o in range(offset + got, end, got)]
+            # More customers than the pages were planned for (a count from earlier, or
+            # customers added meanwhile): read on to the total the server reports now.
+            total = max(total, page.total)
+        if total > covered:
+            missing += [(o, page_size) for o in range(covered, total, page_size)]
         jobs = missing
 
 

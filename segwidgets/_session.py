@@ -24,7 +24,7 @@ from ._members import MemberList, read_members
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
-from ._resolve import Resolution, resolve_members
+from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._secrets import Secret
 from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
 
@@ -92,6 +92,7 @@ class SegmentSession:
             verify_timeout=verify_timeout,
         )
         self._pusher = Pusher(self._client, self._journal, self._options, sleep=sleep, clock=clock)
+        self._customer_counts = CustomerCounts(clock=clock)
         self._apply_lock = threading.Lock()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.mass_removal_threshold = mass_removal_threshold
@@ -300,6 +301,7 @@ class SegmentSession:
             page_size=self.page_size,
             classify_guests=classify_guests,
             progress=progress_callback(progress),
+            counts=self._customer_counts,
         )
 
     # -- planning -----------------------------------------------------------------------------------

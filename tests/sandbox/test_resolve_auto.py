@@ -1,7 +1,7 @@
-"""The automatic resolution strategy: the request bound and the same answer as both forced ones.
+"""The automatic resolution strategy: the request bound, remembered counts, the same answer.
 
 A sandbox of 600 customers read in pages of 50 makes the two strategies cross over at small
-N, so every side of the choice (all emails in the first round trip, lookups, scan) is met.
+N, so both sides of the choice are met.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import segwidgets as sw
+from segwidgets._resolve import CustomerCounts, choose_strategy, resolve_members
 
 CUSTOMERS = 600
 PAGE = 50
@@ -42,15 +43,48 @@ def test_auto_stays_within_the_request_bound_and_agrees_with_both_strategies(
     n_customers = session.client.customer_page(limit=1).total
     bound = min(n, math.ceil(n_customers / PAGE)) + 2
     reports = {}
-    for strategy in ("auto", "lookup", "scan"):
+    for counts in (CustomerCounts(), None):  # counted first, then with nothing remembered
+        resolution = resolve_members(
+            session.client, members, page_size=PAGE, classify_guests=False, counts=counts
+        )
+        assert resolution.n_requests <= bound
+        assert resolution.strategy == choose_strategy(n, n_customers, PAGE)
+        reports["auto"] = resolution.report.sort("email")
+    for strategy in ("lookup", "scan"):
         resolution = session.resolve(members, strategy=strategy, classify_guests=False)
         reports[strategy] = resolution.report.sort("email")
-        if strategy == "auto":
-            assert resolution.n_requests <= bound
-            registered = session.client.customer_page(filters={"isAnonymous": False}, limit=1)
-            pages = math.ceil(registered.total / PAGE)
-            # it took the strategy that needs fewer requests once the first page was in
-            expected = "lookup" if n - min(n, 2) <= pages - 1 else "scan"
-            assert resolution.strategy == expected
     assert reports["auto"].equals(reports["lookup"])
     assert reports["auto"].equals(reports["scan"])
+
+
+def test_a_session_remembers_the_counts_for_its_next_resolutions(session, emails) -> None:
+    members = sw.read_members(pl.Series("email", emails[:30]), kind="email")
+    session._customer_counts.clear()
+    first = session.resolve(members, classify_guests=False)
+    second = session.resolve(members, classify_guests=False)
+    assert second.n_requests == first.n_requests - 2  # no counting the second time
+    assert "earlier resolution" in second.notes[0]
+    assert second.report.equals(first.report)
+
+
+def test_a_stale_count_cannot_hide_a_customer(session, emails) -> None:
+    """Counts remembered as far too small: the scan still reads every page there is."""
+    members = sw.read_members(pl.Series("email", emails), kind="email")
+    truth = resolve_members(session.client, members, page_size=PAGE, strategy="scan")
+    stale = CustomerCounts()
+    stale.put(1, 1)  # one customer, says the memory: a scan of one page is planned
+    resolution = resolve_members(session.client, members, page_size=PAGE, counts=stale)
+    assert resolution.strategy == "scan"
+    assert resolution.report.sort("email").equals(truth.report.sort("email"))
+    assert resolution.n_matched == truth.n_matched > 0
+
+
+def test_counts_expire() -> None:
+    now = [0.0]
+    counts = CustomerCounts(ttl=10, clock=lambda: now[0])
+    assert counts.get() is None
+    counts.put(5, 4)
+    now[0] = 10.0
+    assert counts.get() == (5, 4)
+    now[0] = 10.5
+    assert counts.get() is None
