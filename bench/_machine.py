@@ -19,6 +19,7 @@ _PACKAGES = (
     "httpx",
     "httpcore",
     "h11",
+    "httptools",
     "starlette",
     "uvicorn",
     "email-validator",

@@ -28,8 +28,9 @@ from starlette.types import Receive, Scope, Send
 
 from .._config import is_loopback_host
 from .._errors import ConfigurationError
+from ._member_body import read_member_ids
 from ._model import SandboxModel
-from ._routes import ROUTES, Call, Reply, Route
+from ._routes import ROUTES, Call, EncodedJson, Reply, Route
 from ._service_error import ServiceError
 
 __all__ = ["ResponseDroppedError", "SandboxApp", "openapi_spec"]
@@ -276,6 +277,13 @@ class _Resource:
         headers = dict(reply.headers)
         if reply.body is None:
             response = Response(status_code=reply.status, headers=headers)
+        elif isinstance(reply.body, EncodedJson):
+            response = Response(
+                reply.body.data,
+                status_code=reply.status,
+                headers=headers,
+                media_type=JSONResponse.media_type,
+            )
         else:
             response = JSONResponse(reply.body, status_code=reply.status, headers=headers)
         await response(scope, receive, send)
@@ -305,7 +313,9 @@ class _Resource:
             raise ServiceError(413, "payloadTooLarge", "The request body is too large.")
         body: Any = None
         form: dict[str, str] = {}
-        if route.body == "json" and raw.strip():
+        if route.body == "members":
+            body = read_member_ids(raw)
+        if route.body in {"json", "members"} and body is None and raw.strip():
             try:
                 body = json.loads(raw)
             except ValueError:

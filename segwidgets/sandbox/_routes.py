@@ -18,7 +18,16 @@ from ._faults import CallKind
 from ._model import SandboxModel
 from ._service_error import ServiceError
 
-__all__ = ["MAX_INT", "ROUTES", "Call", "Reply", "Route", "parse_int", "parse_json_param"]
+__all__ = [
+    "MAX_INT",
+    "ROUTES",
+    "Call",
+    "EncodedJson",
+    "Reply",
+    "Route",
+    "parse_int",
+    "parse_json_param",
+]
 
 #: Largest ``limit`` or ``offset`` accepted (the spec says so too).
 MAX_INT = 2**31 - 1
@@ -36,8 +45,15 @@ class Call:
 
 
 @dataclass(frozen=True)
+class EncodedJson:
+    """An answer body that is already JSON bytes (the big list pages, see ``_answers``)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One answer; ``body=None`` sends no content."""
+    """One answer; ``body=None`` sends no content, an ``EncodedJson`` body is sent as is."""
 
     status: int
     body: Any = None
@@ -55,7 +71,8 @@ class Route:
     path: str
     handler: Handler
     kind: CallKind
-    #: ``json``: the body is parsed as JSON; ``form``: as ``x-www-form-urlencoded``.
+    #: ``json``: the body is parsed as JSON; ``form``: as ``x-www-form-urlencoded``;
+    #: ``members``: JSON that is tried as a plain member list first (``_member_body``).
     body: str = "none"
     #: Member writes are the calls whose answer ``lost_response_rate`` may drop.
     member_write: bool = False
@@ -109,10 +126,12 @@ def _token(model: SandboxModel, call: Call) -> Reply:
 def _list_customers(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
-        model.list_customers(
-            limit=parse_int(call, "limit"),
-            offset=parse_int(call, "offset"),
-            filters=parse_json_param(call, "filters"),
+        EncodedJson(
+            model.list_customers_json(
+                limit=parse_int(call, "limit"),
+                offset=parse_int(call, "offset"),
+                filters=parse_json_param(call, "filters"),
+            )
         ),
     )
 
@@ -159,11 +178,13 @@ def _clone_segment(model: SandboxModel, call: Call) -> Reply:
 def _list_members(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
-        model.list_members(
-            call.params["code"],
-            limit=parse_int(call, "limit"),
-            cursor=call.query.get("cursor") or None,
-            filters=parse_json_param(call, "filters"),
+        EncodedJson(
+            model.list_members_json(
+                call.params["code"],
+                limit=parse_int(call, "limit"),
+                cursor=call.query.get("cursor") or None,
+                filters=parse_json_param(call, "filters"),
+            )
         ),
     )
 
@@ -226,7 +247,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_S}/segments/{{code}}/members",
         _add_members,
         "write",
-        body="json",
+        body="members",
         member_write=True,
     ),
     Route(
@@ -234,7 +255,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_S}/segments/{{code}}/members",
         _remove_members,
         "write",
-        body="json",
+        body="members",
         member_write=True,
     ),
     Route(

@@ -1,7 +1,8 @@
 """Segments: their fields, how incoming segment JSON is checked, and their member storage.
 
-A fixed segment keeps its members as a ``SortedList`` of 64-bit member keys (the first 64
-bits of a customer id, so key order is id order): a cursor page is ``O(log n + page)``.
+A fixed segment keeps its members as ``MemberKeys``: 64-bit member keys (the first 64 bits
+of a customer id, so key order is id order) in a set for batch writes and in a sorted view
+for cursor pages, ``O(log n + page)`` each.
 Members whose DELETE was accepted but not yet applied stay in ``members`` and are also in
 ``pending`` (key → sequence number of the DELETE).
 """
@@ -13,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sortedcontainers import SortedList
-
+from ._member_keys import MemberKeys
 from ._rules import Rule, parse_rule
 from ._service_error import ServiceError
 
@@ -50,10 +50,10 @@ class Segment:
     external_update_date: str | None
     create_date: str
     update_date: str
-    members: SortedList = field(default_factory=SortedList)
+    members: MemberKeys = field(default_factory=MemberKeys)
     pending: dict[int, int] = field(default_factory=dict)
     #: Dynamic segments: (customer table version, sorted member keys) of the last evaluation.
-    cache: tuple[int, SortedList] | None = None
+    cache: tuple[int, MemberKeys] | None = None
 
     @property
     def is_fixed(self) -> bool:

@@ -39,7 +39,9 @@ class ServerThread:
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             app,
-            http="h11",
+            # httptools' C parser: about half the server CPU per request of h11's pure
+            # Python one (a small GET: 0.35 instead of 0.65 ms).
+            http="httptools",
             loop="asyncio",
             lifespan="off",
             log_config=None,
