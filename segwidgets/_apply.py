@@ -269,11 +269,15 @@ class Pusher:
             return self._pool
 
     def close(self) -> None:
-        """Stop the push threads (they are idle between pushes)."""
+        """Stop the push threads (idle between pushes).
+
+        Closing during a push lets the batches in flight finish and cancels the queued
+        ones: the run stops as interrupted, and ``resume`` finishes it.
+        """
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -594,7 +598,8 @@ class _RunState:
             # However this ends, no batch of this run is sent after it returns.
             for future in futures:
                 future.cancel()
-            wait(futures)
+            # A cancelled future never counts as done for wait(): wait for the rest only.
+            wait([future for future in futures if not future.cancelled()])
 
     def _wait(self, futures: list[Future[None]]) -> None:
         crash: BaseException | None = None
