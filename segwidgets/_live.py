@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ._errors import TornReadError
 from ._plan import fingerprint_ids
-from ._prefetch import prefetched
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
 
 __all__ = ["LiveSnapshot", "read_live"]
+
+_ID = itemgetter("id")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,11 @@ def _read_once(client: ShopgateClient, code: str, page_size: int) -> tuple[pl.Se
     ids: list[Any] = []
     totals: set[int] = set()
     n_pages = 0
-    # The next page is on its way while this one is taken apart.
-    for page in prefetched(client.member_pages(code, page_size=page_size)):
+    # Pages are taken apart in this thread, between two requests: ~50 µs a page. A
+    # read-ahead thread measured no faster (bench 5), so the walk stays in one thread.
+    for page in client.member_pages(code, page_size=page_size):
         n_pages += 1
-        ids.extend([m["id"] for m in page.members])
+        ids.extend(map(_ID, page.members))
         if page.total is not None:
             totals.add(page.total)
     series = _id_series(ids)

@@ -795,7 +795,9 @@ class SandboxModel:
         named = self._customer_keys(self._member_items(body)) if found is None else found
         targets = segment.members.present(named)
         if segment.pending:
-            targets -= segment.pending.keys()
+            # Filtered by lookups in ``pending``: ``targets -= pending.keys()`` would walk
+            # every pending delete (up to a whole push's removals) on each request.
+            return tuple(itertools.filterfalse(segment.pending.__contains__, targets))
         return tuple(targets)
 
     def _customer_keys(self, items: list[Any]) -> list[int]:
