@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from segwidgets import SegmentSession
 from segwidgets._live import read_live
@@ -21,6 +24,34 @@ __all__ = ["run_read"]
 _CODE = "big"
 _MAX_PAGE = 1000
 _TRIVIAL = 50
+#: Pages of the bare walk (the same pages, read by a few lines of plain httpx).
+_BARE_PAGES = 200
+
+
+def bare_walk(session: SegmentSession, code: str, *, pages: int, page_size: int) -> float:
+    """Seconds per page of the first ``pages`` pages, read by the least a client can do:
+    one plain ``httpx.Client``, ``json.loads``, follow the cursor. No retries, checks,
+    statistics or snapshot: the engine's walk minus this is what the engine adds."""
+    client = session.client
+    base = client.credentials.service_url("segmentation")
+    token = client._tokens.current().value.get_secret_value()
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    url = f"{base}/segments/{code}/members"
+    cursor: str | None = None
+    n = 0
+    with httpx.Client(trust_env=False, timeout=60) as http:
+        start = time.perf_counter()
+        while n < pages:
+            params: dict[str, str | int] = {"limit": page_size}
+            if cursor is not None:
+                params["cursor"] = cursor
+            answer = http.get(url, params=params, headers=headers)
+            answer.raise_for_status()
+            n += 1
+            cursor = (json.loads(answer.content)["meta"].get("cursors") or {}).get("next")
+            if not cursor:
+                break
+        return (time.perf_counter() - start) / max(n, 1)
 
 
 def run_read(sizes: Sizes) -> TargetResult:
@@ -54,6 +85,8 @@ def run_read(sizes: Sizes) -> TargetResult:
                 start = time.perf_counter()
                 fingerprint_ids(snapshot.ids, distinct=True)
                 fingerprint_seconds = time.perf_counter() - start
+                bare_pages = min(_BARE_PAGES, math.ceil(n_members / _MAX_PAGE))
+                bare = bare_walk(session, _CODE, pages=bare_pages, page_size=_MAX_PAGE)
             finally:
                 session.close()
     pages = math.ceil(n_members / _MAX_PAGE)
@@ -75,6 +108,9 @@ def run_read(sizes: Sizes) -> TargetResult:
         "fingerprint_seconds": fingerprint_seconds,
         "trivial_round_trip": trivial,
         "trivial_round_trip_ratio": trivial / sizes.latency,
+        "bare_walk_pages": bare_pages,
+        "bare_walk_per_page": bare,
+        "bare_walk_ratio": bare / sizes.latency,
     }
     result.checks = [
         Check("requests / minimum pages", requests, pages, "equal", "count"),
@@ -103,6 +139,11 @@ def run_read(sizes: Sizes) -> TargetResult:
             f"a request without a page (GET the segment) took {trivial * 1000:.1f} ms at "
             f"{sizes.latency * 1000:.0f} ms latency = {trivial / sizes.latency:.2f}x: the floor "
             "of a sequential walk on this machine before any member is handled"
+        ),
+        (
+            f"the first {bare_pages:,} pages read by plain httpx + json.loads (no engine): "
+            f"{bare * 1000:.1f} ms per page = {bare / sizes.latency:.2f}x; the engine's walk: "
+            f"{per_page:.1f} ms"
         ),
     ]
     return result

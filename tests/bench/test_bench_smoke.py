@@ -48,6 +48,8 @@ def test_correctness_checks_hold_at_smoke_size(results: dict[int, TargetResult])
     read = results[5].numbers
     assert read["requests"] == read["pages"]
     assert read["read_members"] == read["members"]
+    assert read["bare_walk_pages"] == min(200, read["pages"])
+    assert read["bare_walk_per_page"] > 0
     for cell in results[3].numbers["cells"]:
         assert cell["auto_requests"] <= cell["request_bound"]
     sizes = results[4].numbers["sizes"]
