@@ -160,6 +160,9 @@ def test_r16_no_guest_is_trusted_even_if_the_server_ignores_the_filter(
                 )
             return self.inner.handle_request(request)
 
+        def close(self) -> None:
+            self.inner.close()
+
     make_segment(big_sandbox.model, "r16b")
     wire = Wire(IgnoreGuestFilter())
     members = sw.read_members([people["guest-and-registered"], people["guest-only"]])
