@@ -271,6 +271,9 @@ class CrashingTransport(httpx.BaseTransport):
                 raise Crash
         return self.inner.handle_request(request)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 @pytest.mark.parametrize("applied", [False, True], ids=["before-send", "applied-answer-lost"])
 def test_crash_then_resume_in_a_fresh_session(sandbox, tmp_path, applied: bool) -> None:
@@ -285,7 +288,8 @@ def test_crash_then_resume_in_a_fresh_session(sandbox, tmp_path, applied: bool) 
     with pytest.raises(Crash):
         crashing.apply(plan)
     crashing.close()
-    run_id = sw.SegmentSession(sandbox.credentials, journal=journal).history("s12")["run_id"][0]
+    with sw.SegmentSession(sandbox.credentials, journal=journal) as reader:
+        run_id = reader.history("s12")["run_id"][0]
     sent_before = write_count(sandbox)
     with sw.SegmentSession(sandbox.credentials, journal=journal, batch_size=5) as fresh:
         assert fresh.history("s12")["status"][0] == "interrupted"
