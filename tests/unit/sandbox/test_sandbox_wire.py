@@ -144,6 +144,8 @@ def test_device_members_come_after_the_customers_and_count() -> None:
         {"id": "d-2", "type": "device"},
     ]
     assert page["meta"]["totalItemCount"] == len(customers) + 2
+    assert model.get_segment("vip")["segment"]["memberCount"] == len(customers) + 2
+    assert model.state()["segments"]["vip"]["memberCount"] == len(customers) + 2
     only = list_members(model, "vip", filters={"type": "customer"})
     assert [m["id"] for m in only["members"]] == customers
     with pytest.raises(ServiceError):
