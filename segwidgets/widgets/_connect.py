@@ -151,9 +151,12 @@ class ConnectPanel(Panel):
         )
         self.connect_button.on_click(lambda _: self.connect())
         self.check_button = widgets.Button(
-            description="Check connection",
+            # Not "Check connection": the label must not contain "Connect", which picks
+            # the Connect button by its text (the browser tests do).
+            description="Check Shopgate",
             icon="stethoscope",
-            tooltip="Probe how this Shopgate answers (read-only) and remember it",
+            tooltip="Check the connection: probe how this Shopgate answers (read-only) and "
+            "remember it",
         )
         self.check_button.on_click(lambda _: self.check_connection())
         #: The table of the last connection check.

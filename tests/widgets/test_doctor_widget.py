@@ -1,4 +1,4 @@
-"""The Connect panel's *Check connection* button (``panel.check_connection()``)."""
+"""The Connect panel's *Check Shopgate* button (``panel.check_connection()``)."""
 
 from __future__ import annotations
 
