@@ -47,6 +47,7 @@ def make_client(api: Handler, **kwargs: Any) -> tuple[ShopgateClient, Recorder, 
     )
     return client, fake, None
 
+
 LIMIT_BODY = {
     "statusCode": 400,
     "code": "ValidationError",
@@ -57,7 +58,11 @@ LIMIT_BODY = {
         "paramName": "limit",
         "results": {
             "errors": [
-                {"code": "MAXIMUM", "message": "Value {n} is greater than maximum {max}", "path": []}
+                {
+                    "code": "MAXIMUM",
+                    "message": "Value {n} is greater than maximum {max}",
+                    "path": [],
+                }
             ]
         },
     },
