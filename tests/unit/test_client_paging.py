@@ -213,7 +213,7 @@ def test_a_total_below_what_was_listed_does_not_cut_the_read() -> None:
 
 
 def test_device_members_are_listed_as_the_server_sends_them() -> None:
-    members = customers(150) + [{"id": "dev-1", "type": "device"}]
+    members = [*customers(150), {"id": "dev-1", "type": "device"}]
     client, _, _ = make_client(MemberServer(members))
     pages = list(client.member_pages("vip"))
     assert [m["type"] for p in pages for m in p.members].count("device") == 1
