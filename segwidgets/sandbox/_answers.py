@@ -41,7 +41,9 @@ class MemberPage:
     def to_json(self) -> bytes:
         """The answer as JSON bytes (customer ids need no escaping: they are hex digits and
         dashes; device ids, for tests only, go through ``dumps``)."""
-        parts = [f'{{"id":"{_MEMBER_SEPARATOR.join(self.ids)}","type":"customer"}}'] if self.ids else []
+        parts = (
+            [f'{{"id":"{_MEMBER_SEPARATOR.join(self.ids)}","type":"customer"}}'] if self.ids else []
+        )
         parts += [dumps({"id": i, "type": "device"}) for i in self.device_ids]
         return f'{{"members":[{",".join(parts)}],"meta":{dumps(self.meta)}}}'.encode()
 

@@ -359,9 +359,7 @@ class SandboxModel:
             found = (table.index_of(i) for i in wanted["id"])
             candidates = sorted({i for i in found if i is not None})
         elif "emailAddress" in wanted:
-            candidates = sorted(
-                {i for e in wanted["emailAddress"] for i in table.find_by_email(e)}
-            )
+            candidates = sorted({i for e in wanted["emailAddress"] for i in table.find_by_email(e)})
         elif "externalCustomerNumber" in filters:
             candidates = table.find_by_external(filters["externalCustomerNumber"])
         if candidates is None:
@@ -658,9 +656,7 @@ class SandboxModel:
             more = more_keys or device_start + len(run) < len(devices)
             last: MemberPosition | None = run[-1] if run else (first[-1] if first else None)
             pending = segment.pending
-            n_pending = (
-                len(pending) if filters is None else sum(1 for k in pending if k in keys)
-            )
+            n_pending = len(pending) if filters is None else sum(1 for k in pending if k in keys)
             return MemberWindow(
                 customer_ids=self._table.ids_of_keys(first),
                 device_ids=list(run),
@@ -897,7 +893,11 @@ class SandboxModel:
         if segment.pending:
             # Filtered by lookups in ``pending``: ``targets -= pending.keys()`` would walk
             # every pending delete (up to a whole push's removals) on each request.
-            return tuple(itertools.filterfalse(segment.pending.__contains__, targets)), refused, items
+            return (
+                tuple(itertools.filterfalse(segment.pending.__contains__, targets)),
+                refused,
+                items,
+            )
         return tuple(targets), refused, items
 
     def _customer_keys(self, items: list[Any]) -> tuple[list[int], list[dict[str, Any]]]:
@@ -915,7 +915,10 @@ class SandboxModel:
             else:
                 refused.append(
                     _item_error(
-                        position, item["id"], "unknownCustomer", "There is no customer with this id."
+                        position,
+                        item["id"],
+                        "unknownCustomer",
+                        "There is no customer with this id.",
                     )
                 )
         return keys, refused

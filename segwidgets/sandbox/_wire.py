@@ -159,8 +159,8 @@ def member_page(
     if style == "offset":
         meta["offset"] = 0 if offset is None else offset
     else:
-        more = window.more and window.last is not None
-        meta["cursors"] = {"next": encode_cursor(window.last) if more else None}
+        last = window.last if window.more else None
+        meta["cursors"] = {"next": None if last is None else encode_cursor(last)}
     meta["totalItemCount"] = total
     return MemberPage(ids=window.customer_ids, meta=meta, device_ids=window.device_ids)
 

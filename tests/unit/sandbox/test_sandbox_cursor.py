@@ -73,7 +73,12 @@ def test_a_walk_under_concurrent_changes_sees_each_stayer_exactly_once(
     limit: int, steps: list[tuple[int, int, int]]
 ) -> None:
     clock = FakeClock()
-    model = SandboxModel(customers=400, seed=2, clock=clock, settings=Settings(delete_delay=0, member_paging="cursor", max_page_size=1000))
+    model = SandboxModel(
+        customers=400,
+        seed=2,
+        clock=clock,
+        settings=Settings(delete_delay=0, member_paging="cursor", max_page_size=1000),
+    )
     everyone = [c["id"] for c in model.customers() if c["status"] != "deleted"]
     start = model.member_ids("newsletter")
     touched: set[str] = set()

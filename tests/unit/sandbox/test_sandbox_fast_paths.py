@@ -19,7 +19,6 @@ from segwidgets.sandbox import SandboxModel, Settings, _member_keys
 from segwidgets.sandbox._lanes import CHUNK, chunks, lanes
 from segwidgets.sandbox._member_body import MemberIds, read_member_ids
 from segwidgets.sandbox._member_keys import MemberKeys
-from segwidgets.sandbox._wire import member_page
 from segwidgets.sandbox._seed import (
     _DOMAINS,
     _FIRST_NAMES,
@@ -31,6 +30,7 @@ from segwidgets.sandbox._seed import (
     iso_time,
 )
 from segwidgets.sandbox._service_error import ServiceError
+from segwidgets.sandbox._wire import member_page
 
 
 # -- lanes and batch ids ------------------------------------------------------------------
