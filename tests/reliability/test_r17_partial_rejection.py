@@ -21,15 +21,16 @@ BOUND = 2 * math.ceil(math.log2(BATCH))  # 14
 
 
 @pytest.mark.parametrize(
-    ("refused_items", "item_errors"),
+    "refusal",
     [("2xx-body", True), ("400", True), ("400", False)],
     ids=["R17-2xx-body", "R17-item-errors", "R17-bisect"],
 )
 @pytest.mark.parametrize("n_bad", [1, 2], ids=lambda n: f"R17-bad{n}")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_r17_bad_ids_isolated_rest_applied_next_run_retries_only_them(
-    big_sandbox, tmp_path, refused_items: str, item_errors: bool, n_bad: int, seed: int
+    big_sandbox, tmp_path, refusal: tuple[str, bool], n_bad: int, seed: int
 ) -> None:
+    refused_items, item_errors = refusal
     model = big_sandbox.model
     big_sandbox.configure(refused_items=refused_items, item_errors=item_errors)
     good = registered_ids(model, BATCH - n_bad)
