@@ -109,9 +109,7 @@ def test_r19_no_plan_from_a_torn_read_is_applied(layout, tmp_path, case: str, pa
 
 
 @pytest.mark.parametrize("paging", ["offset", "cursor"])
-def test_r19_a_segment_that_keeps_changing_is_never_planned(
-    layout, tmp_path, paging: str
-) -> None:
+def test_r19_a_segment_that_keeps_changing_is_never_planned(layout, tmp_path, paging: str) -> None:
     handle, live, _, ahead_out = layout
     handle.configure(member_paging=paging)
     wire = tearing_wire(handle.model, {"add": ahead_out[:1]}, every_walk=True)
