@@ -929,6 +929,35 @@ class ShopgateClient:
                 text = text.replace(secret, _MASK)
         return mask_emails_in(text)
 
+    # -- raw reads -------------------------------------------------------------------------------
+
+    def raw_get(
+        self, service: _Service, *parts: str, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        """One GET sent once, its answer returned whatever the status (no retry, no error).
+
+        For probes that must read the bodies of 4xx answers, which the other methods turn
+        into errors (``segwidgets doctor``). Signs in first if needed (a refused sign-in
+        raises ``AuthenticationError``); no answer at all raises ``APIConnectionError``.
+        """
+        url = self._url(service, *parts)
+        check_url_is_safe(url)
+        request = self._http.build_request("GET", url, params=params)
+        token = self._tokens.current()
+        request.headers["Authorization"] = "Bearer " + token.value.get_secret_value()
+        self.stats._record_request("GET", "raw", is_retry=False)
+        started = self._clock()
+        try:
+            response = self._http.send(request)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            path = "/".join(parts)
+            msg = f"GET {path} got no answer ({type(exc).__name__}). Check the network and retry."
+            raise APIConnectionError(msg, method="GET", path=path) from exc
+        finally:
+            self.stats._record_latency(self._clock() - started)
+        response.read()
+        return response
+
 
 def _advice(status: int, *, reason: str, attempts: int, may_have_applied: bool) -> str:
     if status == 400:

@@ -501,6 +501,44 @@ class Journal:
                 owned[customer_id] = action == "add"
         return [cid for cid, is_owned in owned.items() if is_owned]
 
+    # -- server traits ------------------------------------------------------------------------
+
+    def save_traits(self, merchant: str, traits: dict[str, Any], *, target: str = "") -> None:
+        """Keep what ``segwidgets doctor`` learned of a merchant's Shopgate (``ServerTraits``
+        as a dict), replacing what was kept before for that merchant and target."""
+        with self._tx() as db:
+            db.execute(_TRAITS_TABLE)
+            db.execute(
+                "INSERT OR REPLACE INTO server_traits VALUES (?, ?, ?, ?)",
+                (merchant, target, json.dumps(traits, sort_keys=True), _now()),
+            )
+
+    def load_traits(self, merchant: str, *, target: str = "") -> dict[str, Any] | None:
+        """The traits last saved for a merchant and target, or ``None``."""
+        with self._lock:
+            self._db.execute(_TRAITS_TABLE)
+            row = self._db.execute(
+                "SELECT traits FROM server_traits WHERE merchant_code=? AND target=?",
+                (merchant, target),
+            ).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return data if isinstance(data, dict) else None
+
+
+#: What ``segwidgets doctor`` learned per merchant and target (created on first use, so
+#: journals of every layout version take it without an upgrade).
+_TRAITS_TABLE = """
+CREATE TABLE IF NOT EXISTS server_traits (
+    merchant_code TEXT NOT NULL,
+    target TEXT NOT NULL,
+    traits TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (merchant_code, target)
+)
+"""
+
 
 def _member_rows(
     run_id: str, batches: Sequence[tuple[Action, Sequence[str]]]

@@ -17,6 +17,7 @@ import polars as pl
 from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
 from ._config import Credentials
+from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, PlanError
 from ._journal import Journal
 from ._live import read_live
@@ -26,6 +27,7 @@ from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._secrets import Secret
+from ._traits import ServerTraits
 from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
 
 if TYPE_CHECKING:
@@ -506,6 +508,46 @@ class SegmentSession:
         )
         plan.check_mass_removal()
         return plan
+
+    # -- doctor -----------------------------------------------------------------------------------------
+
+    @property
+    def traits(self) -> ServerTraits:
+        """What is known of how this merchant's Shopgate answers (page size, member paging,
+        email filter, ``$in``): the client's own traits when it keeps them, else the traits
+        ``doctor()`` saved in the journal for this merchant, kept here."""
+        traits = getattr(self._client, "traits", None)
+        if isinstance(traits, ServerTraits):
+            return traits
+        own: ServerTraits | None = getattr(self, "_own_traits", None)
+        if own is None:
+            creds = self._client.credentials
+            saved = self._journal.load_traits(creds.merchant_code, target=creds.url_template)
+            own = self._own_traits = ServerTraits.from_dict(saved or {})
+        return own
+
+    def doctor(self, *, write_test: bool = False, save: bool = True) -> DoctorReport:
+        """Probe how this merchant's Shopgate answers, with a few read-only GETs.
+
+        Returns a ``DoctorReport`` ("what Shopgate did → what segwidgets will do", also
+        ``to_polars()``). What it learns goes into ``traits`` and, with ``save`` and when
+        no probe failed, into the journal for this merchant. ``write_test=True`` also
+        creates a scratch fixed segment, adds and removes one member, times how long the
+        removal takes to show, and deletes the segment; nothing is written without it.
+        """
+        report = run_doctor(
+            self._client,
+            write_test=write_test,
+            traits=self.traits,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        if save and report.ok:
+            creds = self._client.credentials
+            self._journal.save_traits(
+                creds.merchant_code, report.traits.to_dict(), target=creds.url_template
+            )
+        return report
 
     # -- UI ---------------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The ``segwidgets`` command: ``sandbox``, ``demo``, ``sync``, ``history``, ``undo``, ``resume``.
+"""The ``segwidgets`` command: ``sandbox``, ``demo``, ``sync``, ``history``, ``undo``, ``resume``,
+``doctor``.
 
 Each subcommand lives in its own module and is imported only when it runs.
 """
@@ -19,6 +20,7 @@ commands:
   history   list past runs from the local journal
   undo      plan (and with --yes apply) the reversal of a run
   resume    finish an interrupted run
+  doctor    probe how the Shopgate answers (read-only unless --write-test)
 
 Run `segwidgets COMMAND --help` for a command's options.
 """
@@ -45,6 +47,78 @@ def _sync_family(name: str) -> Callable[[Sequence[str]], int]:
     return run
 
 
+def _doctor(argv: Sequence[str]) -> int:
+    """``segwidgets doctor``: exit 0 when every probe ran, 1 when one failed, 2 on bad input."""
+    import argparse
+
+    from ._errors import ConfigurationError, SegwidgetsError
+    from ._session import SegmentSession
+    from .sandbox.__main__ import build_parser as sandbox_parser
+    from .sandbox._settings import KNOB_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="segwidgets doctor",
+        description="Probe how Shopgate answers (page size, member paging, email filter, "
+        "$in) and remember it for this merchant. Read-only unless --write-test.",
+    )
+    parser.add_argument(
+        "--sandbox", action="store_true", help="probe a fresh local sandbox instead"
+    )
+    parser.add_argument(
+        "--sandbox-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a knob of that sandbox, e.g. member_paging=cursor (repeatable)",
+    )
+    parser.add_argument(
+        "--write-test",
+        action="store_true",
+        help="also create a scratch segment, add and remove one member, delete it",
+    )
+    parser.add_argument("--journal", help="journal file that keeps what was learned")
+    args = parser.parse_args(list(argv))
+    flags: list[str] = []
+    for setting in args.sandbox_setting:
+        name, sep, value = setting.partition("=")
+        name = name.strip()
+        flag = "--" + name.replace("_", "-")
+        if not sep or name not in KNOB_NAMES:
+            print(
+                f"segwidgets doctor: {setting!r} is not NAME=VALUE with a sandbox setting "
+                f"({', '.join(KNOB_NAMES)})",
+                file=sys.stderr,
+            )
+            return 2
+        if value.strip().lower() in {"true", "false"}:
+            flags.append(flag if value.strip().lower() == "true" else "--no-" + flag[2:])
+        else:
+            flags += [flag, value]
+    if flags and not args.sandbox:
+        print("segwidgets doctor: --sandbox-setting needs --sandbox", file=sys.stderr)
+        return 2
+    try:
+        given = vars(sandbox_parser().parse_args(flags))
+    except SystemExit:
+        return 2
+    knobs = {k: v for k, v in given.items() if k in KNOB_NAMES}
+    try:
+        if args.sandbox:
+            session = SegmentSession.sandbox(journal=args.journal, **knobs)
+        else:
+            session = SegmentSession.from_env(journal=args.journal)
+        with session:
+            report = session.doctor(write_test=args.write_test)
+    except ConfigurationError as exc:
+        print(f"segwidgets doctor: {exc}", file=sys.stderr)
+        return 2
+    except SegwidgetsError as exc:
+        print(f"segwidgets doctor: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
 _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sandbox": _sandbox,
     "demo": _demo,
@@ -52,6 +126,7 @@ _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "history": _sync_family("history"),
     "undo": _sync_family("undo"),
     "resume": _sync_family("resume"),
+    "doctor": _doctor,
 }
 
 

@@ -81,8 +81,48 @@ def test_every_knob_has_a_flag() -> None:
         "--item-errors",
         "--fault-scope",
         "--fault-seed",
+        "--page-limit-mode",
+        "--member-paging",
+        "--refused-items",
+        "--email-filter",
+        "--filter-in",
+        "--total-counts-pending",
     ):
         assert flag in help_text
+
+
+def test_switch_flags_parse_to_settings() -> None:
+    args = build_parser().parse_args(
+        [
+            "--member-paging",
+            "cursor",
+            "--page-limit-mode",
+            "clamp",
+            "--max-page-size",
+            "250",
+            "--refused-items",
+            "400",
+            "--email-filter",
+            "insensitive",
+            "--filter-in",
+            "off",
+            "--no-total-counts-pending",
+        ]
+    )
+    assert (
+        vars(args).items()
+        >= {
+            "member_paging": "cursor",
+            "page_limit_mode": "clamp",
+            "max_page_size": 250,
+            "refused_items": "400",
+            "email_filter": "insensitive",
+            "filter_in": "off",
+            "total_counts_pending": False,
+        }.items()
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--member-paging", "pages"])
 
 
 def test_segwidgets_command_dispatches_here() -> None:
