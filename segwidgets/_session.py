@@ -74,19 +74,32 @@ class SegmentSession:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._client = client or ShopgateClient(
-            credentials,
-            transport=transport,
-            timeout=timeout,
-            max_connections=max(16, 2 * concurrency),
-            sleep=sleep,
-            clock=clock,
-            rng=rng,
-        )
-        self._sleep = sleep
-        self._clock = clock
         self._journal = journal if isinstance(journal, Journal) else Journal(journal)
         self._owns_journal = not isinstance(journal, Journal)
+        if client is None:
+            # What an earlier session learned of this merchant's server (largest page, member
+            # paging...) is where this one starts.
+            try:
+                saved = self._journal.load_traits(
+                    credentials.merchant_code, target=credentials.url_template
+                )
+                client = ShopgateClient(
+                    credentials,
+                    transport=transport,
+                    timeout=timeout,
+                    max_connections=max(16, 2 * concurrency),
+                    sleep=sleep,
+                    clock=clock,
+                    rng=rng,
+                    traits=ServerTraits.from_dict(saved or {}),
+                )
+            except BaseException:
+                if self._owns_journal:
+                    self._journal.close()
+                raise
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
         self._options = ApplyOptions(
             batch_size=batch_size,
             concurrency=concurrency,

@@ -167,3 +167,19 @@ def test_device_members_are_never_removed(
     assert result.status == "verified", result.message
     after = read_live(session.client, "dev")
     assert (after.n, after.n_other) == (100, 5)
+
+
+def test_a_session_starts_from_the_traits_saved_for_its_merchant(
+    box: sandbox.Sandbox, pool: list[str], tmp_path: Path
+) -> None:
+    box.configure(max_page_size=250)
+    seed_segment(box, "saved", pool[:500])
+    journal = tmp_path / "j.sqlite3"
+    with sw.SegmentSession(box.credentials, journal=journal) as first:
+        assert first.client.traits.page_size == 100
+        first.doctor()
+        assert first.client.traits.page_limit == 250
+    with sw.SegmentSession(box.credentials, journal=journal) as second:
+        assert second.client.traits.page_limit == 250
+        assert len(second.members("saved")) == 500
+        assert member_reads(second) == 2  # pages of 250, as learned before
