@@ -334,8 +334,8 @@ class ShopgateClient:
             body = _json_object(response)
             page = _list_of_objects(body, "segments", response)
             meta = _meta(body)
-            size = self._learn_page_limit(meta, size)
             total = _int_or_none(meta.get("totalItemCount"))
+            size = self._learn_page_limit(meta, size, len(page), offset, total)
             if page and page == previous:
                 raise _paging_error(response, "the next offset page repeated the previous one")
             segments.extend(page)
@@ -435,8 +435,8 @@ class ShopgateClient:
             body = _json_object(response)
             members = _list_of_objects(body, "members", response)
             meta = _meta(body)
-            size = self._learn_page_limit(meta, size)
             total = _int_or_none(meta.get("totalItemCount"))
+            size = self._learn_page_limit(meta, size, len(members), offset, total)
             next_cursor = _next_cursor(meta)
             ids = [m.get("id") for m in members]
             if cursor is None and offset:
@@ -574,8 +574,8 @@ class ShopgateClient:
         body = _json_object(response)
         customers = _list_of_objects(body, "customers", response)
         meta = _meta(body)
-        size = self._learn_page_limit(meta, size)
         total = _int_or_none(meta.get("totalItemCount"))
+        size = self._learn_page_limit(meta, size, len(customers), offset, total)
         return CustomerPage(
             customers=customers,
             total=total if total is not None else offset + len(customers),
@@ -629,10 +629,14 @@ class ShopgateClient:
         retried = self._get(service, *parts, route=route, params={**params, "limit": smaller})
         return retried, smaller
 
-    def _learn_page_limit(self, meta: Mapping[str, Any], asked: int) -> int:
-        """The page size to go on with: ``meta.limit`` when the server cut the page to it."""
+    def _learn_page_limit(
+        self, meta: Mapping[str, Any], asked: int, n_items: int, offset: int, total: int | None
+    ) -> int:
+        """The page size to go on with: ``meta.limit`` when the server cut a full page to it
+        (a last page, shorter anyway, teaches nothing)."""
         granted = _int_or_none(meta.get("limit"))
-        if granted is not None and 0 < granted < asked:
+        more = total is None or offset + n_items < total
+        if granted is not None and 0 < granted < asked and n_items == granted and more:
             self.traits.learn(page_limit=granted)
             return granted
         return asked

@@ -407,3 +407,51 @@ def test_customer_segments_are_bounded() -> None:
     with pytest.raises(PagingError):
         client.customer_segments("c1")
     assert len(fake.requests) == 100
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ("Value 1000 is greater than maximum 250", "250"),
+        ("limit must be <= 50", "50"),
+        ("limit: at most 20 items", "20"),
+        ("limit is too large", "100"),
+    ],
+)
+def test_the_maximum_a_limit_400_names_is_read(detail: str, expected: str) -> None:
+    body = {
+        "message": "Request validation failed: Parameter (limit) failed schema validation",
+        "error": {"results": {"errors": [{"message": detail}]}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if int(request.url.params["limit"]) > int(expected):
+            return httpx.Response(400, json=body)
+        return httpx.Response(200, json={"customers": [], "meta": {"totalItemCount": 0}})
+
+    client, fake, _ = make_client(handler)
+    assert client.customer_page(limit=1000).limit == int(expected)
+    assert [r.url.params["limit"] for r in fake.requests] == ["1000", expected]
+
+
+def test_a_short_last_page_teaches_no_page_limit() -> None:
+    members = customers(130)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        chunk = members[offset : offset + 100]
+        meta = {"limit": len(chunk), "offset": offset, "totalItemCount": len(members)}
+        return httpx.Response(200, json={"members": chunk, "meta": meta})
+
+    client, fake, _ = make_client(handler)
+    assert len(ids_of(list(client.member_pages("vip")))) == 130
+    assert len(fake.requests) == 2
+    assert client.traits.page_limit is None
+
+
+def test_a_400_that_never_names_limit_is_not_resent() -> None:
+    body = {"message": "Bad request", "error": {"results": {"errors": [{"message": "Too big"}]}}}
+    client, fake, _ = make_client(lambda _r: httpx.Response(400, json=body))
+    with pytest.raises(BadRequestError, match="Too big"):
+        client.customer_page(limit=1000)
+    assert len(fake.requests) == 1
