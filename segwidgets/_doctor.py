@@ -434,7 +434,7 @@ def _in_filter(
     did = (
         f"refused $in on {field_name} (HTTP {status})"
         if status != 200
-        else f"ignored $in on {field_name} (answered {total} customer(s))"
+        else f"answered $in on {field_name} with {total} customer(s), not the 2 asked for"
     )
     return Finding(probe_name, "learned", did, f"does not use $in on {field_name}")
 
@@ -638,7 +638,8 @@ def run_doctor(
         if write_test:
             findings += _write_test(probe, sample, delete_timeout=delete_timeout, poll=poll)
     else:
-        for name in ("largest page", "member paging", "email filter", "$in on id"):
+        skipped = ("largest page", "member paging", "email filter", "$in on id")
+        for name in (*skipped, "$in on emailAddress"):
             findings.append(Finding(name, "skipped", "not probed", "keeps its safe default"))
     creds = client.credentials
     return DoctorReport(

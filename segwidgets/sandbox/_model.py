@@ -469,7 +469,7 @@ class SandboxModel:
         return segment.cache[1]
 
     def _segment_json(self, segment: Segment) -> dict[str, Any]:
-        return segment.to_json(len(self._member_keys(segment)))
+        return segment.to_json(len(self._member_keys(segment)) + len(segment.devices))
 
     def list_segments(
         self,
@@ -998,7 +998,8 @@ class SandboxModel:
 
     # -- direct access for tests and notebooks --------------------------------------------
     def member_ids(self, code: str) -> set[str]:
-        """Ids ``GET members`` shows now (members with a pending delete included)."""
+        """Customer ids ``GET members`` shows now (members with a pending delete included;
+        device members left out)."""
         with self._lock:
             segment = self._segment(code)
             return set(self._table.ids_of_keys(list(self._member_keys(segment))))
@@ -1067,7 +1068,7 @@ class SandboxModel:
                 code: {
                     "type": s.type,
                     "status": s.status,
-                    "memberCount": len(self._member_keys(s)),
+                    "memberCount": len(self._member_keys(s)) + len(s.devices),
                     "pendingDeletes": len(s.pending),
                 }
                 for code, s in self._segments.items()

@@ -60,11 +60,16 @@ def page_limit(settings: Settings, limit: int | None) -> int | None:
     """The page size to serve for ``limit`` (``None``: absent, the model's default).
 
     Over ``max_page_size``: a 400 naming ``limit`` (``reject``) or the maximum (``clamp``).
-    A ``limit`` below 1 is left to the model, which refuses it.
+    Below 1: a 400 naming ``limit`` whatever the mode.
     """
     maximum = settings.max_page_size
     if limit is None:
         return min(DEFAULT_LIMIT, maximum)
+    if limit < 1:
+        raise validation_error(
+            "limit",
+            [{"code": "MINIMUM", "message": f"Value {limit} is less than minimum 1", "path": []}],
+        )
     if limit <= maximum:
         return limit
     if settings.page_limit_mode == "clamp":

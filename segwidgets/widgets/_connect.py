@@ -10,6 +10,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .._config import ENV_VARS
+from .._doctor import DoctorReport
 from .._errors import ConfigurationError
 from .._session import SegmentSession
 from .._types import Env
@@ -55,7 +56,8 @@ class ConnectPanel(Panel):
     "use the environment variable", and typed secrets are cleared as soon as they were
     used, so a saved notebook never keeps them.
 
-    Python twin of the buttons: ``panel.target = "shopgate"``, ``panel.connect()``.
+    Python twin of the buttons: ``panel.target = "shopgate"``, ``panel.connect()``,
+    ``panel.check_connection()`` (runs ``session.doctor()`` and shows its table).
     """
 
     #: ``"sandbox"`` or ``"shopgate"``.
@@ -148,6 +150,16 @@ class ConnectPanel(Panel):
             description="Connect", icon="plug", button_style="primary"
         )
         self.connect_button.on_click(lambda _: self.connect())
+        self.check_button = widgets.Button(
+            description="Check connection",
+            icon="stethoscope",
+            tooltip="Probe how this Shopgate answers (read-only) and remember it",
+        )
+        self.check_button.on_click(lambda _: self.check_connection())
+        #: The table of the last connection check.
+        self.check_table = widgets.HTML()
+        #: The report of the last connection check (a ``DoctorReport``), or None.
+        self.last_check: DoctorReport | None = None
         self.summary = widgets.HTML()
         super().__init__(session, heading="Connect", **kwargs)
         self.target_buttons.observe(self._on_target_buttons_change, names="value")
@@ -156,11 +168,13 @@ class ConnectPanel(Panel):
             self.target_buttons,
             self.sandbox_box,
             self.shopgate_box,
-            self.connect_button,
+            widgets.HBox([self.connect_button, self.check_button]),
             self.summary,
+            self.check_table,
         )
         self._show_target()
         self._show_summary()
+        self._update_controls()
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -186,6 +200,33 @@ class ConnectPanel(Panel):
         finally:
             self._clear_secrets()
         return self.session if self.last_error is None else None
+
+    def check_connection(self) -> DoctorReport | None:
+        """Probe how the connected Shopgate answers (``session.doctor()``, read-only) and
+        show what it did and what segwidgets will do; returns the report."""
+        with self.action("checking the connection"):
+            if self.session is None:
+                msg = "Connect first, then check the connection."
+                raise ConfigurationError(msg)
+            self.show("Checking how Shopgate answers …")
+            report = self.session.doctor()
+            self.last_check = report
+            self.check_table.value = _html.table_page(
+                report.to_polars().rename(
+                    {
+                        "shopgate_did": "what Shopgate did",
+                        "segwidgets_will": "what segwidgets will do",
+                    }
+                )
+            )
+            if report.ok:
+                self.show(
+                    "Connection checked: segwidgets now knows how this Shopgate answers.",
+                    level="success",
+                )
+            else:
+                self.show("A check failed: see the table.", level="error")
+        return self.last_check if self.last_error is None else None
 
     def close(self) -> None:
         """Close the session this panel opened (a session passed in is left to its owner)."""
@@ -252,6 +293,7 @@ class ConnectPanel(Panel):
 
     def _update_controls(self) -> None:
         self.connect_button.disabled = self.busy
+        self.check_button.disabled = self.busy or self.session is None
         self.target_buttons.disabled = self.busy
 
     # -- observers --------------------------------------------------------------------------------
@@ -273,4 +315,6 @@ class ConnectPanel(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
+        self.check_table.value = ""
+        self.last_check = None
         self._show_summary()

@@ -30,7 +30,11 @@ def test_page_limit_under_the_maximum_is_served_as_asked() -> None:
         assert page_limit(settings, 1) == 1
         assert page_limit(settings, None) == 100
     assert page_limit(Settings(max_page_size=7), None) == 7
-    assert page_limit(Settings(), 0) == 0, "the model refuses it, with its own message"
+    for mode in ("reject", "clamp"):
+        problem = _problem(page_limit, Settings(page_limit_mode=mode), 0)
+        assert problem.body()["error"]["results"]["errors"] == [
+            {"code": "MINIMUM", "message": "Value 0 is less than minimum 1", "path": []}
+        ]
 
 
 def test_page_limit_reject_names_limit_and_the_maximum() -> None:
@@ -140,6 +144,8 @@ def test_device_members_come_after_the_customers_and_count() -> None:
         {"id": "d-2", "type": "device"},
     ]
     assert page["meta"]["totalItemCount"] == len(customers) + 2
+    assert model.get_segment("vip")["segment"]["memberCount"] == len(customers) + 2
+    assert model.state()["segments"]["vip"]["memberCount"] == len(customers) + 2
     only = list_members(model, "vip", filters={"type": "customer"})
     assert [m["id"] for m in only["members"]] == customers
     with pytest.raises(ServiceError):
