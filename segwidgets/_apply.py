@@ -10,7 +10,12 @@ How a push goes:
    batch is journaled as *sending* before it goes out and *applied*/*accepted* only after
    the server confirmed it. A batch that is too large is split; a batch rejected for
    some ids is narrowed down to those ids (by the server's per-item errors, else by
-   bisection) and the rest applied. A batch refused with nothing done (429, 502-504 or no
+   bisection) and the rest applied. A 2xx answer is read too: the items it names in
+   ``errors`` are ``failed`` with Shopgate's reason and never count as applied; the rest of
+   the batch is applied (adds) or accepted (removes). An ``errors`` entry that names no id
+   (nor a valid index) leaves the rest of its batch uncertain: a read settles it (adds in
+   the segment are applied, the others failed with that reason; removes stay accepted, and
+   one still a member when verification ends is failed with that reason, not unverified). A batch refused with nothing done (429, 502-504 or no
    connection, after the client's own retries) is sent again in a later round, at most
    ``max_rounds`` times; refusals that keep coming are an outage and stop the run with
    ``ApplyIncompleteError``, whose result says what was applied and what was not.
@@ -56,6 +61,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._export import write_private_csv
+from ._item_errors import ItemError
 from ._journal import Action, Journal, MemberStatus
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
@@ -92,7 +98,8 @@ class ApplyOptions:
 
     batch_size: int = 1000
     concurrency: int = 8
-    page_size: int = 1000
+    #: members per page when reading the segment; None = the client's ``traits.page_size``
+    page_size: int | None = None
     verify: bool = True
     verify_timeout: float = 30.0
     max_rounds: int = 3
@@ -178,6 +185,29 @@ class ApplyResult:
         """The refused changes with the server's reason."""
         return self.outcomes.filter(pl.col("outcome") == "failed")
 
+    def failure_reasons(self) -> pl.DataFrame:
+        """One row per reason Shopgate (or the run) gave for refused changes: ``error``,
+        ``action``, ``n`` and the ``customer_ids`` it names, most frequent first."""
+        return (
+            self.failed.group_by("error", "action")
+            .agg(pl.len().alias("n"), pl.col("customer_id").sort().alias("customer_ids"))
+            .sort(["n", "error", "action"], descending=[True, False, False])
+        )
+
+    def failure_lines(self, *, max_reasons: int = 10, max_ids: int = 5) -> list[str]:
+        """The refusals as text: per reason a line with its count, then a line of ids."""
+        lines: list[str] = []
+        reasons = self.failure_reasons()
+        for error, action, n, ids in reasons.head(max_reasons).iter_rows():
+            shown = ", ".join(ids[:max_ids]) + (
+                f", … ({n - max_ids:,} more)" if n > max_ids else ""
+            )
+            lines.append(f"{n:,} {action}(s) refused: {error or 'no reason given'}")
+            lines.append(f"    {shown}")
+        if reasons.height > max_reasons:
+            lines.append(f"… and {reasons.height - max_reasons:,} other reasons (see .failed)")
+        return lines
+
     @property
     def unverified(self) -> pl.DataFrame:
         """The removes accepted but not seen applied."""
@@ -206,7 +236,7 @@ class ApplyResult:
             f"n_failed={self.n_failed:,}, n_unverified={self.n_unverified:,}, "
             f"n_pending={self.n_pending:,}, n_unknown={self.n_unknown:,}, "
             f"n_requests={self.n_requests:,})"
-        )
+        ) + "".join("\n  " + line for line in self.failure_lines())
 
     def _repr_html_(self) -> str:
         color = (
@@ -221,8 +251,20 @@ class ApplyResult:
             f"{self.n_unverified:,} unverified, {self.n_pending:,} not sent, "
             f"{self.n_unknown:,} unknown — "
             f"{self.n_requests:,} requests in {self.seconds:.1f} s"
-            f"{'<br>' + html.escape(self.message) if self.message else ''}</div>"
+            f"{'<br>' + html.escape(self.message) if self.message else ''}"
+            f"{self._reasons_html()}</div>"
         )
+
+    def _reasons_html(self) -> str:
+        lines = self.failure_lines()
+        if not lines:
+            return ""
+        items = []
+        for head, ids in zip(lines[::2], lines[1::2], strict=False):
+            items.append(f"<li>{html.escape(head)}<br><code>{html.escape(ids.strip())}</code></li>")
+        if len(lines) % 2:
+            items.append(f"<li>{html.escape(lines[-1])}</li>")
+        return f"<ul style='margin:4px 0'>{''.join(items)}</ul>"
 
 
 class _Stop(Exception):  # noqa: N818 (internal control flow, never escapes)
@@ -476,6 +518,10 @@ class _RunState:
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
         self.uncertain: dict[Action, set[str]] = {"add": set(), "remove": set()}
+        #: ids of 2xx batches with an item error that named no id: id -> Shopgate's reason
+        self.unnamed: dict[Action, dict[str, str]] = {"add": {}, "remove": {}}
+        #: removes settled as accepted although their batch had an unnamed refusal
+        self.suspect_removes: dict[str, str] = {}
         #: ids of batches refused with nothing done, to send again in the next round
         self.refused: dict[Action, list[str]] = {"add": [], "remove": []}
         self.refused_in_a_row = 0
@@ -630,9 +676,9 @@ class _RunState:
             self.journal.batch_sending(self.run_id, batch, action)
         try:
             if action == "add":
-                self.client.add_members(self.code, ids)
+                refused = self.client.add_members(self.code, ids)
             else:
-                self.client.remove_members(self.code, ids)
+                refused = self.client.remove_members(self.code, ids)
         except PayloadTooLargeError as exc:
             self._done(
                 batch, action, ids, status="pending", batch_status="split", error=_short(exc)
@@ -661,11 +707,55 @@ class _RunState:
             self.stop.set()
             raise
         else:
-            status: MemberStatus = "applied" if action == "add" else "accepted"
-            self._done(batch, action, ids, status=status, batch_status="confirmed")
+            self._answered(batch, action, ids, refused)
             with self.lock:
                 self.refused_in_a_row = 0
+
+    def _answered(
+        self, batch: int, action: Action, ids: list[str], refused: list[ItemError]
+    ) -> None:
+        """A 2xx answer: the items it names failed, the rest applied (or uncertain)."""
+        status: MemberStatus = "applied" if action == "add" else "accepted"
+        if not refused:
+            self._done(batch, action, ids, status=status, batch_status="confirmed")
             self.tracker.advance(batches=1, members=len(ids))
+            return
+        in_batch = set(ids)
+        named: dict[str, str] = {}
+        unnamed: list[str] = []
+        for error in refused:
+            if error.id is not None and error.id in in_batch:
+                named.setdefault(error.id, _reason(error))
+            else:
+                unnamed.append(_reason(error))
+        # The refused ids are marked first: a crash before the batch is marked leaves
+        # them failed, never applied.
+        self._fail_by_reason(action, named)
+        rest = [i for i in ids if i not in named]
+        if unnamed and rest:
+            reason = "; ".join(dict.fromkeys(unnamed))[:300]
+            self._done(
+                batch,
+                action,
+                ids,
+                status="sending",
+                batch_status="uncertain",
+                error=f"Shopgate refused items it did not name: {reason}",
+            )
+            with self.lock:
+                for cid in rest:
+                    self.unnamed[action][cid] = reason
+            self.tracker.advance(batches=1, members=0)
+            return
+        self._done(batch, action, ids, status=status, batch_status="confirmed")
+        self.tracker.advance(batches=1, members=len(rest))
+
+    def _fail_by_reason(self, action: Action, reasons: dict[str, str]) -> None:
+        by_reason: dict[str, list[str]] = {}
+        for cid, reason in reasons.items():
+            by_reason.setdefault(reason, []).append(cid)
+        for reason, failed in by_reason.items():
+            self._fail(action, sorted(failed), reason)
 
     def _done(
         self,
@@ -693,20 +783,23 @@ class _RunState:
             self._send(action, part)
 
     def _isolate(self, batch: int, action: Action, ids: list[str], exc: APIStatusError) -> None:
-        named = {str(e.get("id")) for e in exc.item_errors if e.get("id") is not None}
-        bad = [i for i in ids if i in named]
-        if bad and len(bad) < len(ids):
-            reasons = {
-                str(e.get("id")): str(e.get("message") or exc.message) for e in exc.item_errors
-            }
+        in_batch = set(ids)
+        reasons: dict[str, str] = {}
+        for error in exc.item_errors:
+            if error.id is not None and error.id in in_batch:
+                reasons.setdefault(error.id, _reason(error) or exc.message)
+        if reasons:
+            # Nothing of the batch was applied: the refused ids fail with Shopgate's reason,
+            # the others go out again in a batch of their own.
+            self._fail_by_reason(action, reasons)
             self._done(
                 batch, action, ids, status="pending", batch_status="rejected", error=_short(exc)
             )
-            for cid in bad:
-                self._fail(action, [cid], reasons.get(cid, exc.message))
-            self.tracker.add_work(batches=1, members=0)
-            self._send(action, [i for i in ids if i not in named])
-        elif len(ids) == 1 or bad:
+            rest = [i for i in ids if i not in reasons]
+            if rest:
+                self.tracker.add_work(batches=1, members=0)
+                self._send(action, rest)
+        elif len(ids) == 1:
             self._done(
                 batch, action, ids, status="failed", batch_status="rejected", error=_short(exc)
             )
@@ -772,7 +865,33 @@ class _RunState:
 
     # -- reconcile -----------------------------------------------------------------------------
 
+    def _settle_unnamed(self) -> None:
+        """Batches answered 2xx with an item error that named no id: a read tells which adds
+        went in; removes stay accepted (they apply later) and verification decides."""
+        with self.lock:
+            adds, removes = self.unnamed["add"], self.unnamed["remove"]
+            self.unnamed = {"add": {}, "remove": {}}
+        if removes:
+            self.journal.set_member_status(self.run_id, "remove", sorted(removes), "accepted")
+            self.suspect_removes.update(removes)
+            self.tracker.advance(batches=0, members=len(removes), phase="reconcile")
+        if not adds:
+            return
+        live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+        done = sorted(set(adds) & live)
+        self.journal.set_member_status(self.run_id, "add", done, "applied")
+        self.tracker.advance(batches=0, members=len(done), phase="reconcile")
+        self._fail_by_reason(
+            "add",
+            {
+                cid: f"not in the segment after Shopgate refused items it did not name: {reason}"
+                for cid, reason in adds.items()
+                if cid not in live
+            },
+        )
+
     def _reconcile(self) -> None:
+        self._settle_unnamed()
         for _ in range(self.p.options.max_rounds):
             if not (self.uncertain["add"] or self.uncertain["remove"]):
                 return
@@ -836,6 +955,16 @@ class _RunState:
             )
             pending = [i for i in pending if i in still]
             self.tracker.emit("verify", f"{len(pending):,} removals still applying")
+        suspect = {i: self.suspect_removes[i] for i in pending if i in self.suspect_removes}
+        if suspect:
+            self._fail_by_reason(
+                "remove",
+                {
+                    cid: f"still a member after Shopgate refused items it did not name: {reason}"
+                    for cid, reason in suspect.items()
+                },
+            )
+            pending = [i for i in pending if i not in suspect]
         if pending:
             self.journal.set_member_status(
                 self.run_id,
@@ -850,7 +979,8 @@ class _RunState:
         n_pages = max(
             1,
             math.ceil(
-                self.client.get_segment(self.code).get("memberCount", 0) / self.p.options.page_size
+                self.client.get_segment(self.code).get("memberCount", 0)
+                / (self.p.options.page_size or self.client.traits.page_size)
             ),
         )
         if len(ids) < n_pages:
@@ -897,6 +1027,11 @@ def _outcomes(rows: list[tuple[str, str, str, str | None]]) -> pl.DataFrame:
         },
         orient="row",
     ).select("customer_id", "action", "outcome", "error")
+
+
+def _reason(error: ItemError) -> str:
+    """Shopgate's reason for one refused item, as shown per id."""
+    return error.reason or error.code or "refused by Shopgate (no reason given)"
 
 
 def _short(exc: BaseException) -> str:

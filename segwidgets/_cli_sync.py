@@ -143,8 +143,9 @@ def _print_result(result: ApplyResult) -> int:
     )
     if result.message:
         print(result.message)
-    for row in result.failed.head(20).iter_rows(named=True):
-        print(f"  failed {row['action']} {row['customer_id']}: {row['error']}")
+    # Shopgate's reason for each refusal: one line per reason with its count, ids under it.
+    for line in result.failure_lines(max_reasons=20, max_ids=10):
+        print(f"  {line}")
     for row in result.unverified.head(20).iter_rows(named=True):
         print(f"  unverified {row['action']} {row['customer_id']}")
     if result.status in {"verified", "applied", "dry_run"}:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,13 +38,17 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    BadRequestError,
     InsecureURLError,
+    PagingError,
     error_class_for_status,
 )
 from ._http_log import call_name, install_httpx_log_filter, log_attempt
 from ._http_log import logger as http_logger
+from ._item_errors import ItemError, parse_item_errors
 from ._privacy import mask_emails_in
 from ._retry import RetryBudget, RetryPolicy, backoff, decide, parse_retry_after
+from ._traits import DEFAULT_PAGE_SIZE, ServerTraits
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -62,19 +67,31 @@ _USER_AGENT = "segwidgets"
 # thread fetched meanwhile, which can itself be refused if it expired while this request was
 # in flight; so at most three sends per request end in a 401, and never two sign-ins.
 _MAX_REAUTHS = 2
+#: Cursor pages of ``customers/{id}/segments`` read at most (a customer is in few segments).
+_MAX_CURSOR_PAGES = 100
+#: Nested validation messages put into an error message at most.
+_MAX_DETAILS = 5
+#: "Value 1000 is greater than maximum 100", "must be <= 100", "at most 100"...
+_MAXIMUM = re.compile(
+    r"(?:maximum(?: is| of)?|max(?:imum)?\s*[:=]|<=|at most|less than or equal to)\s*(\d+)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class MemberPage:
     """One page of a segment's members.
 
-    ``members`` as the server sent them (``{"id", "type"}``), ``total`` from
-    ``meta.totalItemCount`` (None if absent), ``next_cursor`` from ``meta.cursors.next``.
+    ``members`` as the server sent them (``{"id", "type"}``, any type), ``total`` from
+    ``meta.totalItemCount`` (None if absent), ``next_cursor`` from ``meta.cursors.next``
+    (or ``.after``) when the server pages by cursor, ``offset`` where this page starts
+    when it pages by offset (None for a cursor page after the first).
     """
 
     members: list[dict[str, Any]]
     total: int | None
     next_cursor: str | None
+    offset: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,8 @@ class CustomerPage:
 
     customers: list[dict[str, Any]]
     total: int
+    #: the ``limit`` the page was read with (smaller than asked after a 400 naming ``limit``)
+    limit: int = DEFAULT_PAGE_SIZE
 
 
 @dataclass
@@ -178,6 +197,8 @@ class _Call:
     n_reauths: int = 0
     #: Whether this request signed in itself after a 401 (it may only do so once).
     signed_in: bool = False
+    #: The ids a member write sent, in order (to map an item error's index to its id).
+    item_ids: Sequence[str] | None = None
 
     @cached_property
     def name(self) -> str:
@@ -211,6 +232,10 @@ class ShopgateClient:
     ``segments.create``, ``segments.update``, ``segments.delete``, ``segments.clone``,
     ``members.list``, ``members.add``, ``members.remove``, ``customer.segments``,
     ``customers.list`` and ``customers.get``.
+
+    ``traits`` (a ``ServerTraits``, new if not given) is what is known of this server: list
+    calls ask for ``traits.page_size`` items unless told otherwise, and a 400 that names
+    ``limit`` teaches it the largest page (the page is then sent again, once, smaller).
     """
 
     def __init__(
@@ -224,11 +249,13 @@ class ShopgateClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        traits: ServerTraits | None = None,
     ) -> None:
         for url in (credentials.token_url, *map(credentials.service_url, _SERVICES)):
             check_url_is_safe(url)
         self.credentials = credentials
         self.stats = ClientStats()
+        self.traits = traits if traits is not None else ServerTraits()
         self._policy = retry if retry is not None else RetryPolicy()
         self._budget = RetryBudget.from_policy(self._policy)
         self._sleep = sleep
@@ -290,28 +317,32 @@ class ShopgateClient:
 
     # -- segmentation service ----------------------------------------------------------------------
 
-    def list_segments(self, *, page_size: int = 100) -> list[dict[str, Any]]:
-        """Every segment of the merchant, walking the offset pages."""
+    def list_segments(self, *, page_size: int | None = None) -> list[dict[str, Any]]:
+        """Every segment of the merchant, walking the offset pages (``traits.page_size`` a
+        page unless ``page_size`` says otherwise)."""
+        size = page_size or self.traits.page_size
         segments: list[dict[str, Any]] = []
         offset = 0
         previous: list[dict[str, Any]] | None = None
         while True:
-            response = self._get(
+            response, size = self._list_get(
                 "segmentation",
                 "segments",
                 route="segments.list",
-                params={"limit": page_size, "offset": offset},
+                params={"limit": size, "offset": offset},
             )
             body = _json_object(response)
             page = _list_of_objects(body, "segments", response)
-            total = _int_or_none(_meta(body).get("totalItemCount"))
+            meta = _meta(body)
+            total = _int_or_none(meta.get("totalItemCount"))
+            size = self._learn_page_limit(meta, size, len(page), offset, total)
             if page and page == previous:
-                raise _repeated_page_error(response)
+                raise _paging_error(response, "the next offset page repeated the previous one")
             segments.extend(page)
             offset += len(page)
             if not page or (total is not None and offset >= total):
                 return segments
-            if total is None and len(page) < page_size:
+            if total is None and len(page) < size:
                 return segments
             previous = page
 
@@ -369,69 +400,156 @@ class ShopgateClient:
             body={"newSegmentCode": new_code},
         )
 
-    def member_pages(self, code: str, *, page_size: int = 1000) -> Iterator[MemberPage]:
-        """The segment's members page by page, following cursors until none is left.
+    def member_pages(self, code: str, *, page_size: int | None = None) -> Iterator[MemberPage]:
+        """The segment's members page by page (every type: customers and devices).
 
-        Stops after a page without a next cursor or without members. A cursor the server
-        already gave raises ``APIError`` rather than reading forever.
+        Pages by ``offset`` (Shopgate's documented way); when an answer carries a cursor
+        (``meta.cursors.next`` or ``.after``) it is followed instead, sent back as
+        ``cursor``. Reading stops at an empty page, a page shorter than asked, the last
+        cursor page, or when the offset reaches ``totalItemCount`` exactly (a total below
+        what was already read, e.g. one that leaves out pending deletes, does not stop it).
+
+        Raises ``PagingError`` when the pages cannot be walked: no cursor and the next
+        offset page repeats the previous one (or the server refuses ``offset``), or a cursor
+        comes back twice.
         """
+        size = page_size or self.traits.page_size
+        offset = 0
         cursor: str | None = None
         seen: set[str] = set()
+        previous_ids: list[Any] | None = None
         while True:
-            params: dict[str, Any] = {"limit": page_size}
+            params: dict[str, Any] = {"limit": size}
             if cursor is not None:
                 params["cursor"] = cursor
-            response = self._get(
-                "segmentation", "segments", code, "members", route="members.list", params=params
-            )
+            elif offset:
+                params["offset"] = offset
+            try:
+                response, size = self._list_get(
+                    "segmentation", "segments", code, "members", route="members.list", params=params
+                )
+            except BadRequestError as exc:
+                if cursor is None and offset and _names_param(exc, "offset"):
+                    raise _not_understood(exc, code) from exc
+                raise
             body = _json_object(response)
             members = _list_of_objects(body, "members", response)
             meta = _meta(body)
-            cursors = meta.get("cursors")
-            raw_next = cursors.get("next") if isinstance(cursors, dict) else None
-            next_cursor = None if raw_next in (None, "") else str(raw_next)
+            total = _int_or_none(meta.get("totalItemCount"))
+            size = self._learn_page_limit(meta, size, len(members), offset, total)
+            next_cursor = _next_cursor(meta)
+            ids = [m.get("id") for m in members]
+            if cursor is None and offset:
+                if ids and ids == previous_ids:
+                    raise _paging_error(
+                        response,
+                        "the answers carry no cursor and the page at the next offset repeated "
+                        "the first one, so Shopgate's paging was not understood",
+                    )
+                self.traits.learn(member_paging="offset")
             yield MemberPage(
                 members=members,
-                total=_int_or_none(meta.get("totalItemCount")),
+                total=total,
                 next_cursor=next_cursor,
+                offset=None if cursor is not None else offset,
             )
-            if not members or next_cursor is None:
+            if not members:
                 return
-            if next_cursor in seen:
-                raise _repeated_page_error(response)
-            seen.add(next_cursor)
-            cursor = next_cursor
+            if next_cursor is not None:
+                if next_cursor in seen:
+                    raise _paging_error(response, "a cursor came back that was already followed")
+                seen.add(next_cursor)
+                cursor = next_cursor
+                self.traits.learn(member_paging="cursor")
+                continue
+            if cursor is not None:
+                return
+            offset += len(members)
+            if total is not None and offset == total:
+                return
+            if len(members) < size:
+                if total is None or offset > total:
+                    return
+                # Fewer than asked while the total says there is more: the server's pages
+                # are smaller than asked; walk on at its size.
+                size = len(members)
+            previous_ids = ids
 
-    def add_members(self, code: str, ids: Sequence[str], *, member_type: str = "customer") -> None:
-        """Add members to a fixed segment in one request (nothing is sent for no ids)."""
+    def add_members(
+        self, code: str, ids: Sequence[str], *, member_type: str = "customer"
+    ) -> list[ItemError]:
+        """Add members to a fixed segment in one request (nothing is sent for no ids).
+
+        Returns the items Shopgate refused in its 2xx answer (``[]`` when it applied all).
+        """
         body = _members_body(ids, member_type)
-        if body is not None:
-            self._write(
-                "POST", "segmentation", "segments", code, "members", route="members.add", body=body
-            )
+        if body is None:
+            return []
+        response = self._write(
+            "POST",
+            "segmentation",
+            "segments",
+            code,
+            "members",
+            route="members.add",
+            body=body,
+            item_ids=ids,
+        )
+        return self._scrub_items(_item_errors_of(response, ids))
 
     def remove_members(
         self, code: str, ids: Sequence[str], *, member_type: str = "customer"
-    ) -> None:
-        """Remove members in one DELETE with a JSON body; the server applies it later (202)."""
+    ) -> list[ItemError]:
+        """Remove members in one DELETE with a JSON body; the server applies it later (202).
+
+        Returns the items Shopgate refused in its 2xx answer (``[]`` when it took all).
+        """
         body = _members_body(ids, member_type)
-        if body is not None:
-            self._write(
-                "DELETE",
-                "segmentation",
-                "segments",
-                code,
-                "members",
-                route="members.remove",
-                body=body,
-            )
+        if body is None:
+            return []
+        response = self._write(
+            "DELETE",
+            "segmentation",
+            "segments",
+            code,
+            "members",
+            route="members.remove",
+            body=body,
+            item_ids=ids,
+        )
+        return self._scrub_items(_item_errors_of(response, ids))
 
     def customer_segments(self, customer_id: str) -> list[dict[str, Any]]:
-        """The segments a customer is a member of."""
-        response = self._get(
-            "segmentation", "customers", customer_id, "segments", route="customer.segments"
+        """The segments a customer is a member of, following cursor pages
+        (``meta.cursors.next`` or ``.after``, sent back as ``cursor``) up to a bound."""
+        segments: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(_MAX_CURSOR_PAGES):
+            response = self._get(
+                "segmentation",
+                "customers",
+                customer_id,
+                "segments",
+                route="customer.segments",
+                params=None if cursor is None else {"cursor": cursor},
+            )
+            body = _json_object(response)
+            page = _list_of_objects(body, "segments", response)
+            segments.extend(page)
+            next_cursor = _next_cursor(_meta(body))
+            if next_cursor is None or not page:
+                return segments
+            if next_cursor in seen:
+                raise _paging_error(response, "a cursor came back that was already followed")
+            seen.add(next_cursor)
+            cursor = next_cursor
+        name = call_name("GET", self._url("segmentation", "customers", "…", "segments"))
+        msg = (
+            f"{name} gave more than {_MAX_CURSOR_PAGES} cursor pages; stopped reading. "
+            "The paging of this call was not understood: report it to the segwidgets team."
         )
-        return _list_of_objects(_json_object(response), "segments", response)
+        raise PagingError(msg, method="GET", path=name.partition(" ")[2])
 
     # -- customer service ------------------------------------------------------------------------
 
@@ -439,19 +557,29 @@ class ShopgateClient:
         self,
         *,
         filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         offset: int = 0,
     ) -> CustomerPage:
-        """One page of customers; ``filters`` travel as JSON in the ``filters`` parameter."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        """One page of customers; ``filters`` travel as JSON in the ``filters`` parameter.
+
+        ``limit`` defaults to ``traits.page_size``. After a 400 naming ``limit`` the page is
+        read again, smaller: ``CustomerPage.limit`` says which limit the page was read with.
+        """
+        params: dict[str, Any] = {"limit": limit or self.traits.page_size, "offset": offset}
         if filters is not None:
             params["filters"] = json.dumps(dict(filters), separators=(",", ":"))
-        response = self._get("customer", "customers", route="customers.list", params=params)
+        response, size = self._list_get(
+            "customer", "customers", route="customers.list", params=params
+        )
         body = _json_object(response)
         customers = _list_of_objects(body, "customers", response)
-        total = _int_or_none(_meta(body).get("totalItemCount"))
+        meta = _meta(body)
+        total = _int_or_none(meta.get("totalItemCount"))
+        size = self._learn_page_limit(meta, size, len(customers), offset, total)
         return CustomerPage(
-            customers=customers, total=total if total is not None else offset + len(customers)
+            customers=customers,
+            total=total if total is not None else offset + len(customers),
+            limit=size,
         )
 
     def get_customer(self, customer_id: str) -> dict[str, Any]:
@@ -478,6 +606,41 @@ class ShopgateClient:
     ) -> httpx.Response:
         return self._api_call("GET", self._url(service, *parts), route=route, params=params)
 
+    def _list_get(
+        self,
+        service: _Service,
+        *parts: str,
+        route: str,
+        params: dict[str, Any],
+    ) -> tuple[httpx.Response, int]:
+        """A list call, and the ``limit`` it was answered with.
+
+        A 400 that names ``limit`` shrinks the page (to the maximum the message names, else
+        to 100), records it in ``traits`` and sends the page once more.
+        """
+        limit = int(params["limit"])
+        try:
+            return self._get(service, *parts, route=route, params=params), limit
+        except BadRequestError as exc:
+            smaller = _smaller_limit(exc, limit)
+            if smaller is None:
+                raise
+        self.traits.learn(page_limit=smaller)
+        retried = self._get(service, *parts, route=route, params={**params, "limit": smaller})
+        return retried, smaller
+
+    def _learn_page_limit(
+        self, meta: Mapping[str, Any], asked: int, n_items: int, offset: int, total: int | None
+    ) -> int:
+        """The page size to go on with: ``meta.limit`` when the server cut a full page to it
+        (a last page, shorter anyway, teaches nothing)."""
+        granted = _int_or_none(meta.get("limit"))
+        more = total is None or offset + n_items < total
+        if granted is not None and 0 < granted < asked and n_items == granted and more:
+            self.traits.learn(page_limit=granted)
+            return granted
+        return asked
+
     def _write(
         self,
         method: str,
@@ -485,8 +648,11 @@ class ShopgateClient:
         *parts: str,
         route: str,
         body: Any = None,
+        item_ids: Sequence[str] | None = None,
     ) -> httpx.Response:
-        return self._api_call(method, self._url(service, *parts), route=route, body=body)
+        return self._api_call(
+            method, self._url(service, *parts), route=route, body=body, item_ids=item_ids
+        )
 
     def _api_call(
         self,
@@ -496,8 +662,12 @@ class ShopgateClient:
         route: str,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
+        item_ids: Sequence[str] | None = None,
     ) -> httpx.Response:
-        """Send one API call; ``body`` is a JSON value or bytes already encoded as JSON."""
+        """Send one API call; ``body`` is a JSON value or bytes already encoded as JSON.
+
+        ``item_ids``: the ids a member write sent, in order, so that an error naming an item
+        only by its index names its id."""
         # Encoded once, not again for each attempt; member writes come already encoded.
         content = body if body is None or isinstance(body, bytes) else _json_bytes(body)
         headers = None if content is None else {"Content-Type": "application/json"}
@@ -510,7 +680,9 @@ class ShopgateClient:
                 request.headers["Authorization"] = "Bearer " + token.value.get_secret_value()
             return request
 
-        return self._send(_Call(method=method, url=url, route=route, build=build))
+        return self._send(
+            _Call(method=method, url=url, route=route, build=build, item_ids=item_ids)
+        )
 
     def _fetch_token(self) -> TokenGrant:
         call = _Call(
@@ -673,7 +845,9 @@ class ShopgateClient:
     ) -> APIStatusError:
         status = response.status_code
         cls = error_class_for_status(status) if status >= 400 else APIStatusError
-        item_errors: list[dict[str, Any]] = []
+        item_errors: list[ItemError] = []
+        param_name: str | None = None
+        details: list[str] = []
         if call.is_token_call:
             code = oauth_error_code(response)
             if status in (400, 401):
@@ -689,13 +863,20 @@ class ShopgateClient:
                 )
             headline = f"The sign-in ({call.name}) failed with HTTP {status}"
         else:
-            server_message, item_errors = self._error_body(response)
+            server_message, item_errors, param_name, details = self._error_body(
+                response, call.item_ids
+            )
             advice = _advice(
                 status, reason=reason, attempts=call.attempt, may_have_applied=may_have_applied
             )
             headline = f"{call.name} failed with HTTP {status}"
             if server_message:
                 headline += f": {server_message.rstrip('.')}"
+            extra = [d for d in details if d not in server_message]
+            if param_name and param_name not in server_message:
+                extra.insert(0, f"parameter {param_name}")
+            if extra:
+                headline += f" ({'; '.join(e.rstrip('.') for e in extra)})"
             if item_errors:
                 advice = f"{len(item_errors)} item error(s) in .item_errors. {advice}"
         return cls(
@@ -705,20 +886,38 @@ class ShopgateClient:
             path=call.path,
             item_errors=item_errors,
             retry_after=retry_after,
+            param_name=param_name,
+            details=details,
         )
 
-    def _error_body(self, response: httpx.Response) -> tuple[str, list[dict[str, Any]]]:
+    def _error_body(
+        self, response: httpx.Response, item_ids: Sequence[str] | None = None
+    ) -> tuple[str, list[ItemError], str | None, list[str]]:
+        """The server's message, its item errors, the parameter a validation error names
+        and the nested validation messages of an error body (all scrubbed)."""
         try:
             body = json.loads(response.content)
         except ValueError:
-            return "", []
+            return "", [], None, []
         if not isinstance(body, dict):
-            return "", []
+            return "", [], None, []
         message = body.get("message")
         text = self._scrub(message[:_MAX_SERVER_MESSAGE]) if isinstance(message, str) else ""
-        errors = body.get("errors")
-        items = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-        return text, items
+        items = self._scrub_items(parse_item_errors(body, item_ids))
+        param, raw_details = _validation_detail(body)
+        details = [self._scrub(d[:_MAX_SERVER_MESSAGE]) for d in raw_details]
+        return text, items, None if param is None else self._scrub(param), details
+
+    def _scrub_items(self, items: list[ItemError]) -> list[ItemError]:
+        return [
+            ItemError(
+                id=None if e.id is None else self._scrub(e.id),
+                index=e.index,
+                code=self._scrub(e.code),
+                reason=self._scrub(e.reason),
+            )
+            for e in items
+        ]
 
     def _scrub(self, text: str) -> str:
         """Mask emails, and any credential or token the server might have echoed."""
@@ -871,11 +1070,93 @@ def _shape_error(response: httpx.Response, expected: str) -> APIError:
     )
 
 
-def _repeated_page_error(response: httpx.Response) -> APIError:
+def _paging_error(response: httpx.Response, what: str) -> PagingError:
     name = call_name(response.request.method, response.request.url)
-    return APIError(
-        f"{name} returned a page it had returned before; stopped reading instead of looping. "
-        "The segment may be changing while it is read: try again.",
+    return PagingError(
+        f"{name}: {what}; stopped reading instead of returning part of the list. The paging "
+        "of this Shopgate was not understood: report it to the segwidgets team.",
         method=response.request.method,
         path=name.partition(" ")[2],
     )
+
+
+def _not_understood(exc: BadRequestError, code: str) -> PagingError:
+    return PagingError(
+        f"The members of segment {code!r} come in more than one page, but the answers carry "
+        f"no cursor and Shopgate refused the offset of the next page ({exc.message}). The "
+        "paging of this Shopgate was not understood: report it to the segwidgets team.",
+        method=exc.method,
+        path=exc.path,
+    )
+
+
+def _next_cursor(meta: Mapping[str, Any]) -> str | None:
+    """``meta.cursors.next`` (or ``.after``) of a cursor page, None when there is none."""
+    cursors = meta.get("cursors")
+    if not isinstance(cursors, dict):
+        return None
+    raw = cursors.get("next")
+    if raw in (None, ""):
+        raw = cursors.get("after")
+    return None if raw in (None, "") or isinstance(raw, (dict, list)) else str(raw)
+
+
+def _validation_detail(body: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """``error.paramName`` and the nested messages of a validation error body."""
+    details: list[str] = []
+    param: str | None = None
+    error = body.get("error")
+    if isinstance(error, dict):
+        raw_param = error.get("paramName")
+        param = raw_param if isinstance(raw_param, str) and raw_param else None
+        results = error.get("results")
+        nested = results.get("errors") if isinstance(results, dict) else None
+        details.extend(
+            entry["message"]
+            for entry in (nested if isinstance(nested, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("message"), str)
+        )
+    info = body.get("additionalInfo")
+    validation = info.get("validationErrors") if isinstance(info, dict) else None
+    for entry in validation if isinstance(validation, list) else []:
+        if isinstance(entry, str):
+            details.append(entry)
+        elif isinstance(entry, dict):
+            text = entry.get("message") or entry.get("reason")
+            field_name = entry.get("field") or entry.get("path") or entry.get("paramName")
+            if isinstance(text, str):
+                details.append(f"{field_name}: {text}" if isinstance(field_name, str) else text)
+    return param, list(dict.fromkeys(details))[:_MAX_DETAILS]
+
+
+def _names_param(exc: BadRequestError, name: str) -> bool:
+    """Whether a validation error is about the parameter ``name``."""
+    if exc.param_name is not None:
+        return exc.param_name == name
+    word = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+    return any(word.search(d) for d in exc.details) or bool(
+        word.search(exc.message.partition(" failed with HTTP ")[2])
+    )
+
+
+def _smaller_limit(exc: BadRequestError, sent: int) -> int | None:
+    """The page size to try after a 400, None if it was not about ``limit`` or cannot shrink."""
+    if not _names_param(exc, "limit"):
+        return None
+    named = [int(m) for text in exc.details for m in _MAXIMUM.findall(text)]
+    named += [int(m) for m in _MAXIMUM.findall(exc.message)]
+    maximum = min((n for n in named if n > 0), default=None)
+    smaller = maximum if maximum is not None else DEFAULT_PAGE_SIZE
+    return smaller if smaller < sent else None
+
+
+def _item_errors_of(response: httpx.Response, ids: Sequence[str]) -> list[ItemError]:
+    """The refused items in a 2xx answer to a member write (``[]`` for an empty body)."""
+    content = response.content
+    if not content.strip():
+        return []
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return []
+    return parse_item_errors(body, [str(i) for i in ids])

@@ -8,6 +8,7 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
     ├── APIError                          anything that went wrong talking to Shopgate
     │   ├── APIConnectionError            no answer: connection refused, dropped, reset
     │   │   └── APITimeoutError           no answer in time
+    │   ├── PagingError                   member pages that cannot be walked (paging not understood)
     │   └── APIStatusError                an answer with a 4xx/5xx status (typed by status)
     │       ├── BadRequestError           400
     │       ├── AuthenticationError       401 (after the one re-authentication)
@@ -48,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._item_errors import ItemError
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -69,6 +72,7 @@ __all__ = [
     "JournalError",
     "MassRemovalError",
     "NotFoundError",
+    "PagingError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlanError",
@@ -127,11 +131,20 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
+class PagingError(APIError):
+    """A list's pages could not be walked: the server gave no cursor, and the next offset
+    page repeated an earlier one (or a cursor came back twice), while its total said there
+    was more. segwidgets stops rather than return part of the list."""
+
+
 class APIStatusError(APIError):
     """The server answered with an error status.
 
     ``item_errors`` holds the per-item errors of a rejected batch when the server sent
-    them (each a dict, usually with ``id`` and ``message``).
+    them (``ItemError`` values naming the id, its index, Shopgate's code and reason).
+    ``param_name`` is the parameter a validation error names (``error.paramName``), and
+    ``details`` the nested validation messages (``error.results.errors[].message``,
+    ``additionalInfo.validationErrors``), both scrubbed of emails and secrets.
     """
 
     status_code: int = 0
@@ -143,13 +156,17 @@ class APIStatusError(APIError):
         status_code: int,
         method: str = "",
         path: str = "",
-        item_errors: Sequence[dict[str, Any]] = (),
+        item_errors: Sequence[ItemError] = (),
         retry_after: float | None = None,
+        param_name: str | None = None,
+        details: Sequence[str] = (),
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.status_code = status_code
-        self.item_errors = list(item_errors)
+        self.item_errors: list[ItemError] = list(item_errors)
         self.retry_after = retry_after
+        self.param_name = param_name
+        self.details: list[str] = list(details)
 
 
 class BadRequestError(APIStatusError):

@@ -146,7 +146,7 @@ class SegmentPlan:
     latency_hint: float = 0.1
     batch_size_hint: int = 1000
     concurrency_hint: int = 8
-    page_size_hint: int = 1000
+    page_size_hint: int = 100
 
     # -- counts -----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
-"""Reading ahead: the next pages of a cursor walk are fetched while the caller uses this one.
+"""Reading ahead: the next pages of a walk are fetched while the caller uses this one.
 
-A cursor walk is sequential (each cursor comes in the previous answer), so a page's own
-handling (checks, id extraction) would otherwise add to every round trip. ``prefetched``
+A member walk is sequential (each cursor comes in the previous answer; an offset walk
+learns from each page whether to go on), so a page's own handling (checks, id extraction)
+would otherwise add to every round trip. ``prefetched``
 moves the walk into a thread of its own and hands its items over through a small queue.
 """
 

@@ -63,7 +63,7 @@ class SegmentSession:
         journal: str | os.PathLike[str] | Journal | None = None,
         batch_size: int = 1000,
         concurrency: int = 8,
-        page_size: int = 1000,
+        page_size: int | None = None,
         verify_timeout: float = 30.0,
         mass_removal_threshold: float = DEFAULT_MASS_REMOVAL_THRESHOLD,
         transport: httpx.BaseTransport | None = None,
@@ -74,19 +74,32 @@ class SegmentSession:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._client = client or ShopgateClient(
-            credentials,
-            transport=transport,
-            timeout=timeout,
-            max_connections=max(16, 2 * concurrency),
-            sleep=sleep,
-            clock=clock,
-            rng=rng,
-        )
-        self._sleep = sleep
-        self._clock = clock
         self._journal = journal if isinstance(journal, Journal) else Journal(journal)
         self._owns_journal = not isinstance(journal, Journal)
+        if client is None:
+            # What an earlier session learned of this merchant's server (largest page, member
+            # paging...) is where this one starts.
+            try:
+                saved = self._journal.load_traits(
+                    credentials.merchant_code, target=credentials.url_template
+                )
+                client = ShopgateClient(
+                    credentials,
+                    transport=transport,
+                    timeout=timeout,
+                    max_connections=max(16, 2 * concurrency),
+                    sleep=sleep,
+                    clock=clock,
+                    rng=rng,
+                    traits=ServerTraits.from_dict(saved or {}),
+                )
+            except BaseException:
+                if self._owns_journal:
+                    self._journal.close()
+                raise
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
         self._options = ApplyOptions(
             batch_size=batch_size,
             concurrency=concurrency,
@@ -99,6 +112,8 @@ class SegmentSession:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.mass_removal_threshold = mass_removal_threshold
         self.concurrency = concurrency
+        #: members or customers per page of a list call; None = ``client.traits.page_size``
+        #: (100 until the server is known to take more)
         self.page_size = page_size
         #: the sandbox this session started, if any (``SegmentSession.sandbox()``)
         self.server = server
@@ -261,8 +276,13 @@ class SegmentSession:
         )
         return self._client.get_segment(code)
 
+    def _page_size(self) -> int:
+        """The page size in force: the one given, else what the client's traits allow."""
+        return self.page_size or self._client.traits.page_size
+
     def members(self, code: str) -> pl.DataFrame:
-        """The segment's live members: ``customer_id``, ``type``."""
+        """The segment's live members, every type: ``customer_id``, ``type`` (``customer``
+        or ``device``; only customers are ever planned)."""
         ids: list[str] = []
         types: list[str] = []
         for page in prefetched(self._client.member_pages(code, page_size=self.page_size)):
@@ -300,7 +320,7 @@ class SegmentSession:
             policy=policy,
             strategy=strategy,
             concurrency=self.concurrency,
-            page_size=self.page_size,
+            page_size=self._page_size(),
             classify_guests=classify_guests,
             progress=progress_callback(progress),
             counts=self._customer_counts,
@@ -382,7 +402,7 @@ class SegmentSession:
             "latency_hint": self._client.stats.mean_latency() or 0.1,
             "batch_size_hint": self._pusher.batch_size,
             "concurrency_hint": self.concurrency,
-            "page_size_hint": self.page_size,
+            "page_size_hint": self._page_size(),
         }
 
     # -- applying ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -104,8 +105,14 @@ class PushPanel(Panel):
         self.download_button = widgets.Button(description="Download failed ids", icon="download")
         self.download_button.on_click(lambda _: self.prepare_download())
         self.download_link = widgets.HTML()
+        #: Shopgate's reasons for refused changes: one line per reason, with its count and ids
+        self.reasons_html = widgets.HTML()
         self.failed_box = widgets.VBox(
-            [self.failed_table, widgets.HBox([self.download_button, self.download_link])]
+            [
+                self.reasons_html,
+                self.failed_table,
+                widgets.HBox([self.download_button, self.download_link]),
+            ]
         )
         super().__init__(session, heading=heading, **kwargs)
         self.dry_run_box.observe(self._on_dry_run_box_change, names="value")
@@ -309,6 +316,7 @@ class PushPanel(Panel):
             items, level=level
         )
         self.failed_table.frame = result.failed.select("customer_id", "action", "error")
+        self.reasons_html.value = _reasons_html(result)
         self.failed_box.layout.display = "flex" if result.n_failed else "none"
 
     def _update_controls(self) -> None:
@@ -354,3 +362,18 @@ class PushPanel(Panel):
                 "again and push (or resume the run from Python)."
             )
         return ""
+
+
+def _reasons_html(result: ApplyResult) -> str:
+    """Why changes were refused: one item per reason, its count, the ids under it."""
+    if not result.n_failed:
+        return ""
+    items = []
+    for error, action, n, ids in result.failure_reasons().head(10).iter_rows():
+        shown = ", ".join(ids[:5]) + (f", … ({n - 5:,} more)" if n > 5 else "")
+        items.append(
+            f"<li><b>{n:,}</b> {html.escape(action)}(s) refused: "
+            f"{html.escape(error or 'no reason given')}<br>"
+            f"<code>{html.escape(shown)}</code></li>"
+        )
+    return f"<ul class='segwidgets-reasons' style='margin:4px 0'>{''.join(items)}</ul>"

@@ -19,7 +19,13 @@ MAX_ROUNDS = 3
 
 def first_page_reads(wire: Wire) -> list[Exchange]:
     """The start of every full read of a segment's members."""
-    return [e for e in wire.snapshot() if e.route == "members.list" and "cursor" not in e.params]
+    return [
+        e
+        for e in wire.snapshot()
+        if e.route == "members.list"
+        and "cursor" not in e.params
+        and not int(e.params.get("offset", 0) or 0)
+    ]
 
 
 def check_no_blind_resend(wire: Wire) -> tuple[int, int]:

@@ -178,7 +178,8 @@ def test_bad_ids_are_isolated_and_the_rest_applied(session, sandbox) -> None:
 
 
 def test_bad_ids_isolated_by_bisection_without_item_errors(sandbox, tmp_path) -> None:
-    sandbox.configure(item_errors=False)
+    # a Shopgate that refuses the whole batch with a 400 naming no item
+    sandbox.configure(refused_items="400", item_errors=False)
     with sw.SegmentSession(sandbox.credentials, journal=tmp_path / "j", batch_size=16) as s:
         s.create_segment("s8", "S8")
         ids = registered(s, 15)["customer_id"].to_list()

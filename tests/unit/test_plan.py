@@ -145,8 +145,9 @@ def test_counts_and_estimate() -> None:
     assert est.n_add_requests == 2
     assert est.n_remove_requests == 1
     assert est.n_write_requests == 3
-    # one segment GET + ceil(2500/1000) live pages + ceil(3500/1000) verification pages
-    assert est.n_read_requests == 1 + 3 + 4
+    # one segment GET + ceil(2500/100) live pages + ceil(3500/100) verification pages (pages
+    # of 100: the page size unless the server is known to take more)
+    assert est.n_read_requests == 1 + 25 + 35
     assert est.seconds > 0
 
 
