@@ -92,7 +92,9 @@ class FakeCustomerService:
     def filters_sent(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                json.loads(r.url.params["filters"]) for r in self.requests if "filters" in r.url.params
+                json.loads(r.url.params["filters"])
+                for r in self.requests
+                if "filters" in r.url.params
             ]
 
     def reset(self) -> None:
@@ -125,7 +127,9 @@ class FakeCustomerService:
             return _validation("limit", f"Value {limit} is greater than maximum {self.max_page}")
         filters = json.loads(params["filters"]) if "filters" in params else {}
         try:
-            rows = [c for c in sorted(self.customers, key=lambda c: c["id"]) if self._keep(c, filters)]
+            rows = [
+                c for c in sorted(self.customers, key=lambda c: c["id"]) if self._keep(c, filters)
+            ]
         except _Refused as refused:
             return _validation("filters", str(refused))
         page = rows[offset : offset + limit]

@@ -160,7 +160,11 @@ def test_the_resolution_is_the_same_in_every_cell(
     traits = traits_for(known, email_filter, filter_in)
     with service.client() as client:
         resolution = resolve_members(
-            client, case_list(), strategy=strategy, traits=traits, concurrency=4  # type: ignore[arg-type]
+            client,
+            case_list(),
+            strategy=strategy,
+            traits=traits,
+            concurrency=4,  # type: ignore[arg-type]
         )
     assert outcomes(resolution) == expected()
     # every customer query carries the guest filter; nothing was sent over the page limit
@@ -203,7 +207,9 @@ def test_in_batches_send_one_request_per_hundred_emails(n: int) -> None:
     traits = ServerTraits(email_filter="exact", in_on_email=True)
     with service.client() as client:
         resolution = resolve_members(
-            client, sw.read_members(pl.Series("email", emails)), traits=traits,
+            client,
+            sw.read_members(pl.Series("email", emails)),
+            traits=traits,
             counts=CustomerCounts(),
         )
     assert resolution.n_matched == n
@@ -254,7 +260,9 @@ def test_a_refused_in_makes_auto_weigh_single_lookups_against_a_scan() -> None:
     emails = [f"user{i}@example.com" for i in range(0, 750, 3)]
     traits = ServerTraits()
     with service.client() as client:
-        resolution = resolve_members(client, sw.read_members(pl.Series("email", emails)), traits=traits)
+        resolution = resolve_members(
+            client, sw.read_members(pl.Series("email", emails)), traits=traits
+        )
     assert traits.in_on_email is False
     assert resolution.strategy == "scan"
     assert resolution.n_matched == 250
@@ -268,7 +276,9 @@ def test_without_in_small_lists_are_looked_up_one_spelling_at_a_time() -> None:
     emails = ["USER3@example.com", "user6@example.com", "user9@example.com"]
     traits = ServerTraits(in_on_email=False, email_filter="insensitive")
     with service.client() as client:
-        resolution = resolve_members(client, sw.read_members(pl.Series("email", emails)), traits=traits)
+        resolution = resolve_members(
+            client, sw.read_members(pl.Series("email", emails)), traits=traits
+        )
     assert resolution.n_matched == 3
     # insensitive: "USER3@example.com" needs no second spelling
     assert resolution.n_requests == service.n_requests == 2 + 3
@@ -282,7 +292,10 @@ def test_exact_filter_an_email_not_found_costs_a_scan() -> None:
     traits = ServerTraits(in_on_email=True, email_filter="exact")
     with service.client() as client:
         resolution = resolve_members(
-            client, sw.read_members(pl.Series("email", emails)), traits=traits, classify_guests=False
+            client,
+            sw.read_members(pl.Series("email", emails)),
+            traits=traits,
+            classify_guests=False,
         )
     assert resolution.n_matched == 2
     assert resolution.n_requests == service.n_requests == 2 + 1 + 30
@@ -298,7 +311,10 @@ def test_the_filter_is_learnt_with_one_request(email_filter: str) -> None:
     traits = ServerTraits(in_on_email=True)
     with service.client() as client:
         resolution = resolve_members(
-            client, sw.read_members(pl.Series("email", emails)), traits=traits, classify_guests=False
+            client,
+            sw.read_members(pl.Series("email", emails)),
+            traits=traits,
+            classify_guests=False,
         )
     assert traits.email_filter == email_filter
     assert resolution.n_matched == 1
