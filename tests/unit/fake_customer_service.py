@@ -27,14 +27,14 @@ PREFIX = "/v1/merchants/M42/customers"
 def customer(
     cid: str, email: str, *, guest: bool = False, status: str = "active"
 ) -> dict[str, Any]:
+    tail = cid.rsplit("-", maxsplit=1)[-1]
+    day = int(tail) % 28 + 1 if tail.isdigit() else 1
     return {
         "id": cid,
         "emailAddress": email,
         "isAnonymous": guest,
         "status": status,
-        "updateDate": f"2026-01-{int(cid.split('-')[-1]) % 28 + 1:02d}T00:00:00Z"
-        if cid.split("-")[-1].isdigit()
-        else "2026-01-01T00:00:00Z",
+        "updateDate": f"2026-01-{day:02d}T00:00:00Z",
     }
 
 
@@ -56,7 +56,7 @@ def _validation(param: str, message: str) -> httpx.Response:
     )
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     pass
 
 
@@ -130,7 +130,7 @@ class FakeCustomerService:
             rows = [
                 c for c in sorted(self.customers, key=lambda c: c["id"]) if self._keep(c, filters)
             ]
-        except _Refused as refused:
+        except _RefusedError as refused:
             return _validation("filters", str(refused))
         page = rows[offset : offset + limit]
         return httpx.Response(
@@ -156,7 +156,7 @@ class FakeCustomerService:
             elif name == "id":
                 if isinstance(want, dict):
                     if self.filter_in == "off" or set(want) != {"$in"}:
-                        raise _Refused("id must be a string")
+                        raise _RefusedError("id must be a string")
                     if c["id"] not in want["$in"]:
                         return False
                 elif c["id"] != want:
@@ -164,11 +164,11 @@ class FakeCustomerService:
             elif name == "emailAddress":
                 if isinstance(want, dict):
                     if self.filter_in != "all" or set(want) != {"$in"}:
-                        raise _Refused("emailAddress must be a string")
+                        raise _RefusedError("emailAddress must be a string")
                     if not any(self._email_equal(c["emailAddress"], v) for v in want["$in"]):
                         return False
                 elif not self._email_equal(c["emailAddress"], want):
                     return False
             else:
-                raise _Refused(f"unknown filter {name}")
+                raise _RefusedError(f"unknown filter {name}")
         return True
