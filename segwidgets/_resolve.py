@@ -75,7 +75,13 @@ if TYPE_CHECKING:
     from ._progress import ProgressCallback
     from ._traits import ServerTraits
 
-__all__ = ["CustomerCounts", "Resolution", "choose_strategy", "resolve_members"]
+__all__ = [
+    "CustomerCounts",
+    "Resolution",
+    "choose_strategy",
+    "lookup_spellings",
+    "resolve_members",
+]
 
 #: seconds for which ``CustomerCounts`` trusts counts it was given
 COUNTS_TTL = 300.0
@@ -329,16 +335,8 @@ class _Resolver:
     # -- what to ask for ---------------------------------------------------------------------
 
     def spellings(self, keys: Iterable[str]) -> list[str]:
-        """The distinct spellings to ask for: each key, and the spelling as typed where the
-        filter (as far as known) would not find the one through the other."""
-        insensitive = self.traits.email_filter == "insensitive"
-        out: dict[str, None] = {}
-        for key in keys:
-            out[key] = None
-            typed = self.typed[key]
-            if (typed.lower() if insensitive else typed) != key:
-                out[typed] = None
-        return list(out)
+        """The distinct spellings to ask for (see ``lookup_spellings``)."""
+        return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
     def lookup_requests(self, keys: Sequence[str]) -> int:
         return in_requests(len(self.spellings(keys)), self.traits.in_on_email)
@@ -533,6 +531,25 @@ def _typed_spellings(valid: pl.DataFrame) -> list[str]:
         str(v).strip(STRIP_CHARS) if v is not None else ""
         for v in valid.get_column("value").to_list()
     ]
+
+
+def _spellings(pairs: Iterable[tuple[str, str]], email_filter: str | None) -> list[str]:
+    insensitive = email_filter == "insensitive"
+    out: dict[str, None] = {}
+    for key, typed in pairs:
+        out[key] = None
+        if (typed.lower() if insensitive else typed) != key:
+            out[typed] = None
+    return list(out)
+
+
+def lookup_spellings(members: MemberList, email_filter: str | None = None) -> list[str]:
+    """The distinct spellings a lookup of ``members`` asks for, as the filter's way of
+    comparing (``exact``, ``insensitive`` or None: not known) makes needed: each key, and
+    the spelling as typed where the filter would not find the one through the other."""
+    valid = members.valid
+    keys: list[str] = valid.get_column("email").to_list()
+    return _spellings(zip(keys, _typed_spellings(valid), strict=True), email_filter)
 
 
 def resolve_members(
