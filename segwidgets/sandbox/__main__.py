@@ -2,7 +2,7 @@
 
 Prints the base URL template and the (sandbox) credentials to use, then serves. Every
 knob of ``Settings`` has a flag (``--delete-delay 0``, ``--error-429-rate 0.3``,
-``--retry-after 0,1,date+3``, ``--no-item-errors``; ``none`` for "no value").
+``--retry-after 0,1,date+3``, ``--no-item-errors``, ``--member-paging cursor``; ``none`` for "no value").
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from ._tokens import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD,
 __all__ = ["build_parser", "main"]
 
 _HELP = {
-    "max_page_size": "largest limit a list call honours (larger ones are clamped)",
+    "max_page_size": "largest limit a list call honours (see --page-limit-mode)",
+    "page_limit_mode": "a limit over the maximum: reject (400 naming limit) or clamp",
+    "member_paging": "how segment members are paged: offset or cursor",
+    "refused_items": "member writes naming unknown customers: 2xx-body (apply the rest, "
+    "list them in errors) or 400 (apply nothing)",
+    "email_filter": "how the emailAddress filter compares: exact or insensitive",
+    "filter_in": "where {$in: [...]} works in filters: id, all (id and emailAddress) or off",
+    "total_counts_pending": "count members with a pending DELETE in totalItemCount",
     "max_members_per_request": "largest members array per write (over it: 413)",
     "duplicate_add": "adding an existing member: ignore (no-op) or conflict (409)",
     "delete_delay": "seconds until a member DELETE applies; none = never",
@@ -69,7 +76,16 @@ _CONVERT: dict[str, Callable[[str], Any]] = {
     "latency": float,
     "fault_seed": _optional(int),
 }
-_CHOICES = {"duplicate_add": ("ignore", "conflict"), "fault_scope": ("all", "reads", "writes")}
+_CHOICES = {
+    "duplicate_add": ("ignore", "conflict"),
+    "fault_scope": ("all", "reads", "writes"),
+    "page_limit_mode": ("reject", "clamp"),
+    "member_paging": ("offset", "cursor"),
+    "refused_items": ("2xx-body", "400"),
+    "email_filter": ("exact", "insensitive"),
+    "filter_in": ("id", "all", "off"),
+}
+_FLAGS = ("item_errors", "total_counts_pending")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown = ",".join(default) if isinstance(default, list) else default
         help_text = f"{_HELP[name]} (default: {shown})"
         # SUPPRESS: a flag left out does not appear, so the knob keeps its default.
-        if name == "item_errors":
+        if name in _FLAGS:
             knobs.add_argument(
                 flag,
                 action=argparse.BooleanOptionalAction,

@@ -11,7 +11,7 @@ the dict the model's ``list_*`` methods return; ``tests/unit/sandbox`` compares 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["MemberPage", "customers_json", "dumps"]
@@ -26,25 +26,26 @@ def dumps(value: Any) -> str:
 
 @dataclass(frozen=True)
 class MemberPage:
-    """One page of ``GET segments/{code}/members``."""
+    """One page of ``GET segments/{code}/members``: customer members, then device members."""
 
     ids: list[str]
-    limit: int
-    next_cursor: str | None
-    total: int
+    meta: dict[str, Any]
+    device_ids: list[str] = field(default_factory=list)
 
-    def meta(self) -> dict[str, Any]:
-        """The ``meta`` object of the answer."""
-        return {
-            "limit": self.limit,
-            "cursors": {"next": self.next_cursor},
-            "totalItemCount": self.total,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as a dict."""
+        members = [{"id": i, "type": "customer"} for i in self.ids]
+        members += [{"id": i, "type": "device"} for i in self.device_ids]
+        return {"members": members, "meta": self.meta}
 
     def to_json(self) -> bytes:
-        """The answer as JSON bytes (ids need no escaping: they are hex digits and dashes)."""
-        members = f'{{"id":"{_MEMBER_SEPARATOR.join(self.ids)}","type":"customer"}}'
-        return f'{{"members":[{members if self.ids else ""}],"meta":{dumps(self.meta())}}}'.encode()
+        """The answer as JSON bytes (customer ids need no escaping: they are hex digits and
+        dashes; device ids, for tests only, go through ``dumps``)."""
+        parts = (
+            [f'{{"id":"{_MEMBER_SEPARATOR.join(self.ids)}","type":"customer"}}'] if self.ids else []
+        )
+        parts += [dumps({"id": i, "type": "device"}) for i in self.device_ids]
+        return f'{{"members":[{",".join(parts)}],"meta":{dumps(self.meta)}}}'.encode()
 
 
 def customers_json(records: list[str], meta: dict[str, Any]) -> bytes:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 from starlette.applications import Starlette
@@ -33,7 +33,7 @@ from ._model import SandboxModel
 from ._routes import ROUTES, Call, EncodedJson, Reply, Route
 from ._service_error import ServiceError
 
-__all__ = ["ResponseDroppedError", "SandboxApp", "openapi_spec"]
+__all__ = ["ResponseDroppedError", "SandboxApp", "check_control_request", "openapi_spec"]
 
 logger = logging.getLogger("segwidgets.sandbox")
 
@@ -145,12 +145,21 @@ class SandboxApp:
 
     # -- control endpoints ------------------------------------------------------------------
     async def _control_body(self, request: Request) -> dict[str, Any]:
-        client = request.client
-        if client is None or not is_loopback_host(client.host):
-            raise ServiceError(403, "forbidden", "Control endpoints answer loopback clients only.")
+        check_control_request(
+            client=None if request.client is None else request.client.host,
+            host=request.headers.get("host"),
+            origin=request.headers.get("origin"),
+        )
         raw = await request.body()
         if not raw.strip():
             return {}
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise ServiceError(
+                415,
+                "unsupportedMediaType",
+                "Control endpoints take JSON bodies: send Content-Type: application/json.",
+            )
         try:
             body = json.loads(raw)
         except ValueError:
@@ -221,6 +230,39 @@ class SandboxApp:
             }
 
         return await self._control(request, action)
+
+
+def _host_name(host: str) -> str:
+    """The name part of a ``Host`` header (``[::1]:8765`` → ``::1``)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def check_control_request(*, client: str | None, host: str | None, origin: str | None) -> None:
+    """Refuse (403) a control request that is not plainly from this machine.
+
+    The client address and the ``Host`` header must be loopback (a page on another site
+    reaching the sandbox through DNS rebinding names its own host), and an ``Origin``, if
+    present, must be a loopback origin (a page on another site posting here sends its own).
+    """
+    if client is None or not is_loopback_host(client):
+        raise ServiceError(403, "forbidden", "Control endpoints answer loopback clients only.")
+    if host is None or not is_loopback_host(_host_name(host.strip())):
+        raise ServiceError(
+            403,
+            "forbidden",
+            "Control endpoints answer only requests addressed to a loopback host "
+            "(127.0.0.1, localhost or [::1]).",
+        )
+    if origin is not None:
+        name = urlsplit(origin.strip()).hostname if "://" in origin else None
+        if name is None or not is_loopback_host(name):
+            raise ServiceError(
+                403,
+                "forbidden",
+                "Control endpoints refuse requests from web pages of other origins.",
+            )
 
 
 class _Resource:

@@ -83,6 +83,10 @@ class MemberKeys:
         # ~200 µs for the iterator).
         return ordered[start : start + limit], start + limit < len(ordered)
 
+    def window(self, start: int, limit: int) -> list[int]:
+        """Up to ``limit`` keys from position ``start`` of the key order."""
+        return list(self._in_order()[start : start + limit])
+
     def _in_order(self) -> SortedList:
         """The sorted view, brought up to date with the writes since the last time."""
         if not self._touched:

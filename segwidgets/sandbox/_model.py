@@ -9,17 +9,18 @@ model.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._secrets import Secret
-from ._answers import MemberPage, customers_json
-from ._cursor import decode_cursor, encode_cursor
+from ._answers import customers_json
 from ._customers import CustomerTable
 from ._faults import CallKind, Faults
 from ._member_body import MemberIds
@@ -35,7 +36,7 @@ from ._segments import (
     parse_segment_update,
 )
 from ._service_error import ServiceError
-from ._settings import Settings
+from ._settings import EmailFilter, Settings
 from ._store import Snapshot, SqliteStore
 from ._tokens import (
     SANDBOX_CLIENT_ID,
@@ -49,7 +50,7 @@ from ._tokens import (
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["DEFAULT_LIMIT", "SandboxModel"]
+__all__ = ["DEFAULT_LIMIT", "MemberWindow", "SandboxModel"]
 
 #: Page size of list calls that come without ``limit``.
 DEFAULT_LIMIT = 100
@@ -60,6 +61,31 @@ _CUSTOMER_FILTERS = frozenset(
 _SEGMENT_FILTERS = frozenset({"code", "name", "type", "status"})
 _MEMBER_FILTERS = frozenset({"id", "type"})
 _SEED_EPOCH = 1704067200.0  # 2024-01-01T00:00:00Z: create/update date of seed segments
+#: Customer filter fields that take ``{"$in": [...]}`` in the model (the HTTP layer decides
+#: which of them a server allows).
+_IN_FIELDS = frozenset({"id", "emailAddress"})
+
+#: A place in the member order: a customer's member key, or a device member's id
+#: (device members come after every customer member).
+MemberPosition = int | str
+
+
+@dataclass(frozen=True)
+class MemberWindow:
+    """A run of a segment's members in member order, and what the whole list holds."""
+
+    #: Customer member ids of the run, in order.
+    customer_ids: list[str]
+    #: Device member ids of the run, in order (after the customers).
+    device_ids: list[str]
+    #: Position of the run's last member, or ``None`` when it is empty.
+    last: MemberPosition | None
+    #: Whether members follow the run.
+    more: bool
+    #: Members listed (those matching the filter), pending deletes and devices included.
+    total: int
+    #: Of ``total``, the customer members whose DELETE is accepted but not applied yet.
+    pending: int
 
 
 def _invalid_param(name: str, message: str) -> ServiceError:
@@ -260,7 +286,7 @@ class SandboxModel:
             offset = 0
         if offset < 0:
             raise _invalid_param("offset", "must be >= 0.")
-        return min(limit, self._settings.max_page_size), offset
+        return limit, offset
 
     def list_customers(
         self,
@@ -268,10 +294,14 @@ class SandboxModel:
         limit: int | None = None,
         offset: int | None = None,
         filters: Mapping[str, Any] | None = None,
+        email_match: EmailFilter = "exact",
     ) -> dict[str, Any]:
-        """``GET customers``: equality filters, offset pages, in creation order."""
+        """``GET customers``: equality and ``$in`` filters, offset pages, in creation order.
+
+        ``email_match`` says how ``emailAddress`` compares (the HTTP layer passes its knob).
+        """
         with self._lock:
-            page, meta = self._customer_page(limit, offset, filters)
+            page, meta = self._customer_page(limit, offset, filters, email_match)
             return {"customers": [self._table.record(i) for i in page], "meta": meta}
 
     def list_customers_json(
@@ -280,21 +310,28 @@ class SandboxModel:
         limit: int | None = None,
         offset: int | None = None,
         filters: Mapping[str, Any] | None = None,
+        email_match: EmailFilter = "exact",
     ) -> bytes:
         """``list_customers`` as the JSON bytes of its HTTP answer (see ``_answers``)."""
         with self._lock:
-            page, meta = self._customer_page(limit, offset, filters)
+            page, meta = self._customer_page(limit, offset, filters, email_match)
             return customers_json(self._table.records_json(page), meta)
 
     def _customer_page(
-        self, limit: int | None, offset: int | None, filters: Mapping[str, Any] | None
+        self,
+        limit: int | None,
+        offset: int | None,
+        filters: Mapping[str, Any] | None,
+        email_match: EmailFilter,
     ) -> tuple[Sequence[int], dict[str, Any]]:
         limit, offset = self._page(limit, offset)
-        matches = self._match_customers({} if filters is None else filters)
+        matches = self._match_customers({} if filters is None else filters, email_match)
         meta = {"limit": limit, "offset": offset, "totalItemCount": len(matches)}
         return matches[offset : offset + limit], meta
 
-    def _match_customers(self, filters: Mapping[str, Any]) -> list[int] | range:
+    def _match_customers(
+        self, filters: Mapping[str, Any], email_match: EmailFilter = "exact"
+    ) -> list[int] | range:
         if not isinstance(filters, Mapping):
             raise _invalid_param("filters", "must be a JSON object.")
         unknown = sorted(set(filters) - _CUSTOMER_FILTERS)
@@ -307,34 +344,40 @@ class SandboxModel:
             if name == "isAnonymous":
                 if not isinstance(value, bool):
                     raise _invalid_param("filters", "isAnonymous must be true or false.")
+            elif name in _IN_FIELDS and isinstance(value, Mapping):
+                _in_values(name, value)
             elif not isinstance(value, str):
                 raise _invalid_param("filters", f"{name} must be a string.")
         if "status" in filters and filters["status"] not in CODE_STATUS:
             raise _invalid_param("filters", "status must be active, inactive or deleted.")
         table = self._table
         candidates: list[int] | None = None
-        if "id" in filters:
-            index = table.index_of(filters["id"])
-            candidates = [] if index is None else [index]
-        elif "emailAddress" in filters:
-            candidates = table.find_by_email(filters["emailAddress"])
+        wanted = {name: _wanted(filters[name]) for name in _IN_FIELDS if name in filters}
+        if email_match == "insensitive" and "emailAddress" in wanted:
+            wanted["emailAddress"] = {e.lower() for e in wanted["emailAddress"]}
+        if "id" in wanted:
+            found = (table.index_of(i) for i in wanted["id"])
+            candidates = sorted({i for i in found if i is not None})
+        elif "emailAddress" in wanted:
+            candidates = sorted({i for e in wanted["emailAddress"] for i in table.find_by_email(e)})
         elif "externalCustomerNumber" in filters:
             candidates = table.find_by_external(filters["externalCustomerNumber"])
         if candidates is None:
             statuses = [filters["status"]] if "status" in filters else list(CODE_STATUS)
             guests = [filters["isAnonymous"]] if "isAnonymous" in filters else [False, True]
             return table.with_codes(frozenset(code_of(s, g) for s in statuses for g in guests))
-        wanted_email = str(filters.get("emailAddress", "")).lower()
+        fold = email_match == "insensitive"
+
+        def value_of(index: int, name: str) -> Any:
+            value = table.field(index, name)
+            return (value or "").lower() if fold and name == "emailAddress" else value
+
         return [
             i
             for i in candidates
             if all(
-                (
-                    str(table.field(i, name) or "").lower() == wanted_email
-                    if name == "emailAddress"
-                    else table.field(i, name) == value
-                )
-                for name, value in filters.items()
+                value_of(i, name) in wanted[name] if name in wanted else table.field(i, name) == v
+                for name, v in filters.items()
             )
         ]
 
@@ -577,74 +620,95 @@ class SandboxModel:
             self._store.put_segment(segment.meta_json())
 
     # -- members --------------------------------------------------------------------------
-    def list_members(
+    def member_window(
         self,
         code: str,
         *,
         limit: int | None = None,
-        cursor: str | None = None,
+        start: int | None = None,
+        after: MemberPosition | None = None,
         filters: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """``GET segments/{code}/members``: ordered by id, cursor pages.
+    ) -> MemberWindow:
+        """Members of ``code`` in member order: customers by id, then devices by id.
 
-        A cursor is the last id of the previous page (encoded), so a walk sees every member
-        that stays in the segment exactly once, whatever is added or removed meanwhile.
+        The run starts at position ``start`` (offset pages) or just after the member at
+        ``after`` (cursor pages; a position need not be a member any more), and holds up
+        to ``limit`` members. ``filters``: ``{"id": ...}`` (a string or ``{"$in": [...]}``)
+        and ``{"type": "customer" | "device"}``.
         """
-        page = self._member_page(code, limit=limit, cursor=cursor, filters=filters)
-        return {
-            "members": [{"id": i, "type": "customer"} for i in page.ids],
-            "meta": page.meta(),
-        }
-
-    def list_members_json(
-        self,
-        code: str,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        """``list_members`` as the JSON bytes of its HTTP answer (see ``_answers``)."""
-        return self._member_page(code, limit=limit, cursor=cursor, filters=filters).to_json()
-
-    def _member_page(
-        self,
-        code: str,
-        *,
-        limit: int | None,
-        cursor: str | None,
-        filters: Mapping[str, Any] | None,
-    ) -> MemberPage:
         with self._lock:
             segment = self._segment(code)
-            limit, _ = self._page(limit, 0)
-            keys = self._member_keys(segment)
+            limit, start = self._page(limit, start)
+            keys, devices = self._member_keys(segment), segment.devices
             if filters is not None:
-                keys = self._filter_member_keys(keys, filters)
-            after = None if cursor is None else decode_cursor(cursor)
-            page, more = keys.page(after, limit)
-            return MemberPage(
-                ids=self._table.ids_of_keys(page),
-                limit=limit,
-                next_cursor=encode_cursor(page[-1]) if more and page else None,
-                total=len(keys),
+                keys, devices = self._filter_members(keys, devices, filters)
+            if after is None or isinstance(after, int):
+                if after is None:
+                    first, more_keys = keys.window(start, limit), start + limit < len(keys)
+                else:
+                    first, more_keys = keys.page(after, limit)
+                device_start = 0 if after is not None else max(0, start - len(keys))
+            else:
+                first, more_keys = [], False
+                device_start = bisect.bisect_right(devices, after)
+            room = limit - len(first)
+            run = devices[device_start : device_start + room] if not more_keys else []
+            more = more_keys or device_start + len(run) < len(devices)
+            last: MemberPosition | None = run[-1] if run else (first[-1] if first else None)
+            pending = segment.pending
+            n_pending = len(pending) if filters is None else sum(1 for k in pending if k in keys)
+            return MemberWindow(
+                customer_ids=self._table.ids_of_keys(first),
+                device_ids=list(run),
+                last=last,
+                more=more,
+                total=len(keys) + len(devices),
+                pending=n_pending,
             )
 
-    def _filter_member_keys(self, keys: MemberKeys, filters: Mapping[str, Any]) -> MemberKeys:
+    def _filter_members(
+        self, keys: MemberKeys, devices: list[str], filters: Mapping[str, Any]
+    ) -> tuple[MemberKeys, list[str]]:
         if not isinstance(filters, Mapping):
             raise _invalid_param("filters", "must be a JSON object.")
         unknown = sorted(set(filters) - _MEMBER_FILTERS)
         if unknown:
             raise _invalid_param("filters", f"unknown key(s) {', '.join(unknown)}; use id or type.")
-        if any(not isinstance(v, str) for v in filters.values()):
-            raise _invalid_param("filters", "values must be strings.")
-        if filters.get("type", "customer") != "customer":
-            return MemberKeys()
+        if "type" in filters:
+            kind = filters["type"]
+            if kind not in ("customer", "device"):
+                raise _invalid_param("filters", "type must be customer or device.")
+            if kind == "customer":
+                devices = []
+            else:
+                keys = MemberKeys()
         if "id" in filters:
-            index = self._table.index_of(filters["id"])
-            key = None if index is None else self._table.key_of(index)
-            return MemberKeys([key] if key is not None and key in keys else [])
-        return keys
+            value = filters["id"]
+            if isinstance(value, Mapping):
+                _in_values("id", value)
+            elif not isinstance(value, str):
+                raise _invalid_param("filters", "id must be a string.")
+            wanted = _wanted(value)
+            found = (self._table.index_of(i) for i in wanted)
+            named = {self._table.key_of(i) for i in found if i is not None}
+            keys = MemberKeys(keys.present(named))
+            devices = [d for d in devices if d in wanted]
+        return keys, devices
+
+    def add_device_members(self, code: str, device_ids: Iterable[str]) -> int:
+        """Make devices members of a fixed segment (tests only: no API call adds them).
+
+        Device members are listed after the customer members and counted in
+        ``totalItemCount``; they are not kept in the database. Returns the device count.
+        """
+        with self._lock:
+            segment = self._fixed_segment(code)
+            ids = list(device_ids)
+            if not all(isinstance(i, str) and i for i in ids):
+                msg = "device ids must be non-empty strings"
+                raise ValueError(msg)
+            segment.devices = sorted(set(segment.devices) | set(ids))
+            return len(segment.devices)
 
     def _member_ids(self, body: Any, *, verb: str) -> list[str] | None:
         """After the body and size checks of a write (400, 413): the ids of its items if
@@ -688,7 +752,7 @@ class SandboxModel:
             )
 
     def _reject(self, items: list[Any], errors: list[dict[str, Any]]) -> ServiceError:
-        errors.sort(key=lambda e: e["index"])
+        errors.sort(key=lambda e: e["entityIndex"])
         return ServiceError(
             400,
             "invalidMembers",
@@ -698,40 +762,55 @@ class SandboxModel:
 
     def _valid_member_keys(self, body: Any) -> list[int]:
         """Keys of a batch to add; any bad item rejects the whole batch (400)."""
+        keys, refused, items = self._split_member_keys(body)
+        if refused:
+            raise self._reject(items, refused)
+        return keys
+
+    def _split_member_keys(self, body: Any) -> tuple[list[int], list[dict[str, Any]], list[Any]]:
+        """Keys of a batch to add, the items refused (unknown or deleted customers), and
+        the items (empty on the fast path). A malformed item rejects the batch (400)."""
         ids = self._member_ids(body, verb="add")
         keys = None if ids is None else self._table.keys_of_ids(ids)
         if keys is not None and self._table.deleted_keys().isdisjoint(keys):
-            return keys
-        return self._checked_member_keys(self._member_items(body))
-
-    def _checked_member_keys(self, items: list[Any]) -> list[int]:
-        """``_valid_member_keys`` item by item: names every bad item (the slow path)."""
+            return keys, [], []
+        items = self._member_items(body)
         errors = _shape_errors(items)
-        keys: list[int] = []
+        if errors:
+            raise self._reject(items, list(errors.values()))
+        keys = []
+        refused: list[dict[str, Any]] = []
         for position, item in enumerate(items):
-            if position in errors:
-                continue
             index = self._table.index_of(item["id"])
             if index is None or self._table.is_deleted(index):
-                errors[position] = _item_error(
-                    position,
-                    item["id"],
-                    "unknownCustomer",
-                    "There is no customer with this id."
-                    if index is None
-                    else "This customer is deleted.",
+                refused.append(
+                    _item_error(
+                        position,
+                        item["id"],
+                        "unknownCustomer",
+                        "There is no customer with this id."
+                        if index is None
+                        else "This customer is deleted.",
+                    )
                 )
             else:
                 keys.append(self._table.key_of(index))
-        if errors:
-            raise self._reject(items, list(errors.values()))
-        return keys
+        return keys, refused, items
 
-    def add_members(self, code: str, body: Any) -> None:
-        """``POST segments/{code}/members`` (201). All or nothing."""
+    def add_members(
+        self, code: str, body: Any, *, all_or_nothing: bool = False
+    ) -> list[dict[str, Any]]:
+        """``POST segments/{code}/members`` (201).
+
+        Unknown and deleted customers are refused: returned as Shopgate's per-item errors
+        (``{code, entity, entityId, entityIndex, reason, subentityPath}``) while the other
+        items are applied, or with ``all_or_nothing`` a 400 that applies nothing.
+        """
         with self._lock:
             segment = self._fixed_segment(code)
-            keys = self._valid_member_keys(body)
+            keys, refused, items = self._split_member_keys(body)
+            if refused and all_or_nothing:
+                raise self._reject(items, refused)
             if self._settings.duplicate_add == "conflict":
                 present = sorted(
                     {k for k in segment.members.present(keys) if k not in segment.pending}
@@ -750,6 +829,7 @@ class SandboxModel:
                         else None,
                     )
             self._add_keys(segment, keys)
+            return refused
 
     def _add_keys(self, segment: Segment, keys: list[int]) -> None:
         pending = segment.pending
@@ -761,16 +841,22 @@ class SandboxModel:
             self._store.add_members(segment.code, keys)  # keys that are members already: ignored
             self._store.drop_pending(segment.code, revived)
 
-    def remove_members(self, code: str, body: Any) -> None:
+    def remove_members(
+        self, code: str, body: Any, *, all_or_nothing: bool = False
+    ) -> list[dict[str, Any]]:
         """``DELETE segments/{code}/members`` (202): applied after ``delete_delay``.
 
-        Ids that are not members (or not customers) are ignored.
+        Ids that are customers but not members are ignored. Ids that are no customer's
+        are refused (returned as per-item errors, or with ``all_or_nothing`` a 400 that
+        applies nothing).
         """
         with self._lock:
             segment = self._fixed_segment(code)
-            keys = self._keys_to_remove(segment, body)
+            keys, refused, items = self._keys_to_remove(segment, body)
+            if refused and all_or_nothing:
+                raise self._reject(items, refused)
             if not keys:
-                return
+                return refused
             seq = next(self._seq)
             delay = self._settings.delete_delay
             apply_at = None if delay is None else self._clock() + delay
@@ -782,35 +868,60 @@ class SandboxModel:
                 # trip through ``pending``.
                 self._apply_due()
                 self._drop_members(segment, keys)
-                return
+                return refused
             segment.pending.update(dict.fromkeys(keys, seq))
             if apply_at is not None:
                 heapq.heappush(self._heap, (apply_at, seq, segment, keys))
             self._apply_due()
+            return refused
 
-    def _keys_to_remove(self, segment: Segment, body: Any) -> tuple[int, ...]:
-        """The distinct members a DELETE names that have no pending delete yet."""
+    def _keys_to_remove(
+        self, segment: Segment, body: Any
+    ) -> tuple[tuple[int, ...], list[dict[str, Any]], list[Any]]:
+        """The distinct members a DELETE names that have no pending delete yet, the items
+        refused (ids of no customer) and the items (empty on the fast path)."""
         ids = self._member_ids(body, verb="remove")
         found = None if ids is None else self._table.keys_of_ids(ids)
-        named = self._customer_keys(self._member_items(body)) if found is None else found
+        refused: list[dict[str, Any]] = []
+        items: list[Any] = []
+        if found is None:
+            items = self._member_items(body)
+            named, refused = self._customer_keys(items)
+        else:
+            named = found
         targets = segment.members.present(named)
         if segment.pending:
             # Filtered by lookups in ``pending``: ``targets -= pending.keys()`` would walk
             # every pending delete (up to a whole push's removals) on each request.
-            return tuple(itertools.filterfalse(segment.pending.__contains__, targets))
-        return tuple(targets)
+            return (
+                tuple(itertools.filterfalse(segment.pending.__contains__, targets)),
+                refused,
+                items,
+            )
+        return tuple(targets), refused, items
 
-    def _customer_keys(self, items: list[Any]) -> list[int]:
-        """Keys of the items that name a customer (400 if any item is malformed)."""
+    def _customer_keys(self, items: list[Any]) -> tuple[list[int], list[dict[str, Any]]]:
+        """Keys of the items that name a customer, and the items that name none (400 if
+        any item is malformed)."""
         errors = _shape_errors(items)
         if errors:
             raise self._reject(items, list(errors.values()))
         keys: list[int] = []
-        for item in items:
+        refused: list[dict[str, Any]] = []
+        for position, item in enumerate(items):
             index = self._table.index_of(item["id"])
             if index is not None:
                 keys.append(self._table.key_of(index))
-        return keys
+            else:
+                refused.append(
+                    _item_error(
+                        position,
+                        item["id"],
+                        "unknownCustomer",
+                        "There is no customer with this id.",
+                    )
+                )
+        return keys, refused
 
     def _apply_due(self) -> None:
         now = self._clock()
@@ -974,8 +1085,31 @@ class SandboxModel:
             }
 
 
-def _item_error(position: int, member_id: Any, code: str, message: str) -> dict[str, Any]:
-    return {"index": position, "id": member_id, "code": code, "message": message}
+def _item_error(position: int, member_id: Any, code: str, reason: str) -> dict[str, Any]:
+    """One per-item error in the platform's batch-route shape."""
+    return {
+        "code": code,
+        "entity": "member",
+        "entityId": member_id,
+        "entityIndex": position,
+        "reason": reason,
+        "subentityPath": "",
+    }
+
+
+def _in_values(name: str, value: Mapping[str, Any]) -> list[str]:
+    """The values of ``{"$in": [...]}`` (strings only), or a 400."""
+    values = value.get("$in")
+    if set(value) != {"$in"} or not isinstance(values, list):
+        raise _invalid_param("filters", f'{name} takes a string or {{"$in": [strings]}}.')
+    if not all(isinstance(v, str) for v in values):
+        raise _invalid_param("filters", f"the $in list of {name} must hold strings.")
+    return values
+
+
+def _wanted(value: Any) -> set[str]:
+    """The values a filter field accepts: one string, or those of its ``$in``."""
+    return set(value["$in"]) if isinstance(value, Mapping) else {value}
 
 
 def _well_formed_ids(items: list[Any]) -> list[str] | None:

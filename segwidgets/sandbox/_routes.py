@@ -4,7 +4,8 @@ A handler takes the model and a parsed ``Call`` and returns a ``Reply``; it know
 ASGI, so the table can be tested without sockets. Path parameters use Starlette's syntax.
 One host serves every service: ``/{service}/v1/merchants/{merchantCode}/...`` with
 ``{service}`` in ``auth``, ``customer``, ``segmentation``; the token endpoint is
-``/auth/oauth/token``.
+``/auth/oauth/token``. Where the knobs shape a request or an answer, a handler goes
+through ``_wire``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from ._faults import CallKind
 from ._model import SandboxModel
 from ._service_error import ServiceError
+from ._wire import list_customers_json, member_page, page_limit, write_members
 
 __all__ = [
     "MAX_INT",
@@ -127,7 +129,8 @@ def _list_customers(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
         EncodedJson(
-            model.list_customers_json(
+            list_customers_json(
+                model,
                 limit=parse_int(call, "limit"),
                 offset=parse_int(call, "offset"),
                 filters=parse_json_param(call, "filters"),
@@ -144,7 +147,7 @@ def _list_segments(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
         model.list_segments(
-            limit=parse_int(call, "limit"),
+            limit=page_limit(model.settings, parse_int(call, "limit")),
             offset=parse_int(call, "offset"),
             filters=parse_json_param(call, "filters"),
         ),
@@ -179,24 +182,25 @@ def _list_members(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
         EncodedJson(
-            model.list_members_json(
+            member_page(
+                model,
                 call.params["code"],
                 limit=parse_int(call, "limit"),
+                offset=parse_int(call, "offset"),
                 cursor=call.query.get("cursor") or None,
                 filters=parse_json_param(call, "filters"),
-            )
+                given=frozenset(call.query),
+            ).to_json()
         ),
     )
 
 
 def _add_members(model: SandboxModel, call: Call) -> Reply:
-    model.add_members(call.params["code"], call.body)
-    return Reply(201)
+    return Reply(201, write_members(model, call.params["code"], call.body, add=True))
 
 
 def _remove_members(model: SandboxModel, call: Call) -> Reply:
-    model.remove_members(call.params["code"], call.body)
-    return Reply(202)
+    return Reply(202, write_members(model, call.params["code"], call.body, add=False))
 
 
 def _add_by_filter(model: SandboxModel, call: Call) -> Reply:
@@ -211,7 +215,9 @@ def _members_search(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
         model.members_search(
-            rules=rules, limit=parse_int(call, "limit"), offset=parse_int(call, "offset")
+            rules=rules,
+            limit=page_limit(model.settings, parse_int(call, "limit")),
+            offset=parse_int(call, "offset"),
         ),
     )
 
@@ -240,7 +246,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_S}/segments/{{code}}/members",
         _list_members,
         "read",
-        query=("limit", "cursor", "filters"),
+        query=("limit", "offset", "cursor", "filters"),
     ),
     Route(
         "POST",

@@ -52,6 +52,8 @@ class Segment:
     update_date: str
     members: MemberKeys = field(default_factory=MemberKeys)
     pending: dict[int, int] = field(default_factory=dict)
+    #: Ids of device members, sorted (seeded by tests through ``add_device_members``).
+    devices: list[str] = field(default_factory=list)
     #: Dynamic segments: (customer table version, sorted member keys) of the last evaluation.
     cache: tuple[int, MemberKeys] | None = None
 

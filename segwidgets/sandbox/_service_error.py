@@ -2,7 +2,8 @@
 
 Every error the sandbox sends has the JSON body
 ``{"message": "...", "code": "...", "errors": [...]}`` (``errors`` only when there are
-per-item errors to list). The token endpoint adds the OAuth2 fields ``error`` and
+per-item errors to list), but for the platform's request validation errors, whose body is
+given whole (``payload``, see ``_wire.validation_error``). The token endpoint adds the OAuth2 fields ``error`` and
 ``error_description``.
 """
 
@@ -28,6 +29,7 @@ class ServiceError(Exception):
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
         oauth_error: str | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> None:
         message = mask_emails_in(message)  # messages never carry an email address
         super().__init__(message)
@@ -37,9 +39,13 @@ class ServiceError(Exception):
         self.errors = [dict(e) for e in errors] if errors is not None else None
         self.headers = dict(headers or {})
         self.oauth_error = oauth_error
+        #: A whole body in another shape (the platform's validation errors), sent as is.
+        self.payload = dict(payload) if payload is not None else None
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the answer."""
+        if self.payload is not None:
+            return dict(self.payload)
         body: dict[str, Any] = {"message": self.message, "code": self.code}
         if self.errors is not None:
             body["errors"] = self.errors

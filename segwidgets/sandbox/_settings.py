@@ -17,7 +17,32 @@ from typing import Any, Literal, TypeAlias, cast, get_args
 
 from .._errors import ConfigurationError
 
-__all__ = ["KNOB_NAMES", "DuplicateAdd", "FaultScope", "Settings"]
+__all__ = [
+    "KNOB_NAMES",
+    "DuplicateAdd",
+    "EmailFilter",
+    "FaultScope",
+    "FilterIn",
+    "MemberPaging",
+    "PageLimitMode",
+    "RefusedItems",
+    "Settings",
+]
+
+#: How ``GET segments/{code}/members`` pages: ``offset`` (the SDK's ``Meta``) or ``cursor``.
+MemberPaging: TypeAlias = Literal["offset", "cursor"]
+
+#: What a list call does with ``limit`` over ``max_page_size``: a 400 or a shorter page.
+PageLimitMode: TypeAlias = Literal["reject", "clamp"]
+
+#: How a member write answers unknown or deleted customers: 2xx with ``errors``, or a 400.
+RefusedItems: TypeAlias = Literal["2xx-body", "400"]
+
+#: How the customer filter compares ``emailAddress``.
+EmailFilter: TypeAlias = Literal["exact", "insensitive"]
+
+#: Where ``{"$in": [...]}`` works in a filter: on ``id``, on ``id`` and ``emailAddress``, nowhere.
+FilterIn: TypeAlias = Literal["id", "all", "off"]
 
 #: What ``POST segments/{code}/members`` does with an id that is already a member.
 DuplicateAdd: TypeAlias = Literal["ignore", "conflict"]
@@ -35,8 +60,24 @@ class Settings:
     Every field is a knob; see the sandbox README for what each one models.
     """
 
-    #: Largest ``limit`` a list call honours; a larger one is clamped (``meta.limit`` says so).
-    max_page_size: int = 1000
+    #: Largest ``limit`` a list call honours (see ``page_limit_mode``).
+    max_page_size: int = 100
+    #: ``reject``: a larger ``limit`` is a 400 validation error naming ``limit``;
+    #: ``clamp``: the page is cut to ``max_page_size`` and ``meta.limit`` says so.
+    page_limit_mode: PageLimitMode = "reject"
+    #: ``offset``: members are read with ``limit``/``offset``; ``cursor``: with
+    #: ``limit``/``cursor`` and ``meta.cursors.next``.
+    member_paging: MemberPaging = "offset"
+    #: ``2xx-body``: a member write applies its valid items and lists the refused ones in
+    #: the body of its 201/202; ``400``: a refused item rejects the whole batch.
+    refused_items: RefusedItems = "2xx-body"
+    #: ``exact`` or ``insensitive``: how ``emailAddress`` compares in customer filters.
+    email_filter: EmailFilter = "exact"
+    #: ``id``: ``{"id": {"$in": [...]}}`` works; ``all``: on ``emailAddress`` too; ``off``:
+    #: no ``$in`` (a 400 validation error naming ``filters``).
+    filter_in: FilterIn = "id"
+    #: Whether ``totalItemCount`` of members counts members whose DELETE is still pending.
+    total_counts_pending: bool = True
     #: Largest ``members`` array a member write accepts; over it the answer is 413.
     max_members_per_request: int = 1000
     #: ``ignore``: adding an existing member is a no-op; ``conflict``: 409, nothing applied.
@@ -116,6 +157,16 @@ def _validate(s: Settings) -> None:
             _fail(name, "an integer >= 1", value)
     if s.duplicate_add not in get_args(DuplicateAdd):
         _fail("duplicate_add", "'ignore' or 'conflict'", s.duplicate_add)
+    for name, alias in (
+        ("page_limit_mode", PageLimitMode),
+        ("member_paging", MemberPaging),
+        ("refused_items", RefusedItems),
+        ("email_filter", EmailFilter),
+        ("filter_in", FilterIn),
+    ):
+        choices = get_args(alias)
+        if getattr(s, name) not in choices:
+            _fail(name, " or ".join(repr(c) for c in choices), getattr(s, name))
     if s.fault_scope not in get_args(FaultScope):
         _fail("fault_scope", "'all', 'reads' or 'writes'", s.fault_scope)
     if s.delete_delay is not None and (not _is_number(s.delete_delay) or s.delete_delay < 0):
@@ -134,8 +185,9 @@ def _validate(s: Settings) -> None:
         _fail("error_5xx_status", "a status between 500 and 599", s.error_5xx_status)
     if not _is_number(s.latency) or s.latency < 0:
         _fail("latency", "a number of seconds >= 0", s.latency)
-    if not isinstance(cast(object, s.item_errors), bool):
-        _fail("item_errors", "true or false", s.item_errors)
+    for name in ("item_errors", "total_counts_pending"):
+        if not isinstance(cast(object, getattr(s, name)), bool):
+            _fail(name, "true or false", getattr(s, name))
     if s.fault_seed is not None and not _is_int(s.fault_seed):
         _fail("fault_seed", "an integer or None", s.fault_seed)
     if not s.retry_after or not all(

@@ -54,7 +54,8 @@ def members(*ids: str, kind: str = "customer") -> dict[str, Any]:
 
 
 def walk_members(http: httpx.Client, sandbox: Sandbox, code: str, limit: int) -> list[str]:
-    """Every member id of a segment, page by page (bounded)."""
+    """Every member id of a segment, page by page (bounded), in the paging style the
+    sandbox serves: ``meta.cursors.next`` when the page has it, else ``offset``."""
     seen: list[str] = []
     params: dict[str, Any] = {"limit": limit}
     for _ in range(10_000):
@@ -62,8 +63,18 @@ def walk_members(http: httpx.Client, sandbox: Sandbox, code: str, limit: int) ->
         assert page.status_code == 200, page.text
         body = page.json()
         seen += [m["id"] for m in body["members"]]
-        cursor = body["meta"]["cursors"]["next"]
-        if cursor is None:
-            return seen
-        params = {"limit": limit, "cursor": cursor}
+        meta = body["meta"]
+        if "cursors" in meta:
+            cursor = meta["cursors"]["next"]
+            if cursor is None:
+                return seen
+            params = {"limit": limit, "cursor": cursor}
+        else:
+            assert meta["offset"] == params.get("offset", 0)
+            if (
+                not body["members"]
+                or meta["offset"] + len(body["members"]) >= meta["totalItemCount"]
+            ):
+                return seen
+            params = {"limit": limit, "offset": meta["offset"] + len(body["members"])}
     raise AssertionError("the walk did not end")

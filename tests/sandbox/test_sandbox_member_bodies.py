@@ -54,11 +54,19 @@ def _outcome(sandbox: Sandbox, http: httpx.Client, raw: bytes) -> tuple[Any, ...
     return added, after_add, removed, sandbox.member_ids("vip")
 
 
+#: (POST, DELETE) statuses per kind of batch and ``refused_items`` setting.
+_EXPECTED = {
+    "2xx-body": {"good": (201, 202), "unknown": (201, 202), "capitals": (201, 202)},
+    "400": {"good": (201, 202), "unknown": (400, 400), "capitals": (400, 400)},
+}
+
+
+@pytest.mark.parametrize("refused", ["2xx-body", "400"])
 @pytest.mark.parametrize("kind", ["good", "unknown", "capitals", "device"])
 def test_every_spelling_of_a_member_write_gets_the_same_answer(
-    sandbox: Sandbox, http: httpx.Client, kind: str
+    sandbox: Sandbox, http: httpx.Client, kind: str, refused: str
 ) -> None:
-    sandbox.configure(delete_delay=0)
+    sandbox.configure(delete_delay=0, refused_items=refused)
     customers = http.get(
         sandbox.credentials.service_url("customer") + "/customers",
         params={"limit": 60, "filters": json.dumps({"status": "active"})},
@@ -73,5 +81,12 @@ def test_every_spelling_of_a_member_write_gets_the_same_answer(
         spellings = [raw.replace(b'"customer"', b'"device"', 1) for raw in spellings]
     outcomes = [_outcome(sandbox, http, raw) for raw in spellings]
     assert all(outcome == outcomes[0] for outcome in outcomes[1:])
-    assert outcomes[0][0][0] == {"good": 201, "unknown": 400, "capitals": 400, "device": 400}[kind]
-    assert outcomes[0][2][0] == (400 if kind == "device" else 202)  # unknown ids: ignored
+    (added, _, removed, _) = outcomes[0]
+    expected = (400, 400) if kind == "device" else _EXPECTED[refused][kind]
+    assert (added[0], removed[0]) == expected
+    if refused == "2xx-body" and kind in {"unknown", "capitals"}:
+        position = 3 if kind == "unknown" else 5
+        for answer in (added, removed):
+            assert [(e["entityIndex"], e["entityId"]) for e in answer[1]["errors"]] == [
+                (position, ids[position])
+            ]

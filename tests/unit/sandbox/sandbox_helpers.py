@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from segwidgets.sandbox import SandboxModel
 from segwidgets.sandbox._tokens import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from segwidgets.sandbox._wire import member_page
 
 
 class FakeClock:
@@ -42,3 +44,25 @@ def password_form(**overrides: str) -> dict[str, str]:
 def members(*ids: str, kind: str = "customer") -> dict[str, Any]:
     """A member write body."""
     return {"members": [{"id": i, "type": kind} for i in ids]}
+
+
+def list_members(
+    model: SandboxModel,
+    code: str,
+    *,
+    limit: int | None = None,
+    offset: int | None = None,
+    cursor: str | None = None,
+    filters: Any = None,
+) -> dict[str, Any]:
+    """``GET segments/{code}/members`` as its answer dict, shaped by the model's knobs."""
+    given = {"offset": offset, "cursor": cursor}
+    return member_page(
+        model,
+        code,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        filters=filters,
+        given=frozenset(name for name, value in given.items() if value is not None),
+    ).to_dict()

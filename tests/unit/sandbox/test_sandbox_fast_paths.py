@@ -30,6 +30,7 @@ from segwidgets.sandbox._seed import (
     iso_time,
 )
 from segwidgets.sandbox._service_error import ServiceError
+from segwidgets.sandbox._wire import member_page
 
 
 # -- lanes and batch ids ------------------------------------------------------------------
@@ -255,19 +256,28 @@ def test_member_writes_answer_the_same_from_both_paths() -> None:
 
 
 # -- pages as JSON text -----------------------------------------------------------------------
-def test_member_pages_are_the_bytes_json_response_renders() -> None:
-    model = SandboxModel(customers=600, seed=4, settings=Settings())
+@pytest.mark.parametrize("paging", ["offset", "cursor"])
+def test_member_pages_are_the_bytes_json_response_renders(paging: str) -> None:
+    model = SandboxModel(customers=600, seed=4, settings=Settings(member_paging=paging))
+    model.add_device_members("newsletter", ["device-\u00e9", 'dev"2', "dev-3"])
     cursor = None
-    for _ in range(10):
-        plain = model.list_members("newsletter", limit=40, cursor=cursor)
-        assert model.list_members_json("newsletter", limit=40, cursor=cursor) == (
-            JSONResponse(plain).body
+    seen: list[dict[str, Any]] = []
+    for number in range(10):
+        offset = 40 * number if paging == "offset" else None
+        page = member_page(
+            model, "newsletter", limit=40, offset=offset, cursor=cursor, filters=None
         )
-        cursor = plain["meta"]["cursors"]["next"]
-    for filters in ({"type": "device"}, {"id": plain["members"][0]["id"]}):
-        assert model.list_members_json("newsletter", filters=filters) == (
-            JSONResponse(model.list_members("newsletter", filters=filters)).body
+        assert page.to_json() == JSONResponse(page.to_dict()).body
+        seen += page.to_dict()["members"]
+        cursor = page.meta.get("cursors", {}).get("next")
+        if paging == "cursor" and cursor is None:
+            break
+    assert [m["type"] for m in seen].count("device") == 3
+    for filters in ({"type": "device"}, {"id": seen[0]["id"]}, {"id": {"$in": ["dev-3"]}}):
+        page = member_page(
+            model, "newsletter", limit=None, offset=None, cursor=None, filters=filters
         )
+        assert page.to_json() == JSONResponse(page.to_dict()).body
 
 
 def test_customer_pages_are_the_bytes_json_response_renders() -> None:

@@ -121,12 +121,13 @@ def test_customer_pages_cover_everyone_once(model: SandboxModel) -> None:
     assert len(seen) == len(set(seen)) == 300
 
 
-def test_limit_is_clamped_to_max_page_size(model: SandboxModel) -> None:
+def test_the_model_serves_the_limit_it_is_given(model: SandboxModel) -> None:
+    # The maximum page size is the HTTP layer's business (``_wire``), not the model's.
     model.configure(max_page_size=25)
-    page = model.list_customers(limit=500)
-    assert page["meta"]["limit"] == 25
-    assert len(page["customers"]) == 25
-    assert model.list_customers()["meta"]["limit"] == 25
+    page = model.list_customers(limit=250)
+    assert page["meta"]["limit"] == 250
+    assert len(page["customers"]) == 250
+    assert model.list_customers()["meta"]["limit"] == 100
 
 
 def test_email_filter_is_case_insensitive_and_finds_guests(model: SandboxModel) -> None:
@@ -134,9 +135,13 @@ def test_email_filter_is_case_insensitive_and_finds_guests(model: SandboxModel) 
     guest = next(c for c in everyone if c["isAnonymous"])
     email = guest["emailAddress"]
     same = sorted(c["id"] for c in everyone if c["emailAddress"].lower() == email.lower())
-    found = model.list_customers(filters={"emailAddress": email.upper()})["customers"]
+    found = model.list_customers(
+        filters={"emailAddress": email.upper()}, email_match="insensitive"
+    )["customers"]
     assert sorted(c["id"] for c in found) == same
-    registered = model.list_customers(filters={"emailAddress": email, "isAnonymous": False})
+    registered = model.list_customers(
+        filters={"emailAddress": email, "isAnonymous": False}, email_match="insensitive"
+    )
     assert all(not c["isAnonymous"] for c in registered["customers"])
     assert len(registered["customers"]) == sum(
         1 for c in everyone if c["emailAddress"].lower() == email.lower() and not c["isAnonymous"]
@@ -185,15 +190,46 @@ def test_get_customer(model: SandboxModel) -> None:
     assert _problem(model.get_customer, "nope").status == 404
 
 
+def test_email_filter_exact_finds_only_the_spelling_stored(model: SandboxModel) -> None:
+    added = model.add_customer(emailAddress="New.Person@Example.com", firstName="New")
+    for spelling in ("new.person@example.com", "NEW.PERSON@EXAMPLE.COM"):
+        assert model.list_customers(filters={"emailAddress": spelling})["customers"] == []
+    found = model.list_customers(filters={"emailAddress": "New.Person@Example.com"})
+    assert found["customers"] == [added]
+    assert found["meta"]["totalItemCount"] == 1
+
+
+def test_in_filters_on_id_and_email(model: SandboxModel) -> None:
+    picked = [c for c in model.customers() if not c["isAnonymous"]][:3]
+    ids = [c["id"] for c in picked]
+    found = model.list_customers(filters={"id": {"$in": [*ids, "unknown-id"]}})
+    assert [c["id"] for c in found["customers"]] == ids
+    emails = [c["emailAddress"] for c in picked]
+    by_email = model.list_customers(
+        filters={"emailAddress": {"$in": [e.upper() for e in emails]}, "isAnonymous": False},
+        email_match="insensitive",
+    )
+    assert [c["id"] for c in by_email["customers"]] == ids
+    exact = model.list_customers(
+        filters={"emailAddress": {"$in": [emails[0], emails[1].upper()]}, "isAnonymous": False}
+    )
+    assert [c["id"] for c in exact["customers"]] == ids[:1]
+    for bad in ({"$in": "x"}, {"$in": [1]}, {"$ct": ["x"]}, {"$in": ["x"], "$nin": []}):
+        assert _problem(model.list_customers, filters={"id": bad}).status == 400
+    assert _problem(model.list_customers, filters={"status": {"$in": ["active"]}}).status == 400
+
+
 def test_added_and_changed_customers(model: SandboxModel) -> None:
     added = model.add_customer(emailAddress="New.Person@Example.com", firstName="New")
-    assert model.list_customers(filters={"emailAddress": "new.person@example.com"})[
-        "customers"
-    ] == [added]
+    assert model.list_customers(
+        filters={"emailAddress": "new.person@example.com"}, email_match="insensitive"
+    )["customers"] == [added]
     old = next(iter(model.customers()))
     changed = model.update_customer(old["id"], emailAddress="moved@example.com", status="deleted")
     assert changed["updateDate"] != old["updateDate"]
-    assert model.list_customers(filters={"emailAddress": old["emailAddress"]})["customers"] == [
+    assert model.list_customers(
+        filters={"emailAddress": old["emailAddress"]}, email_match="insensitive"
+    )["customers"] == [
         c for c in model.customers() if c["emailAddress"].lower() == old["emailAddress"].lower()
     ]
     assert model.list_customers(filters={"emailAddress": "moved@example.com"})["customers"] == [
@@ -289,23 +325,72 @@ def test_add_members_then_count(model: SandboxModel) -> None:
     assert model.get_segment("vip")["segment"]["memberCount"] == before + 3
 
 
-def test_unknown_or_deleted_customer_rejects_the_whole_batch(model: SandboxModel) -> None:
+def test_all_or_nothing_add_rejects_the_whole_batch(model: SandboxModel) -> None:
     deleted = model.list_customers(filters={"status": "deleted"})["customers"][0]["id"]
     good = _non_members(model, "vip", 2)
     before = model.member_ids("vip")
-    problem = _problem(model.add_members, "vip", members(good[0], "unknown-id", deleted, good[1]))
+    problem = _problem(
+        model.add_members,
+        "vip",
+        members(good[0], "unknown-id", deleted, good[1]),
+        all_or_nothing=True,
+    )
     assert problem.status == 400
     assert problem.code == "invalidMembers"
-    assert [(e["index"], e["id"], e["code"]) for e in problem.errors or []] == [
+    assert [(e["entityIndex"], e["entityId"], e["code"]) for e in problem.errors or []] == [
         (1, "unknown-id", "unknownCustomer"),
         (2, deleted, "unknownCustomer"),
     ]
     assert model.member_ids("vip") == before
 
 
+def test_add_applies_the_valid_items_and_returns_the_refused(model: SandboxModel) -> None:
+    deleted = model.list_customers(filters={"status": "deleted"})["customers"][0]["id"]
+    good = _non_members(model, "vip", 2)
+    before = model.member_ids("vip")
+    refused = model.add_members("vip", members(good[0], "unknown-id", deleted, good[1]))
+    assert refused == [
+        {
+            "code": "unknownCustomer",
+            "entity": "member",
+            "entityId": "unknown-id",
+            "entityIndex": 1,
+            "reason": "There is no customer with this id.",
+            "subentityPath": "",
+        },
+        {
+            "code": "unknownCustomer",
+            "entity": "member",
+            "entityId": deleted,
+            "entityIndex": 2,
+            "reason": "This customer is deleted.",
+            "subentityPath": "",
+        },
+    ]
+    assert model.member_ids("vip") == before | set(good)
+    assert model.add_members("vip", members(*good)) == []
+
+
+def test_remove_refuses_ids_of_no_customer_and_ignores_non_members(
+    model: SandboxModel, clock: FakeClock
+) -> None:
+    model.configure(delete_delay=0)
+    member = sorted(model.member_ids("vip"))[0]
+    outsider = _non_members(model, "vip", 1)[0]
+    before = model.member_ids("vip")
+    problem = _problem(
+        model.remove_members, "vip", members(member, "unknown-id"), all_or_nothing=True
+    )
+    assert [(e["entityIndex"], e["entityId"]) for e in problem.errors or []] == [(1, "unknown-id")]
+    assert model.member_ids("vip") == before
+    refused = model.remove_members("vip", members(member, "unknown-id", outsider))
+    assert [(e["entityIndex"], e["entityId"]) for e in refused] == [(1, "unknown-id")]
+    assert model.member_ids("vip") == before - {member}
+
+
 def test_item_errors_knob_leaves_out_the_list(model: SandboxModel) -> None:
     model.configure(item_errors=False)
-    problem = _problem(model.add_members, "vip", members("unknown-id"))
+    problem = _problem(model.add_members, "vip", members("unknown-id"), all_or_nothing=True)
     assert problem.status == 400
     assert "errors" not in problem.body()
     assert problem.message
@@ -379,7 +464,7 @@ def test_dynamic_segments_refuse_member_edits(model: SandboxModel) -> None:
 
 
 def test_members_of_unknown_segment_are_404(model: SandboxModel) -> None:
-    assert _problem(model.list_members, "nope").status == 404
+    assert _problem(model.member_window, "nope").status == 404
     assert _problem(model.add_members, "nope", members("x")).status == 404
 
 

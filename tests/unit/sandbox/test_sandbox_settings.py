@@ -9,7 +9,13 @@ from segwidgets.sandbox import Settings
 from segwidgets.sandbox._settings import KNOB_NAMES
 
 EXPECTED_DEFAULTS = {
-    "max_page_size": 1000,
+    "max_page_size": 100,
+    "page_limit_mode": "reject",
+    "member_paging": "offset",
+    "refused_items": "2xx-body",
+    "email_filter": "exact",
+    "filter_in": "id",
+    "total_counts_pending": True,
     "max_members_per_request": 1000,
     "duplicate_add": "ignore",
     "delete_delay": 0.5,
@@ -64,6 +70,12 @@ def test_updated_changes_only_what_is_given() -> None:
         {"item_errors": "yes"},
         {"fault_scope": "some"},
         {"fault_seed": 1.5},
+        {"page_limit_mode": "truncate"},
+        {"member_paging": "page"},
+        {"refused_items": "201"},
+        {"email_filter": "loose"},
+        {"filter_in": "email"},
+        {"total_counts_pending": 0},
         {"colour": "red"},
     ],
 )
