@@ -119,7 +119,8 @@ def _cell(
         session, members, "auto", sandbox_pid=sandbox.pid, repeat=sizes.repeat_short, cold=True
     )
     # the lookup's requests: one per hundred spellings with $in, one per spelling without
-    lookup = in_requests(len(lookup_spellings(members, traits.email_filter)), traits.in_on_email)
+    spellings = len(lookup_spellings(members, traits.email_filter))
+    lookup = in_requests(spellings, traits.in_on_email, _PAGE)
     predicted = {"lookup": lookup, "scan": math.ceil(registered / _PAGE)}
     out["predicted_requests"] = predicted
     out["request_bound"] = min(lookup, math.ceil(customers / _PAGE)) + 2 + learning

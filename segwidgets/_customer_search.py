@@ -2,7 +2,8 @@
 
 Two ways for each field, the cheaper one first:
 
-* ``{"<field>": {"$in": [up to 100 values]}}``: one request per hundred values, each answer
+* ``{"<field>": {"$in": [up to 100 values]}}``: one request per hundred values (or per
+  page size, if a page holds fewer), each answer
   paged through by offset when it holds more than a page. Whether the server supports
   ``$in`` on a field is a server trait (``in_on_email`` / ``in_on_id``); while it is not
   known, the first batch is sent alone and a 400 that names ``filters`` teaches the
@@ -36,6 +37,7 @@ __all__ = [
     "RequestCounter",
     "find_by_email",
     "find_by_id",
+    "in_batch",
     "in_requests",
     "is_filter_refusal",
     "page_size_of",
@@ -77,11 +79,19 @@ def page_size_of(client: ShopgateClient, page_size: int | None) -> int:
     return traits.page_size if isinstance(traits, ServerTraits) else DEFAULT_PAGE_SIZE
 
 
-def in_requests(n_values: int, supported: bool | None) -> int:
-    """Requests to ask for ``n_values`` values: batches of ``$in`` unless it is known refused."""
+def in_batch(page_size: int) -> int:
+    """Values in one ``$in`` filter: up to a hundred, and no more than a page holds, so an
+    answer of one customer per value fits one page."""
+    return max(1, min(IN_BATCH, page_size))
+
+
+def in_requests(n_values: int, supported: bool | None, page_size: int = DEFAULT_PAGE_SIZE) -> int:
+    """Requests to ask for ``n_values`` values: batches of ``$in`` unless it is known refused
+    (more when a value's answer holds several customers and a batch's answer spills over a
+    page)."""
     if supported is False:
         return n_values
-    return math.ceil(n_values / IN_BATCH)
+    return math.ceil(n_values / in_batch(page_size))
 
 
 def is_filter_refusal(error: BadRequestError) -> bool:
@@ -89,7 +99,8 @@ def is_filter_refusal(error: BadRequestError) -> bool:
     return "filter" in str(error).lower()
 
 
-def _batches(values: Sequence[str], size: int = IN_BATCH) -> list[list[str]]:
+def _batches(values: Sequence[str], page_size: int) -> list[list[str]]:
+    size = in_batch(page_size)
     return [list(values[i : i + size]) for i in range(0, len(values), size)]
 
 
@@ -164,7 +175,7 @@ def find_by_email(
         found = _in_batches(
             client,
             pool,
-            _batches(spellings),
+            _batches(spellings, page_size),
             lambda batch: {"emailAddress": {"$in": batch}, "isAnonymous": anonymous},
             counter=counter,
             page_size=page_size,
@@ -201,7 +212,7 @@ def find_by_id(
         found = _in_batches(
             client,
             pool,
-            _batches(ids),
+            _batches(ids, page_size),
             lambda batch: {"id": {"$in": batch}},
             counter=counter,
             page_size=page_size,

@@ -339,7 +339,7 @@ class _Resolver:
         return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
     def lookup_requests(self, keys: Sequence[str]) -> int:
-        return in_requests(len(self.spellings(keys)), self.traits.in_on_email)
+        return in_requests(len(self.spellings(keys)), self.traits.in_on_email, self.page_size)
 
     def unmatched(self) -> list[str]:
         return [k for k in self.keys if not self.candidates[k]]
