@@ -331,6 +331,8 @@ class _Resolver:
         self.guests: set[str] = set()
         #: customers seen (any kind), to learn how the email filter compares
         self.samples: list[dict[str, Any]] = []
+        #: guests counted by this resolution (None: not counted)
+        self.guest_total: int | None = None
 
     # -- what to ask for ---------------------------------------------------------------------
 
@@ -474,17 +476,21 @@ class _Resolver:
         """Count (or recall the counts), then resolve the cheaper way."""
         known = None if counts is None else counts.get()
         if known is None:
-            # Two counts in one round trip: every customer (what a lookup is weighed
-            # against) and the registered ones (how many pages a scan reads).
+            # Two counts in one round trip, each with the guest filter: the registered
+            # customers (how many pages a scan reads) and the guests; together every
+            # customer, what a lookup is weighed against.
             pages: list[CustomerPage] = list(
                 self.pool.map(
-                    lambda filters: self.client.customer_page(filters=filters, limit=1),
-                    [None, {"isAnonymous": False}],
+                    lambda anonymous: self.client.customer_page(
+                        filters={"isAnonymous": anonymous}, limit=1
+                    ),
+                    [False, True],
                 )
             )
             self.counter.add(2)
-            n_all, registered = pages[0].total, pages[1].total
-            self.samples.extend(pages[1].customers)
+            registered, self.guest_total = pages[0].total, pages[1].total
+            n_all = registered + self.guest_total
+            self.samples.extend(pages[0].customers + pages[1].customers)
             if counts is not None:
                 counts.put(n_all, registered)
             source = "counted"
@@ -511,18 +517,21 @@ class _Resolver:
         unmatched = self.unmatched()
         if not unmatched:
             return
-        first = self.client.customer_page(filters={"isAnonymous": True}, limit=1)
-        self.counter.add()
-        self.samples.extend(first.customers)
-        if first.total == 0:
+        total = self.guest_total
+        if total is None:  # not counted just now (counts remembered, or a forced strategy)
+            first = self.client.customer_page(filters={"isAnonymous": True}, limit=1)
+            self.counter.add()
+            self.samples.extend(first.customers)
+            total = first.total
+        if total == 0:
             return
-        scan_pages = math.ceil(first.total / self.page_size)
+        scan_pages = math.ceil(total / self.page_size)
         lookup = self.lookup_requests(unmatched)
-        if choose_strategy(lookup, first.total, self.page_size) == "lookup" and self.by_lookup(
-            unmatched, anonymous=True, total=first.total, scan_pages=scan_pages
+        if choose_strategy(lookup, total, self.page_size) == "lookup" and self.by_lookup(
+            unmatched, anonymous=True, total=total, scan_pages=scan_pages
         ):
             return
-        self.scan(set(unmatched), anonymous=True, total=first.total)
+        self.scan(set(unmatched), anonymous=True, total=total)
 
 
 def _typed_spellings(valid: pl.DataFrame) -> list[str]:
