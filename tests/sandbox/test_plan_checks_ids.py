@@ -120,3 +120,16 @@ def test_ids_are_checked_a_hundred_a_request(sandbox, tmp_path) -> None:
     assert check.n_customers == len(ids)
     assert check.n_requests == len(wire.customer_requests()) == math.ceil(len(ids) / 100)
     assert all(int(params["limit"]) <= PAGE for _, _, params, _ in wire.customer_requests())
+
+
+def test_the_check_can_be_turned_off(sandbox, people, tmp_path) -> None:
+    """For tests of how Shopgate's refusals are handled: ids go to the plan unchecked."""
+    wire = Recorder()
+    with sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "j.sqlite3", transport=wire, page_size=PAGE
+    ) as session:
+        session.check_given_ids = False
+        plan = session.plan("ids", desired_ids(people))
+    assert set(plan.adds["customer_id"]) == set(desired_ids(people))
+    assert "not checked" in plan.source
+    assert wire.customer_requests() == []
