@@ -18,11 +18,19 @@ customer's email asked for with its letters' case swapped: found means the filte
 case, and the scan is not needed). A scan matches every email of the list, so after it the
 resolution is exactly a scan's. ``Resolution.notes`` says what was done and why.
 
-``strategy="auto"`` weighs the lookup's requests (``ceil(S / 100)`` with ``$in``, S
-without, S the distinct spellings: N <= S <= 2N for N emails) against the pages of all C
-customers, and takes the lookup when it needs no more. It needs the two customer counts:
-asked for in one round trip (two requests of one record each), or taken from ``counts``,
-a ``CustomerCounts`` that remembers them for a few minutes. Requests sent, where the
+What a lookup cannot see without a scan: under an exact filter, a second account whose
+email is stored in yet another letter case than the two spellings asked for (found, the
+email would be ``ambiguous``); under any filter, an address stored in another Unicode or
+Punycode form than the list's. ``strategy="scan"`` rules both out.
+
+``strategy="auto"`` weighs the lookup's requests (``ceil(S / b)`` with ``$in``, S
+without; S the distinct spellings, N <= S <= 2N for N emails; b = 100, or the page size
+if smaller, so an answer fits a page) against the pages of all C customers, and takes the
+lookup when it needs no more. An email that several customers share can make a ``$in``
+answer spill over a page: one more request for that batch. ``auto`` needs two customer
+counts, registered and guests (two requests of one record each, in one round trip, each
+with the guest filter), or takes them from ``counts``, a ``CustomerCounts`` that remembers
+them for a few minutes. Requests sent, where the
 filter's way and ``$in`` support are known:
 
 * filter ignores case: at most ``min(lookup, ceil(C / page)) + 2``;
@@ -443,8 +451,8 @@ class _Resolver:
                 )
         if self.traits.email_filter == "insensitive":
             self.notes.append(
-                f"{_plural(len(misses), 'email')} not found by lookup: no {who} have them "
-                "(the filter ignores letter case)"
+                f"{_plural(len(misses), 'email')} not found by lookup: none of the {who} "
+                f"{'has it' if len(misses) == 1 else 'have them'} (the filter ignores letter case)"
             )
             return False
         reason = (
@@ -452,9 +460,10 @@ class _Resolver:
             if self.traits.email_filter == "exact"
             else "how the filter compares letter case is not known"
         )
+        scope = "still unresolved email" if anonymous else "email of the list"
         self.notes.append(
             f"{_plural(len(misses), 'email')} not found by lookup: all {who} scanned for "
-            f"every email of the list, as {reason} (another spelling may be stored)"
+            f"every {scope}, as {reason} (another spelling may be stored)"
         )
         self.scan(set(wanted), anonymous=anonymous, total=total)
         return True
