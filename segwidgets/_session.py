@@ -357,6 +357,13 @@ class SegmentSession:
         if not self.check_given_ids:
             return distinct, f"{what} ({distinct.len():,} ids, not checked)"
         check = self.check_ids(distinct)
+        if check.n_checked and not check.n_customers:
+            msg = (
+                f"None of the {check.n_checked:,} ids of {what} is a registered customer of "
+                f"merchant {self.merchant_code!r} ({check.summary()}). Check the list and the "
+                "merchant; session.last_id_check.problems() lists each id. Nothing was planned."
+            )
+            raise PlanError(msg)
         return check.customer_ids, f"{what} ({check.summary()})"
 
     def plan(

@@ -133,3 +133,15 @@ def test_the_check_can_be_turned_off(sandbox, people, tmp_path) -> None:
     assert set(plan.adds["customer_id"]) == set(desired_ids(people))
     assert "not checked" in plan.source
     assert wire.customer_requests() == []
+
+
+def test_a_list_without_one_customer_is_refused(sandbox, people, tmp_path) -> None:
+    """Ids of another merchant, or a wrong column: nothing is planned (a mirror of an empty
+    list would remove everyone)."""
+    with sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "j.sqlite3", page_size=PAGE
+    ) as session:
+        with pytest.raises(sw.PlanError, match="None of the 3 ids"):
+            session.plan("ids", [people["unknown"], people["guest"], people["deleted"]])
+        assert session.last_id_check is not None
+        assert session.last_id_check.n_left_out == 3
