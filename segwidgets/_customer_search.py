@@ -247,6 +247,7 @@ def probe_email_filter(
     *,
     counter: RequestCounter,
     traits: ServerTraits,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> EmailFilter | None:
     """Learn how the ``emailAddress`` filter compares letter case, with one request.
 
@@ -265,7 +266,7 @@ def probe_email_filter(
         anonymous = customer.get("isAnonymous") is True
         page = client.customer_page(
             filters={"emailAddress": swapped, "isAnonymous": anonymous},
-            limit=DEFAULT_PAGE_SIZE,
+            limit=page_size,
         )
         counter.add()
         seen = any(str(c.get("id")) == str(customer_id) for c in page.customers)

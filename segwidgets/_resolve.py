@@ -441,7 +441,11 @@ class _Resolver:
                 if first.total == 0:
                     return False  # nobody to find
             learnt = probe_email_filter(
-                self.client, self.samples, counter=self.counter, traits=self.traits
+                self.client,
+                self.samples,
+                counter=self.counter,
+                traits=self.traits,
+                page_size=self.page_size,
             )
             if learnt is not None:
                 self.notes.append(
