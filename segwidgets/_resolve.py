@@ -251,6 +251,11 @@ def choose_strategy(lookup_requests: int, n_customers: int, page_size: int) -> R
     customer page carries a whole page of records while a lookup carries few, so up to that
     many lookups are the faster choice even when the registered customers alone fit in
     fewer pages.
+
+    Under an exact (or not yet known) email filter a lookup that misses an email is followed
+    by the scan anyway. Taking the lookup when it costs no more than the scan still bounds
+    the loss: at worst its own requests on top of the scan, at best the whole scan saved;
+    how many emails a lookup will miss cannot be known before asking.
     """
     return "lookup" if lookup_requests <= math.ceil(n_customers / max(page_size, 1)) else "scan"
 
