@@ -2,23 +2,50 @@
 
 Two strategies:
 
-* ``lookup``: one ``GET customers`` per email with the filter
-  ``{"emailAddress": e, "isAnonymous": false}``, sent concurrently;
+* ``lookup``: ask for the customers stored with each email's spellings (the spelling as
+  typed and the normalised key): ``{"emailAddress": {"$in": [...]}, "isAnonymous": false}``
+  a hundred spellings a request where the server takes ``$in`` on ``emailAddress``, else
+  one ``{"emailAddress": spelling, "isAnonymous": false}`` request per spelling;
 * ``scan``: page through every registered customer (``{"isAnonymous": false}``), pages
   fetched concurrently by offset, and match locally on the normalised email.
 
-``strategy="auto"`` weighs N lookups against the pages of all C customers (a page
-carries a thousand records, a lookup one) and takes lookups when N is at most that many
-pages. It needs the two customer counts: asked for in one round trip (two requests of one
-record each), or taken from ``counts``, a ``CustomerCounts`` that remembers them for a few
-minutes, so a session's later resolutions start at once. A resolution sends at most
-``min(N, ceil(C / page)) + 2`` requests. Counts only steer the choice: a scan always
-follows the totals the server reports on each page, so a stale count cannot hide a
-customer.
+Shopgate does not document whether the ``emailAddress`` filter compares letter case. A
+lookup that found nothing for an email settles it: unless the filter is known to ignore
+case (``traits.email_filter == "insensitive"``), those emails are looked for by a scan, so
+``Anna.Schmidt@GMX.de`` is found for ``anna.schmidt@gmx.de`` whichever way the server
+compares. When the filter's way is not known yet, one request learns it first (one known
+customer's email asked for with its letters' case swapped: found means the filter ignores
+case, and the scan is not needed). A scan matches every email of the list, so after it the
+resolution is exactly a scan's. ``Resolution.notes`` says what was done and why.
+
+What a lookup cannot see without a scan: under an exact filter, a second account whose
+email is stored in yet another letter case than the two spellings asked for (found, the
+email would be ``ambiguous``); under any filter, an address stored in another Unicode or
+Punycode form than the list's. ``strategy="scan"`` rules both out.
+
+``strategy="auto"`` weighs the lookup's requests (``ceil(S / b)`` with ``$in``, S
+without; S the distinct spellings, N <= S <= 2N for N emails; b = 100, or the page size
+if smaller, so an answer fits a page) against the pages of all C customers, and takes the
+lookup when it needs no more. An email that several customers share can make a ``$in``
+answer spill over a page: one more request for that batch. ``auto`` needs two customer
+counts, registered and guests (two requests of one record each, in one round trip, each
+with the guest filter), or takes them from ``counts``, a ``CustomerCounts`` that remembers
+them for a few minutes. Requests sent, where the
+filter's way and ``$in`` support are known:
+
+* filter ignores case: at most ``min(lookup, ceil(C / page)) + 2``;
+* filter exact: the same when every email is found; with emails not found, the lookup's
+  requests plus a scan (``ceil(R / page)``, R registered) plus 2.
+
+Where they are not known yet, add one request to learn each (a refused ``$in`` and the
+case probe); a refused ``$in`` makes ``auto`` re-weigh S single lookups against the scan.
+Counts only steer the choice: a scan always follows the totals the server reports on
+each page, so a stale count cannot hide a customer.
 
 Whatever the server answers, every candidate is checked again locally (registered, not
-deleted, same normalised email), so a guest can never become a member. Guests are looked
-for only to tell ``guest_only`` from ``unmatched``, and that query filters on
+deleted, same normalised email), so a guest can never become a member and a loose filter
+(one that also returns ``joann@x.de`` for ``ann@x.de``) cannot add anyone. Guests are
+looked for only to tell ``guest_only`` from ``unmatched``, the same two ways, with
 ``isAnonymous: true``.
 """
 
@@ -29,7 +56,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +64,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from ._email import normalize_emails
+from ._customer_search import (
+    RequestCounter,
+    find_by_email,
+    in_requests,
+    page_size_of,
+    probe_email_filter,
+    traits_of,
+)
+from ._email import STRIP_CHARS, normalize_emails
 from ._export import write_private_csv
 from ._progress import ProgressTracker
 from ._types import AmbiguityPolicy, ResolveStrategy
@@ -46,10 +81,16 @@ if TYPE_CHECKING:
     from ._client import CustomerPage, ShopgateClient
     from ._members import MemberList
     from ._progress import ProgressCallback
+    from ._traits import ServerTraits
 
-__all__ = ["CustomerCounts", "Resolution", "choose_strategy", "resolve_members"]
+__all__ = [
+    "CustomerCounts",
+    "Resolution",
+    "choose_strategy",
+    "lookup_spellings",
+    "resolve_members",
+]
 
-_LOOKUP_LIMIT = 100
 #: seconds for which ``CustomerCounts`` trusts counts it was given
 COUNTS_TTL = 300.0
 #: customers whose emails a scan normalises in one call
@@ -202,14 +243,21 @@ class Resolution:
         )
 
 
-def choose_strategy(n_emails: int, n_customers: int, page_size: int) -> ResolveStrategy:
-    """``lookup`` if one request per email costs no more than paging every customer.
+def choose_strategy(lookup_requests: int, n_customers: int, page_size: int) -> ResolveStrategy:
+    """``lookup`` if its requests are no more than the pages of every customer.
 
-    ``n_customers`` counts every customer, guests included: a customer page carries a
-    whole page of records while a lookup carries one, so up to that many lookups are the
-    faster choice even when the registered customers alone fit in fewer pages.
+    ``lookup_requests`` is what the lookup sends (one per hundred spellings with ``$in``,
+    one per spelling without). ``n_customers`` counts every customer, guests included: a
+    customer page carries a whole page of records while a lookup carries few, so up to that
+    many lookups are the faster choice even when the registered customers alone fit in
+    fewer pages.
+
+    Under an exact (or not yet known) email filter a lookup that misses an email is followed
+    by the scan anyway. Taking the lookup when it costs no more than the scan still bounds
+    the loss: at worst its own requests on top of the scan, at best the whole scan saved;
+    how many emails a lookup will miss cannot be known before asking.
     """
-    return "lookup" if n_emails <= math.ceil(n_customers / max(page_size, 1)) else "scan"
+    return "lookup" if lookup_requests <= math.ceil(n_customers / max(page_size, 1)) else "scan"
 
 
 class CustomerCounts:
@@ -245,16 +293,6 @@ class CustomerCounts:
             self._value = None
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.n = 0
-        self._lock = threading.Lock()
-
-    def add(self, k: int = 1) -> None:
-        with self._lock:
-            self.n += k
-
-
 def _usable(customer: dict[str, Any]) -> bool:
     return customer.get("isAnonymous") is False and customer.get("status") != "deleted"
 
@@ -276,6 +314,271 @@ def _keys_of(customers: list[dict[str, Any]]) -> list[str | None]:
     return normalize_emails(values).get_column("email").to_list()
 
 
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+class _Resolver:
+    """The state of one resolution: candidates found so far, requests, notes."""
+
+    def __init__(
+        self,
+        client: ShopgateClient,
+        pool: ThreadPoolExecutor,
+        *,
+        keys: list[str],
+        typed: list[str],
+        traits: ServerTraits,
+        page_size: int,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.traits = traits
+        self.page_size = page_size
+        self.counter = RequestCounter()
+        self.notes: list[str] = []
+        self.keys = keys
+        self.typed = dict(zip(keys, typed, strict=True))
+        self.candidates: dict[str, dict[str, _Candidate]] = {k: {} for k in keys}
+        self.deleted: set[str] = set()
+        self.guests: set[str] = set()
+        #: customers seen (any kind), to learn how the email filter compares
+        self.samples: list[dict[str, Any]] = []
+        #: guests counted by this resolution (None: not counted)
+        self.guest_total: int | None = None
+
+    # -- what to ask for ---------------------------------------------------------------------
+
+    def spellings(self, keys: Iterable[str]) -> list[str]:
+        """The distinct spellings to ask for (see ``lookup_spellings``)."""
+        return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
+
+    def lookup_requests(self, keys: Sequence[str]) -> int:
+        return in_requests(len(self.spellings(keys)), self.traits.in_on_email, self.page_size)
+
+    def unmatched(self) -> list[str]:
+        return [k for k in self.keys if not self.candidates[k]]
+
+    # -- taking answers ------------------------------------------------------------------------
+
+    def take(self, customers: list[dict[str, Any]], wanted: set[str], *, anonymous: bool) -> None:
+        """Keep the customers whose normalised email is wanted (checked here, whatever the
+        filter was)."""
+        for chunk in _in_chunks([customers]):
+            for customer, key in zip(chunk, _keys_of(chunk), strict=True):
+                if key is None or key not in wanted:
+                    continue
+                if anonymous:
+                    if customer.get("isAnonymous") is True:
+                        self.guests.add(key)
+                elif _usable(customer):
+                    candidate = _candidate(customer)
+                    self.candidates[key][candidate.customer_id] = candidate
+                elif _deleted(customer):
+                    self.deleted.add(key)
+
+    def found(self, key: str, *, anonymous: bool) -> bool:
+        return key in self.guests if anonymous else bool(self.candidates[key])
+
+    # -- the two ways --------------------------------------------------------------------------
+
+    def lookup(
+        self, keys: list[str], *, anonymous: bool, scan_pages: int | None = None
+    ) -> list[str] | None:
+        """Look the keys up; the keys still not found. None (nothing done) when ``$in`` was
+        refused and one request per spelling would cost more than ``scan_pages``."""
+        spellings = self.spellings(keys)
+        before = self.traits.in_on_email
+        answer = find_by_email(
+            self.client,
+            self.pool,
+            spellings,
+            anonymous=anonymous,
+            counter=self.counter,
+            traits=self.traits,
+            page_size=self.page_size,
+            each_limit=scan_pages,
+        )
+        if before is None and self.traits.in_on_email is False:
+            self.notes.append(
+                "Shopgate refused $in on emailAddress (HTTP 400 naming filters): "
+                + (
+                    f"{_plural(len(spellings), 'spelling')} would need as many requests, "
+                    f"more than a scan of {_plural(scan_pages or 0, 'page')}"
+                    if answer is None
+                    else f"one request per spelling ({len(spellings):,})"
+                )
+            )
+        elif before is None and self.traits.in_on_email:
+            self.notes.append("Shopgate takes $in on emailAddress: 100 spellings a request")
+        if answer is None:
+            return None
+        customers, _ = answer
+        self.samples.extend(customers[:1])
+        self.take(customers, set(keys), anonymous=anonymous)
+        return [k for k in keys if not self.found(k, anonymous=anonymous)]
+
+    def scan(self, wanted: set[str], *, anonymous: bool, total: int | None = None) -> None:
+        pages = _scan_pages(
+            self.client,
+            self.pool,
+            self.counter,
+            self.page_size,
+            anonymous=anonymous,
+            total=total,
+        )
+        for customers in _in_chunks(pages):
+            self.take(customers, wanted, anonymous=anonymous)
+
+    def settle_misses(
+        self, misses: list[str], wanted: list[str], *, anonymous: bool, total: int | None
+    ) -> bool:
+        """Emails a lookup did not find: absent if the filter ignores case, else scanned
+        for (matching every wanted email). True if a scan was made."""
+        if not misses:
+            return False
+        who = "guest checkouts" if anonymous else "registered customers"
+        if self.traits.email_filter is None:
+            if not self.samples:
+                first = self.client.customer_page(filters={"isAnonymous": anonymous}, limit=1)
+                self.counter.add()
+                self.samples.extend(first.customers)
+                if first.total == 0:
+                    return False  # nobody to find
+            learnt = probe_email_filter(
+                self.client,
+                self.samples,
+                counter=self.counter,
+                traits=self.traits,
+                page_size=self.page_size,
+            )
+            if learnt is not None:
+                self.notes.append(
+                    f"The emailAddress filter compares {'without' if learnt == 'insensitive' else 'with'}"
+                    " letter case (a known customer's email asked for with its letters' case "
+                    f"swapped was {'found' if learnt == 'insensitive' else 'not found'})"
+                )
+        if self.traits.email_filter == "insensitive":
+            self.notes.append(
+                f"{_plural(len(misses), 'email')} not found by lookup: none of the {who} "
+                f"{'has it' if len(misses) == 1 else 'have them'} (the filter ignores letter case)"
+            )
+            return False
+        reason = (
+            "the filter compares letter case exactly"
+            if self.traits.email_filter == "exact"
+            else "how the filter compares letter case is not known"
+        )
+        scope = "still unresolved email" if anonymous else "email of the list"
+        self.notes.append(
+            f"{_plural(len(misses), 'email')} not found by lookup: all {who} scanned for "
+            f"every {scope}, as {reason} (another spelling may be stored)"
+        )
+        self.scan(set(wanted), anonymous=anonymous, total=total)
+        return True
+
+    def by_lookup(
+        self, keys: list[str], *, anonymous: bool, total: int | None, scan_pages: int | None
+    ) -> bool:
+        """Lookup, then settle what it did not find; False when it chose not to (see
+        ``lookup``)."""
+        misses = self.lookup(keys, anonymous=anonymous, scan_pages=scan_pages)
+        if misses is None:
+            return False
+        self.settle_misses(misses, keys, anonymous=anonymous, total=total)
+        return True
+
+    # -- strategies ---------------------------------------------------------------------------
+
+    def auto(self, counts: CustomerCounts | None) -> str:
+        """Count (or recall the counts), then resolve the cheaper way."""
+        known = None if counts is None else counts.get()
+        if known is None:
+            # Two counts in one round trip, each with the guest filter: the registered
+            # customers (how many pages a scan reads) and the guests; together every
+            # customer, what a lookup is weighed against.
+            pages: list[CustomerPage] = list(
+                self.pool.map(
+                    lambda anonymous: self.client.customer_page(
+                        filters={"isAnonymous": anonymous}, limit=1
+                    ),
+                    [False, True],
+                )
+            )
+            self.counter.add(2)
+            registered, self.guest_total = pages[0].total, pages[1].total
+            n_all = registered + self.guest_total
+            self.samples.extend(pages[0].customers + pages[1].customers)
+            if counts is not None:
+                counts.put(n_all, registered)
+            source = "counted"
+        else:
+            n_all, registered = known
+            source = "counts from an earlier resolution"
+        lookup = self.lookup_requests(self.keys)
+        scan_pages = math.ceil(n_all / self.page_size)
+        used = choose_strategy(lookup, n_all, self.page_size)
+        self.notes.append(
+            f"{_plural(len(self.keys), 'email')}, {n_all:,} customers ({registered:,} "
+            f"registered, {source}): {used} needs fewer requests (lookup {lookup:,}, "
+            f"scan {math.ceil(registered / self.page_size):,})"
+        )
+        if used == "lookup" and self.by_lookup(
+            self.keys, anonymous=False, total=registered, scan_pages=scan_pages
+        ):
+            return "lookup"
+        self.scan(set(self.keys), anonymous=False, total=registered)
+        return "scan"
+
+    def classify_guests(self) -> None:
+        """Which unmatched emails belong to guest checkouts (by the cheaper way)."""
+        unmatched = self.unmatched()
+        if not unmatched:
+            return
+        total = self.guest_total
+        if total is None:  # not counted just now (counts remembered, or a forced strategy)
+            first = self.client.customer_page(filters={"isAnonymous": True}, limit=1)
+            self.counter.add()
+            self.samples.extend(first.customers)
+            total = first.total
+        if total == 0:
+            return
+        scan_pages = math.ceil(total / self.page_size)
+        lookup = self.lookup_requests(unmatched)
+        if choose_strategy(lookup, total, self.page_size) == "lookup" and self.by_lookup(
+            unmatched, anonymous=True, total=total, scan_pages=scan_pages
+        ):
+            return
+        self.scan(set(unmatched), anonymous=True, total=total)
+
+
+def _typed_spellings(valid: pl.DataFrame) -> list[str]:
+    """Each valid row's value as typed, without the spaces around it."""
+    return [
+        str(v).strip(STRIP_CHARS) if v is not None else ""
+        for v in valid.get_column("value").to_list()
+    ]
+
+
+def _spellings(pairs: Iterable[tuple[str, str]], email_filter: str | None) -> list[str]:
+    insensitive = email_filter == "insensitive"
+    out: dict[str, None] = {}
+    for key, typed in pairs:
+        out[key] = None
+        if (typed.lower() if insensitive else typed) != key:
+            out[typed] = None
+    return list(out)
+
+
+def lookup_spellings(members: MemberList, email_filter: str | None = None) -> list[str]:
+    """The distinct spellings a lookup of ``members`` asks for, as the filter's way of
+    comparing (``exact``, ``insensitive`` or None: not known) makes needed: each key, and
+    the spelling as typed where the filter would not find the one through the other."""
+    valid = members.valid
+    keys: list[str] = valid.get_column("email").to_list()
+    return _spellings(zip(keys, _typed_spellings(valid), strict=True), email_filter)
+
+
 def resolve_members(
     client: ShopgateClient,
     members: MemberList,
@@ -283,67 +586,51 @@ def resolve_members(
     policy: AmbiguityPolicy = "skip",
     strategy: ResolveStrategy = "auto",
     concurrency: int = 8,
-    page_size: int = 1000,
+    page_size: int | None = None,
     classify_guests: bool = True,
     progress: ProgressCallback | None = None,
     clock: Callable[[], float] = time.monotonic,
     counts: CustomerCounts | None = None,
+    traits: ServerTraits | None = None,
 ) -> Resolution:
-    """Resolve every valid email of ``members`` (see the module docstring)."""
+    """Resolve every valid email of ``members`` (see the module docstring).
+
+    ``page_size`` defaults to the client's known page size (100 unless its traits know a
+    larger one); ``traits`` to the client's, which learn what this resolution finds out.
+    """
     start = clock()
     valid = members.valid
     emails: list[str] = valid.get_column("email").to_list()
-    counter = _Counter()
-    notes: list[str] = []
-    wanted = set(emails)
-    candidates: dict[str, list[_Candidate]] = {e: [] for e in emails}
-    deleted: set[str] = set()
-
-    used: str
-    if not emails:
-        used = "none"
-    else:
-        used = strategy
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    used: str = "none"
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        run = _Resolver(
+            client,
+            pool,
+            keys=emails,
+            typed=_typed_spellings(valid),
+            traits=traits if traits is not None else traits_of(client),
+            page_size=page_size_of(client, page_size),
+        )
+        if emails:
             if strategy == "auto":
-                used = _auto(
-                    client,
-                    pool,
-                    emails,
-                    candidates,
-                    counter,
-                    deleted=deleted,
-                    page_size=page_size,
-                    notes=notes,
-                    counts=counts,
-                )
-            elif used == "lookup":
-                _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
+                used = run.auto(counts)
+            elif strategy == "lookup":
+                run.by_lookup(emails, anonymous=False, total=None, scan_pages=None)
+                used = "lookup"
             else:
-                _scan(
-                    client,
-                    pool,
-                    wanted,
-                    candidates,
-                    counter,
-                    deleted=deleted,
-                    page_size=page_size,
-                    anonymous=False,
-                )
-            guests: set[str] = set()
+                run.scan(set(emails), anonymous=False)
+                used = "scan"
             if classify_guests:
-                unmatched = [e for e in emails if not candidates[e]]
-                if unmatched:
-                    guests = _find_guests(client, pool, unmatched, counter, page_size)
-    report = _report(valid, candidates, guests if emails else set(), deleted, policy)
+                run.classify_guests()
+    report = _report(valid, run.candidates, run.guests, run.deleted, policy)
     resolution = Resolution(
         report=report,
         members=members,
         policy=policy,
         strategy=used,
-        n_requests=counter.n,
+        n_requests=run.counter.n,
         seconds=clock() - start,
-        notes=tuple(notes),
+        notes=tuple(run.notes),
     )
     if progress is not None:
         ProgressTracker(progress, batches_total=1, members_total=len(emails)).advance(
@@ -352,110 +639,10 @@ def resolve_members(
     return resolution
 
 
-def _auto(
-    client: ShopgateClient,
-    pool: ThreadPoolExecutor,
-    emails: list[str],
-    candidates: dict[str, list[_Candidate]],
-    counter: _Counter,
-    *,
-    deleted: set[str],
-    page_size: int,
-    notes: list[str],
-    counts: CustomerCounts | None,
-) -> str:
-    """Count (or recall the counts), then resolve the cheaper way."""
-    known = None if counts is None else counts.get()
-    if known is None:
-        # Two counts in one round trip: every customer (what a lookup is weighed
-        # against) and the registered ones (how many pages a scan reads).
-        n_all, registered = pool.map(
-            lambda filters: client.customer_page(filters=filters, limit=1).total,
-            [None, {"isAnonymous": False}],
-        )
-        counter.add(2)
-        if counts is not None:
-            counts.put(n_all, registered)
-        source = "counted"
-    else:
-        n_all, registered = known
-        source = "counts from an earlier resolution"
-    used = choose_strategy(len(emails), n_all, page_size)
-    notes.append(
-        f"{len(emails):,} emails, {n_all:,} customers ({registered:,} registered, {source}): "
-        f"{used} needs fewer requests"
-    )
-    if used == "lookup":
-        _lookup(client, pool, emails, candidates, counter, deleted=deleted, anonymous=False)
-    else:
-        _scan(
-            client,
-            pool,
-            set(emails),
-            candidates,
-            counter,
-            deleted=deleted,
-            page_size=page_size,
-            anonymous=False,
-            total=registered,
-        )
-    return used
-
-
-def _lookup_one(
-    client: ShopgateClient, counter: _Counter, email: str, *, anonymous: bool
-) -> tuple[str, list[dict[str, Any]]]:
-    """Every customer with this exact email (registered or guests, as ``anonymous`` says)."""
-    found: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        page = client.customer_page(
-            filters={"emailAddress": email, "isAnonymous": anonymous},
-            limit=_LOOKUP_LIMIT,
-            offset=offset,
-        )
-        counter.add()
-        found.extend(page.customers)
-        offset += len(page.customers)
-        if not page.customers or offset >= page.total:
-            return email, found
-
-
-def _take_lookup(
-    email: str,
-    found: list[dict[str, Any]],
-    candidates: dict[str, list[_Candidate]],
-    deleted: set[str],
-) -> None:
-    """Keep the customers of a lookup whose normalised email really is ``email``."""
-    for customer, key in zip(found, _keys_of(found), strict=True):
-        if key == email and _usable(customer):
-            candidates[email].append(_candidate(customer))
-        elif key == email and _deleted(customer):
-            deleted.add(email)
-
-
-def _lookup(
-    client: ShopgateClient,
-    pool: ThreadPoolExecutor,
-    emails: list[str],
-    candidates: dict[str, list[_Candidate]],
-    counter: _Counter,
-    *,
-    deleted: set[str],
-    anonymous: bool,
-) -> None:
-    def one(email: str) -> tuple[str, list[dict[str, Any]]]:
-        return _lookup_one(client, counter, email, anonymous=anonymous)
-
-    for email, found in pool.map(one, emails):
-        _take_lookup(email, found, candidates, deleted)
-
-
 def _scan_pages(
     client: ShopgateClient,
     pool: ThreadPoolExecutor,
-    counter: _Counter,
+    counter: RequestCounter,
     page_size: int,
     *,
     anonymous: bool,
@@ -518,72 +705,9 @@ def _in_chunks(
         yield chunk
 
 
-def _scan(
-    client: ShopgateClient,
-    pool: ThreadPoolExecutor,
-    wanted: set[str],
-    candidates: dict[str, list[_Candidate]],
-    counter: _Counter,
-    *,
-    deleted: set[str],
-    page_size: int,
-    anonymous: bool,
-    total: int | None = None,
-) -> None:
-    pages = _scan_pages(client, pool, counter, page_size, anonymous=anonymous, total=total)
-    _match_pages(pages, wanted, candidates, deleted)
-
-
-def _match_pages(
-    pages: Iterable[list[dict[str, Any]]],
-    wanted: set[str],
-    candidates: dict[str, list[_Candidate]],
-    deleted: set[str],
-) -> None:
-    """Match scanned customers to the wanted emails on their normalised email."""
-    for customers in _in_chunks(pages):
-        for customer, key in zip(customers, _keys_of(customers), strict=True):
-            if key is not None and key in wanted and _usable(customer):
-                candidates[key].append(_candidate(customer))
-            elif key is not None and key in wanted and _deleted(customer):
-                deleted.add(key)
-
-
-def _find_guests(
-    client: ShopgateClient,
-    pool: ThreadPoolExecutor,
-    unmatched: list[str],
-    counter: _Counter,
-    page_size: int,
-) -> set[str]:
-    """Which unmatched emails belong to guest checkouts (by the cheaper way)."""
-    wanted = set(unmatched)
-    first = client.customer_page(filters={"isAnonymous": True}, limit=1)
-    counter.add()
-    if choose_strategy(len(unmatched), first.total, page_size) == "lookup":
-
-        def one(email: str) -> bool:
-            page = client.customer_page(
-                filters={"emailAddress": email, "isAnonymous": True}, limit=1
-            )
-            counter.add()
-            return page.total > 0
-
-        return {
-            e for e, is_guest in zip(unmatched, pool.map(one, unmatched), strict=True) if is_guest
-        }
-    found: set[str] = set()
-    pages = _scan_pages(client, pool, counter, page_size, anonymous=True, total=first.total)
-    for customers in _in_chunks(pages):
-        for customer, key in zip(customers, _keys_of(customers), strict=True):
-            if key in wanted and customer.get("isAnonymous") is True:
-                found.add(key)
-    return found
-
-
 def _report(
     valid: pl.DataFrame,
-    candidates: dict[str, list[_Candidate]],
+    candidates: dict[str, dict[str, _Candidate]],
     guests: set[str],
     deleted: set[str],
     policy: AmbiguityPolicy,
@@ -593,7 +717,7 @@ def _report(
     rules: list[str] = []
     n_candidates: list[int] = []
     for email in valid.get_column("email").to_list():
-        found = sorted(candidates.get(email, []), key=lambda c: c.customer_id)
+        found = sorted(candidates.get(email, {}).values(), key=lambda c: c.customer_id)
         n_candidates.append(len(found))
         if len(found) == 1:
             outcomes.append("matched")

@@ -26,6 +26,7 @@ from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
+from ._resolve_ids import IdCheck, check_customer_ids
 from ._secrets import Secret
 from ._traits import ServerTraits
 from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
@@ -108,6 +109,11 @@ class SegmentSession:
         )
         self._pusher = Pusher(self._client, self._journal, self._options, sleep=sleep, clock=clock)
         self._customer_counts = CustomerCounts(clock=clock)
+        #: the latest ``check_ids`` (the one behind the latest plan made from ids)
+        self.last_id_check: IdCheck | None = None
+        #: False: ids given directly go to a plan unchecked (Shopgate refuses the unknown
+        #: ones item by item when they are sent; for tests of that refusal)
+        self.check_given_ids = True
         self._apply_lock = threading.Lock()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.mass_removal_threshold = mass_removal_threshold
@@ -328,19 +334,36 @@ class SegmentSession:
 
     # -- planning -----------------------------------------------------------------------------------
 
+    def check_ids(self, ids: pl.Series | Sequence[str]) -> IdCheck:
+        """Which of these customer ids are registered customers in Shopgate (see ``IdCheck``).
+
+        ``plan`` runs this on every list of ids it is given and offers only the registered
+        customers; unknown ids, guests and deleted accounts are left out and reported.
+        """
+        series = ids if isinstance(ids, pl.Series) else pl.Series(list(ids), dtype=pl.String)
+        check = check_customer_ids(
+            self._client, series, concurrency=self.concurrency, page_size=self.page_size
+        )
+        self.last_id_check = check
+        return check
+
     def _desired_ids(self, desired: Desired) -> tuple[pl.Series, str]:
+        """The customer ids a plan should hold, and a description of where they came from.
+
+        Emails are resolved; ids given directly are checked against Shopgate first
+        (``check_ids``), so no unknown id, guest or deleted account is offered.
+        """
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
             if desired.kind == "customer_id":
-                return desired.keys, f"{desired.source or 'list'} ({desired.n_valid:,} ids)"
+                return self._checked(desired.keys, desired.source or "list")
             return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
         if isinstance(desired, pl.LazyFrame):
             desired = desired.collect()
         if isinstance(desired, pl.DataFrame):
             if "customer_id" in desired.columns:
-                ids = id_frame(desired.get_column("customer_id").cast(pl.String))
-                return ids.get_column("customer_id"), f"data frame ({ids.height:,} ids)"
+                return self._checked(desired.get_column("customer_id"), "data frame")
             if "email" in desired.columns:
                 resolution = self.resolve(read_members(desired, column="email"))
                 return resolution.customer_ids, "data frame (resolved emails)"
@@ -349,7 +372,21 @@ class SegmentSession:
         series = (
             desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
         )
-        return id_frame(series).get_column("customer_id"), f"{series.len():,} ids"
+        return self._checked(series, "ids")
+
+    def _checked(self, ids: pl.Series, what: str) -> tuple[pl.Series, str]:
+        distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
+        if not self.check_given_ids:
+            return distinct, f"{what} ({distinct.len():,} ids, not checked)"
+        check = self.check_ids(distinct)
+        if check.n_checked and not check.n_customers:
+            msg = (
+                f"None of the {check.n_checked:,} ids of {what} is a registered customer of "
+                f"merchant {self.merchant_code!r} ({check.summary()}). Check the list and the "
+                "merchant; session.last_id_check.problems() lists each id. Nothing was planned."
+            )
+            raise PlanError(msg)
+        return check.customer_ids, f"{what} ({check.summary()})"
 
     def plan(
         self,

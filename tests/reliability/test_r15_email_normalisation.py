@@ -1,5 +1,7 @@
 """R15: one match key per address, stable, with reasons for invalid classes and no DNS.
 
+And the spellings a lookup sends: the key and the spelling as typed, stripped.
+
 Variants of one address (domain case, whitespace incl. NBSP, Punycode vs Unicode domain,
 NFC vs NFD) must give one key; normalising a key changes nothing; each class of invalid
 address is rejected with a reason; and no DNS lookup happens at any point.
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from segwidgets._email import STRIP_CHARS, InvalidEmailError, normalize_email, normalize_emails
 from segwidgets._members import read_members
+from segwidgets._resolve import lookup_spellings
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -194,3 +197,32 @@ def test_R15_the_dns_guard_would_notice_a_lookup(no_dns: list[str]) -> None:
     with pytest.raises(AssertionError, match="DNS lookup attempted"):
         email_validator.validate_email("jane@example.com", check_deliverability=True)
     assert no_dns
+
+
+# -- the spellings a lookup asks Shopgate for ------------------------------------------------
+
+
+@pytest.mark.parametrize("email_filter", [None, "exact", "insensitive"])
+def test_R15_a_lookup_asks_for_the_key_and_the_spelling_as_typed(email_filter) -> None:
+    """The key always; the typed spelling (without the spaces around it) where the filter,
+    as far as known, would not find the one through the other: never a raw, unstripped
+    value."""
+    members = read_members(
+        [
+            "\u00a0Anna.Schmidt@GMX.de ",
+            "bob@example.com",
+            "fritz@xn--mnchen-3ya.de",
+            "BOB@example.com",  # the same key as bob: one member
+        ],
+        kind="email",
+    )
+    spellings = lookup_spellings(members, email_filter)
+    case_only = [] if email_filter == "insensitive" else ["Anna.Schmidt@GMX.de"]
+    assert spellings == [
+        "anna.schmidt@gmx.de",
+        *case_only,
+        "bob@example.com",
+        "fritz@münchen.de",
+        "fritz@xn--mnchen-3ya.de",  # not a letter-case difference: asked for in every mode
+    ]
+    assert all(s == s.strip(STRIP_CHARS) for s in spellings)

@@ -1,7 +1,11 @@
-"""The automatic resolution strategy: the request bound, remembered counts, the same answer.
+"""The automatic resolution strategy: the request bound, remembered counts, the same answer,
+in every cell of the sandbox's email filter (exact / insensitive) x ``$in`` support
+(id / all / off).
 
-A sandbox of 600 customers read in pages of 50 makes the two strategies cross over at small
-N, so both sides of the choice are met.
+A sandbox of 600 customers read in pages of 50 makes the two strategies cross over at
+small N, so both sides of the choice are met. Where the server's traits are known the
+bound is ``min(lookup, ceil(C / page)) + 2``, the lookup costing ``ceil(S / 100)`` with
+``$in`` on ``emailAddress`` and S without (S: the list's distinct spellings, N <= S <= 2N).
 """
 
 from __future__ import annotations
@@ -12,10 +16,14 @@ import polars as pl
 import pytest
 
 import segwidgets as sw
-from segwidgets._resolve import CustomerCounts, choose_strategy, resolve_members
+from segwidgets._customer_search import in_requests, traits_of
+from segwidgets._email import normalize_emails
+from segwidgets._resolve import CustomerCounts, choose_strategy, lookup_spellings, resolve_members
+from segwidgets._traits import ServerTraits
 
 CUSTOMERS = 600
 PAGE = 50
+CELLS = [(f, i) for f in ("exact", "insensitive") for i in ("id", "all", "off")]
 
 
 @pytest.fixture(scope="module")
@@ -31,34 +39,146 @@ def session(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def emails(session) -> list[str]:
-    page = session.client.customer_page(filters={"isAnonymous": False}, limit=CUSTOMERS)
-    return sorted({str(c["emailAddress"]) for c in page.customers})
+    """The email of every registered customer, as stored (many with capitals), that no
+    other registered account (deleted or not) shares: a lookup answers one record each."""
+    records: list[dict] = []
+    offset = 0
+    while True:
+        page = session.client.customer_page(
+            filters={"isAnonymous": False}, limit=PAGE, offset=offset
+        )
+        records += page.customers
+        offset += len(page.customers)
+        if not page.customers or offset >= page.total:
+            break
+    keys = normalize_emails(pl.Series([str(c["emailAddress"]) for c in records]))["email"]
+    frame = pl.DataFrame(
+        {
+            "stored": [str(c["emailAddress"]) for c in records],
+            "key": keys,
+            "status": [c["status"] for c in records],
+        }
+    )
+    once = frame.filter((pl.len().over("key") == 1) & (pl.col("status") != "deleted"))
+    return sorted(once["stored"].to_list())
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 10, 11, 12, 13, 20, 40, 200])
+@pytest.fixture(params=CELLS, ids=lambda c: f"{c[0]}-in_{c[1]}")
+def cell(request, session) -> tuple[str, str]:
+    """The sandbox set to one cell; the client forgets what it learnt in another."""
+    email_filter, filter_in = request.param
+    session.server.configure(email_filter=email_filter, filter_in=filter_in)
+    traits_of(session.client).learn(email_filter=None, in_on_email=None, in_on_id=None)
+    session._customer_counts.clear()
+    yield request.param
+    session.server.configure(email_filter="exact", filter_in="id")
+
+
+def known(cell: tuple[str, str]) -> ServerTraits:
+    email_filter, filter_in = cell
+    return ServerTraits(
+        email_filter=email_filter,  # type: ignore[arg-type]
+        in_on_email=filter_in == "all",
+        in_on_id=filter_in != "off",
+    )
+
+
+def n_customers(session) -> int:
+    return session.client.customer_page(limit=1).total
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 12, 13, 40, 200])
 def test_auto_stays_within_the_request_bound_and_agrees_with_both_strategies(
-    session, emails, n: int
+    session, emails, cell, n: int
 ) -> None:
     members = sw.read_members(pl.Series("email", emails[:n]), kind="email")
-    n_customers = session.client.customer_page(limit=1).total
-    bound = min(n, math.ceil(n_customers / PAGE)) + 2
+    traits = known(cell)
+    spellings = len(lookup_spellings(members, traits.email_filter))
+    assert n <= spellings <= 2 * n
+    lookup = in_requests(spellings, traits.in_on_email, PAGE)
+    c = n_customers(session)
+    bound = min(lookup, math.ceil(c / PAGE)) + 2
     reports = {}
     for counts in (CustomerCounts(), None):  # counted first, then with nothing remembered
         resolution = resolve_members(
-            session.client, members, page_size=PAGE, classify_guests=False, counts=counts
+            session.client,
+            members,
+            page_size=PAGE,
+            classify_guests=False,
+            counts=counts,
+            traits=traits,
         )
         assert resolution.n_requests <= bound
-        assert resolution.strategy == choose_strategy(n, n_customers, PAGE)
+        assert resolution.strategy == choose_strategy(lookup, c, PAGE)
+        assert resolution.n_matched + resolution.n_ambiguous == n
         reports["auto"] = resolution.report.sort("email")
     for strategy in ("lookup", "scan"):
-        resolution = session.resolve(members, strategy=strategy, classify_guests=False)
+        resolution = resolve_members(
+            session.client,
+            members,
+            page_size=PAGE,
+            classify_guests=False,
+            strategy=strategy,  # type: ignore[arg-type]
+            traits=traits,
+        )
         reports[strategy] = resolution.report.sort("email")
     assert reports["auto"].equals(reports["lookup"])
     assert reports["auto"].equals(reports["scan"])
 
 
-def test_a_session_remembers_the_counts_for_its_next_resolutions(session, emails) -> None:
+@pytest.mark.parametrize("n", [1, 13, 200])
+def test_learning_the_server_costs_at_most_one_request_more(session, emails, cell, n) -> None:
+    """Traits not known: a refused $in is the one extra request (every email is found as
+    stored, so the filter's way need not be probed); the next resolution knows."""
+    members = sw.read_members(pl.Series("email", emails[:n]), kind="email")
+    truth = resolve_members(
+        session.client, members, page_size=PAGE, strategy="scan", classify_guests=False
+    )
+    traits = ServerTraits()
+    first = resolve_members(
+        session.client, members, page_size=PAGE, classify_guests=False, traits=traits
+    )
+    second = resolve_members(
+        session.client, members, page_size=PAGE, classify_guests=False, traits=traits
+    )
+    assert traits.in_on_email in {None, cell[1] == "all"}
+    c = n_customers(session)
+    spellings = len(lookup_spellings(members, None))
+    bound = min(in_requests(spellings, traits.in_on_email, PAGE), math.ceil(c / PAGE)) + 2
+    assert first.n_requests <= bound + 1
+    assert second.n_requests <= bound
+    assert first.report.sort("email").equals(truth.report.sort("email"))
+    assert second.report.sort("email").equals(truth.report.sort("email"))
+
+
+def test_capitals_stored_lower_typed_are_found_in_every_cell(session, emails, cell) -> None:
+    """The list in lower case, the customers stored with capitals: matched whichever way the
+    filter compares; under an exact filter at the price of a scan."""
+    stored = [e for e in emails if e != e.lower()][:5]
+    assert len(stored) == 5
+    members = sw.read_members(pl.Series("email", [e.lower() for e in stored]))
+    truth = resolve_members(
+        session.client, members, page_size=PAGE, strategy="scan", classify_guests=False
+    )
+    assert truth.n_matched + truth.n_ambiguous == 5
+    for strategy in ("auto", "lookup"):
+        resolution = resolve_members(
+            session.client,
+            members,
+            page_size=PAGE,
+            strategy=strategy,  # type: ignore[arg-type]
+            classify_guests=False,
+            traits=ServerTraits(),
+        )
+        assert resolution.report.sort("email").equals(truth.report.sort("email"))
+        scanned = any("scanned" in note for note in resolution.notes)
+        assert scanned == (cell[0] == "exact")
+
+
+def test_a_session_remembers_the_counts_for_its_next_resolutions(session, emails, cell) -> None:
     members = sw.read_members(pl.Series("email", emails[:30]), kind="email")
+    session._customer_counts.clear()
+    session.resolve(members, classify_guests=False)  # learns the server's traits
     session._customer_counts.clear()
     first = session.resolve(members, classify_guests=False)
     second = session.resolve(members, classify_guests=False)
