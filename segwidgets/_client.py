@@ -405,9 +405,9 @@ class ShopgateClient:
 
         Pages by ``offset`` (Shopgate's documented way); when an answer carries a cursor
         (``meta.cursors.next`` or ``.after``) it is followed instead, sent back as
-        ``cursor``. Reading stops at an empty page, a page shorter than asked, the last
-        cursor page, or when the offset reaches ``totalItemCount`` exactly (a total below
-        what was already read, e.g. one that leaves out pending deletes, does not stop it).
+        ``cursor``. Reading stops at an empty page, a page shorter than asked (unless the
+        total says the server just serves smaller pages), or the last cursor page; never
+        at ``totalItemCount`` alone, which may leave out members still listed.
 
         Raises ``PagingError`` when the pages cannot be walked: no cursor and the next
         offset page repeats the previous one (or the server refuses ``offset``), or a cursor
@@ -465,10 +465,12 @@ class ShopgateClient:
             if cursor is not None:
                 return
             offset += len(members)
-            if total is not None and offset == total:
-                return
+            # A full page is never taken as the last one, even when the offset reaches
+            # ``totalItemCount``: a total that leaves out members still listed (pending
+            # deletes) would otherwise hide the last of them. It costs one empty page when
+            # the count is a multiple of the page size.
             if len(members) < size:
-                if total is None or offset > total:
+                if total is None or offset >= total:
                     return
                 # Fewer than asked while the total says there is more: the server's pages
                 # are smaller than asked; walk on at its size.

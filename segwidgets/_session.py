@@ -111,9 +111,6 @@ class SegmentSession:
         self._customer_counts = CustomerCounts(clock=clock)
         #: the latest ``check_ids`` (the one behind the latest plan made from ids)
         self.last_id_check: IdCheck | None = None
-        #: False: ids given directly go to a plan unchecked (Shopgate refuses the unknown
-        #: ones item by item when they are sent; for tests of that refusal)
-        self.check_given_ids = True
         self._apply_lock = threading.Lock()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.mass_removal_threshold = mass_removal_threshold
@@ -347,7 +344,7 @@ class SegmentSession:
         self.last_id_check = check
         return check
 
-    def _desired_ids(self, desired: Desired) -> tuple[pl.Series, str]:
+    def _desired_ids(self, desired: Desired, *, check_ids: bool) -> tuple[pl.Series, str]:
         """The customer ids a plan should hold, and a description of where they came from.
 
         Emails are resolved; ids given directly are checked against Shopgate first
@@ -357,13 +354,15 @@ class SegmentSession:
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
             if desired.kind == "customer_id":
-                return self._checked(desired.keys, desired.source or "list")
+                return self._checked(desired.keys, desired.source or "list", check=check_ids)
             return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
         if isinstance(desired, pl.LazyFrame):
             desired = desired.collect()
         if isinstance(desired, pl.DataFrame):
             if "customer_id" in desired.columns:
-                return self._checked(desired.get_column("customer_id"), "data frame")
+                return self._checked(
+                    desired.get_column("customer_id"), "data frame", check=check_ids
+                )
             if "email" in desired.columns:
                 resolution = self.resolve(read_members(desired, column="email"))
                 return resolution.customer_ids, "data frame (resolved emails)"
@@ -372,21 +371,21 @@ class SegmentSession:
         series = (
             desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
         )
-        return self._checked(series, "ids")
+        return self._checked(series, "ids", check=check_ids)
 
-    def _checked(self, ids: pl.Series, what: str) -> tuple[pl.Series, str]:
+    def _checked(self, ids: pl.Series, what: str, *, check: bool) -> tuple[pl.Series, str]:
         distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
-        if not self.check_given_ids:
+        if not check:
             return distinct, f"{what} ({distinct.len():,} ids, not checked)"
-        check = self.check_ids(distinct)
-        if check.n_checked and not check.n_customers:
+        checked = self.check_ids(distinct)
+        if checked.n_checked and not checked.n_customers:
             msg = (
-                f"None of the {check.n_checked:,} ids of {what} is a registered customer of "
-                f"merchant {self.merchant_code!r} ({check.summary()}). Check the list and the "
+                f"None of the {checked.n_checked:,} ids of {what} is a registered customer of "
+                f"merchant {self.merchant_code!r} ({checked.summary()}). Check the list and the "
                 "merchant; session.last_id_check.problems() lists each id. Nothing was planned."
             )
             raise PlanError(msg)
-        return check.customer_ids, f"{what} ({check.summary()})"
+        return checked.customer_ids, f"{what} ({checked.summary()})"
 
     def plan(
         self,
@@ -396,16 +395,19 @@ class SegmentSession:
         mode: Mode = "mirror",
         allow_mass_removal: bool = False,
         scope: Scope = "all",
+        check_ids: bool = True,
     ) -> SegmentPlan:
         """Read the segment's live members and compute what to add and remove.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
-        a frame with ``customer_id`` (or ``email``), or a list of ids. Raises
-        ``MassRemovalError`` when the plan removes more than the guard allows and
+        a frame with ``customer_id`` (or ``email``), or a list of ids. Ids given directly are
+        checked against Shopgate first (``check_ids``); ``check_ids=False`` offers them
+        unchecked, and Shopgate then refuses unknown ones item by item when they are sent.
+        Raises ``MassRemovalError`` when the plan removes more than the guard allows and
         ``allow_mass_removal`` is False.
         """
-        ids, source = self._desired_ids(desired)
         self._pusher.check_editable(code)
+        ids, source = self._desired_ids(desired, check_ids=check_ids)
         live = read_live(self._client, code, page_size=self.page_size)
         creds = self._client.credentials
         scope_ids = None

@@ -97,9 +97,7 @@ def test_r16_outcomes_match_the_data_and_only_chosen_ids_are_sent(
     big_sandbox, people, tmp_path, run: tuple[str, str, str, str]
 ) -> None:
     email_filter, filter_in, strategy, policy = run
-    # member pages by cursor: the offset paging of the sandbox's default is another
-    # branch's work on the client; it plays no part in resolution
-    big_sandbox.configure(email_filter=email_filter, filter_in=filter_in, member_paging="cursor")
+    big_sandbox.configure(email_filter=email_filter, filter_in=filter_in)
     model = big_sandbox.model
     customers = truth(model)
     # the explicit cases plus 150 random addresses of the seeded data (guests, deleted,
@@ -184,7 +182,6 @@ def test_r16_no_guest_is_trusted_even_if_the_server_ignores_the_filter(
     make_segment(big_sandbox.model, "r16b")
     wire = Wire(IgnoreGuestFilter())
     members = sw.read_members([people["guest-and-registered"], people["guest-only"]])
-    big_sandbox.configure(member_paging="cursor")
     with session_for(
         big_sandbox.credentials, tmp_path / "j.sqlite3", wire=wire, page_size=PAGE
     ) as session:

@@ -128,8 +128,7 @@ def test_the_check_can_be_turned_off(sandbox, people, tmp_path) -> None:
     with sw.SegmentSession(
         sandbox.credentials, journal=tmp_path / "j.sqlite3", transport=wire, page_size=PAGE
     ) as session:
-        session.check_given_ids = False
-        plan = session.plan("ids", desired_ids(people))
+        plan = session.plan("ids", desired_ids(people), check_ids=False)
     assert set(plan.adds["customer_id"]) == set(desired_ids(people))
     assert "not checked" in plan.source
     assert wire.customer_requests() == []

@@ -212,6 +212,15 @@ def test_a_total_below_what_was_listed_does_not_cut_the_read() -> None:
     assert len(fake.requests) == 3
 
 
+def test_a_total_that_leaves_out_listed_members_does_not_end_the_walk() -> None:
+    """Pending deletes still listed but not counted: the offset reaches the total at a page
+    boundary while members are left; the walk goes on to the short page."""
+    members = customers(212)
+    client, fake, _ = make_client(MemberServer(members, total_delta=-12))
+    assert ids_of(list(client.member_pages("vip"))) == [m["id"] for m in members]
+    assert len(fake.requests) == 3
+
+
 def test_device_members_are_listed_as_the_server_sends_them() -> None:
     members = [*customers(150), {"id": "dev-1", "type": "device"}]
     client, _, _ = make_client(MemberServer(members))
@@ -228,7 +237,8 @@ def test_a_rejected_limit_shrinks_to_the_named_maximum_and_is_learned() -> None:
     pages = list(client.member_pages("vip", page_size=1000))
     assert ids_of(pages) == [m["id"] for m in members]
     sent = [r.url.params["limit"] for r in fake.requests]
-    assert sent == ["1000", "50", "50", "50", "50", "50"]
+    # five full pages, then the empty one that ends the walk (a full page is never the last)
+    assert sent == ["1000", "50", "50", "50", "50", "50", "50"]
     assert client.traits.page_limit == 50
     assert client.traits.page_size == 50
 

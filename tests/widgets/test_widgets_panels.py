@@ -404,13 +404,9 @@ def test_failed_ids_are_listed_and_downloadable(session, registered, output_of):
     unknown = "00000000-0000-0000-0000-00000000beef"
     push = sww.PushPanel(session)
     # the point is Shopgate's own refusal of the unknown id: the plan must not leave it out
-    session.check_given_ids = False
-    try:
-        push.plan = _plan(
-            session, "vip", [*registered["id"].head(3).to_list(), unknown], mode="add"
-        )
-    finally:
-        session.check_given_ids = True
+    push.plan = _plan(
+        session, "vip", [*registered["id"].head(3).to_list(), unknown], mode="add", check_ids=False
+    )
     push.push(wait=True)
     result = push.result
     assert result is not None, output_of(push)
