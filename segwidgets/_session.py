@@ -16,7 +16,7 @@ import polars as pl
 
 from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
-from ._config import Credentials
+from ._config import SECRET_KEYS, Credentials
 from ._errors import ApplyInProgressError, PlanError
 from ._journal import Journal
 from ._live import read_live
@@ -117,13 +117,18 @@ class SegmentSession:
         base_url: str | None = None,
         **options: Any,
     ) -> SegmentSession:
-        """Connect with Shopgate API credentials (or to any base URL template)."""
+        """Connect with Shopgate API credentials (or to any base URL template).
+
+        The secrets are wrapped in :class:`Secret` on the first line, so a traceback that
+        shows local variables (IPython's ``%xmode Verbose``) never shows them.
+        """
+        client_secret, password = Secret(client_secret), Secret(password)
         credentials = Credentials(
             merchant_code=merchant_code,
             client_id=client_id,
-            client_secret=Secret(client_secret),
+            client_secret=client_secret,
             username=username,
-            password=Secret(password),
+            password=password,
             env=env,
             base_url=base_url,
         )
@@ -131,7 +136,10 @@ class SegmentSession:
 
     @classmethod
     def from_env(cls, **options: Any) -> SegmentSession:
-        """Connect with ``SHOPGATE_MERCHANT_CODE``, ``SHOPGATE_CLIENT_ID``, … (see README)."""
+        """Connect with ``SHOPGATE_MERCHANT_CODE``, ``SHOPGATE_CLIENT_ID``, … (see README).
+
+        The environment is read (secrets wrapped in :class:`Secret`) and not kept.
+        """
         return cls(Credentials.from_env(), **options)
 
     @classmethod
@@ -150,6 +158,8 @@ class SegmentSession:
         folder unless ``journal=`` names one. ``knobs`` are sandbox settings
         (``latency=0.02``, ``delete_delay=1.0``, ...).
         """
+        for key in SECRET_KEYS & knobs.keys():
+            knobs[key] = Secret(knobs[key])
         from . import sandbox as sandbox_module
 
         server = sandbox_module.start(customers=customers, seed=seed, **knobs)
