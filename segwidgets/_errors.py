@@ -4,7 +4,8 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
 
     SegwidgetsError
     ├── ConfigurationError                bad or unsafe settings (checked before connecting)
-    │   └── InsecureURLError              http:// to a non-loopback host, or a cross-origin redirect
+    │   ├── InsecureURLError              http:// to a non-loopback host, or a cross-origin redirect
+    │   └── InvalidSegmentCodeError       empty, "/", "." or "..", control characters
     ├── APIError                          anything that went wrong talking to Shopgate
     │   ├── APIConnectionError            no answer: connection refused, dropped, reset
     │   │   └── APITimeoutError           no answer in time
@@ -66,6 +67,7 @@ __all__ = [
     "HeaderOnlyError",
     "InputFileError",
     "InsecureURLError",
+    "InvalidSegmentCodeError",
     "JournalError",
     "MassRemovalError",
     "NotFoundError",
@@ -100,6 +102,10 @@ class ConfigurationError(SegwidgetsError):
 
 class InsecureURLError(ConfigurationError):
     """A plain-http URL to a non-loopback host, or a redirect to another origin."""
+
+
+class InvalidSegmentCodeError(ConfigurationError):
+    """A segment code that cannot name a segment in a request path. Nothing was sent."""
 
 
 # -- HTTP ------------------------------------------------------------------------------------

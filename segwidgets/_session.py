@@ -26,6 +26,7 @@ from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._secrets import Secret
+from ._segment_code import check_segment_code
 from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
 
 if TYPE_CHECKING:
@@ -258,12 +259,13 @@ class SegmentSession:
 
     def segment(self, code: str) -> dict[str, Any]:
         """One segment's details."""
-        return self._client.get_segment(code)
+        return self._client.get_segment(check_segment_code(code))
 
     def create_segment(
         self, code: str, name: str, *, description: str = "", status: str = "active"
     ) -> dict[str, Any]:
         """Create a fixed segment and return it."""
+        code = check_segment_code(code)
         self._client.create_segment(
             code, name, description=description, status=status, type="fixed"
         )
@@ -271,6 +273,7 @@ class SegmentSession:
 
     def members(self, code: str) -> pl.DataFrame:
         """The segment's live members: ``customer_id``, ``type``."""
+        code = check_segment_code(code)
         ids: list[str] = []
         types: list[str] = []
         for page in prefetched(self._client.member_pages(code, page_size=self.page_size)):
@@ -355,6 +358,7 @@ class SegmentSession:
         ``MassRemovalError`` when the plan removes more than the guard allows and
         ``allow_mass_removal`` is False.
         """
+        code = check_segment_code(code)
         ids, source = self._desired_ids(desired)
         self._pusher.check_editable(code)
         live = read_live(self._client, code, page_size=self.page_size)
