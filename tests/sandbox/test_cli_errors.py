@@ -92,12 +92,11 @@ def test_check_segment_code_accepts(code: str) -> None:
 @pytest.mark.parametrize("code", BAD_CODES)
 def test_cli_refuses_bad_codes_before_any_request(env, tmp_path, capsys, code: str) -> None:
     path, _ = id_file(env, tmp_path, 3)
-    before = env.state()["requests"] if "requests" in env.state() else None
+    before = env.state()["requests"]
     assert main(["sync", "--segment", code, "--members", str(path), "--yes"]) == 2
     err = one_line_error(capsys)
     assert "InvalidSegmentCodeError" in err
-    if before is not None:
-        assert env.state()["requests"] == before
+    assert env.state()["requests"] == before
     assert not (tmp_path / "journal.sqlite3").exists()  # not even the session was opened
 
 
@@ -170,7 +169,7 @@ def test_save_plan_disk_full_sends_nothing(env, tmp_path, capsys, monkeypatch) -
     target = tmp_path / "plan.json"
     args = ["sync", "--segment", "vip", "--members", str(path), "--mode", "add"]
     assert main([*args, "--save-plan", str(target), "--yes"]) == 2
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert "Traceback" not in err
     assert err.count("\n") == 1
     assert "No space left on device" in err
