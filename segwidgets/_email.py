@@ -129,8 +129,12 @@ def normalize_emails(values: pl.Series) -> pl.DataFrame:
             ),
         ]
     )
-    joined = frame.join(slow, on="value", how="left", maintain_order="left")
+    del pending, slow_values, keys, reasons
     empty = pl.col("value").is_null() | (pl.col("value").str.len_bytes() == 0)
+    if slow.is_empty():  # every address took the fast route: no join, no copy of the frame
+        return frame.select(email="fast", reason=pl.when(empty).then(pl.lit(_EMPTY_REASON)))
+    joined = frame.join(slow, on="value", how="left", maintain_order="left")
+    del frame
     return joined.select(
         email=pl.coalesce("fast", "slow_key"),
         reason=pl.when(empty)

@@ -767,24 +767,30 @@ def _build(
     n_blank = int(frame.get_column("blank").sum())
     if n_blank == n_rows:
         _raise_all_blank(n_rows, column, source, fields_blank)
-    todo = frame.filter(~pl.col("blank") & pl.col("broken").is_null())
+    # Filters copy their columns: each one is skipped when it would keep every row, the
+    # usual case of a clean list, so a large list is not held twice.
+    broken_rows = frame.filter(pl.col("broken").is_not_null()).select(
+        "row", "value", reason=pl.col("broken")
+    )
+    todo = _keep(
+        frame.select("row", "value", "blank", "broken"),
+        ~pl.col("blank") & pl.col("broken").is_null(),
+    )
+    del frame
     if kind == "email":
         normalised = normalize_emails(todo.get_column("value")).rename({"email": "key"})
     else:
         normalised = normalize_customer_ids(todo.get_column("value")).rename({"customer_id": "key"})
     todo = pl.concat([todo.select("row", "value"), normalised], how="horizontal")
+    del normalised
     rejected = pl.concat(
-        [
-            frame.filter(pl.col("broken").is_not_null()).select(
-                "row", "value", reason=pl.col("broken")
-            ),
-            todo.filter(pl.col("key").is_null()).select("row", "value", "reason"),
-        ]
+        [broken_rows, todo.filter(pl.col("key").is_null()).select("row", "value", "reason")]
     ).sort("row")
-    accepted = todo.filter(pl.col("key").is_not_null()).with_columns(
+    accepted = _keep(todo, pl.col("key").is_not_null()).with_columns(
         first=pl.col("key").is_first_distinct()
     )
-    valid = accepted.filter(pl.col("first")).select("row", "value", pl.col("key").alias(kind))
+    del todo
+    valid = _keep(accepted, pl.col("first")).select("row", "value", pl.col("key").alias(kind))
     firsts = valid.select(pl.col(kind).alias("key"), first_row=pl.col("row"))
     duplicates = (
         accepted.filter(~pl.col("first"))
@@ -801,6 +807,13 @@ def _build(
         n_rows=n_rows,
         n_blank=n_blank,
     )
+
+
+def _keep(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """``frame.filter(condition)``, or ``frame`` itself when every row passes."""
+    if frame.select(condition.all()).item():
+        return frame
+    return frame.filter(condition)
 
 
 def _blank(value: pl.Expr) -> pl.Expr:
