@@ -26,6 +26,7 @@ from ._errors import (
     SegwidgetsError,
     TornReadError,
 )
+from ._members import DEFAULT_MAX_BYTES
 from ._segment_code import check_segment_code, safe_repr
 from ._types import AmbiguityPolicy, Mode
 
@@ -54,6 +55,18 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         msg = f"must be at least 1, not {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"must be a number, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not math.isfinite(value) or value <= 0:
+        msg = f"must be a positive number, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -95,6 +108,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--segment", required=True, help="segment code")
         parser.add_argument("--members", required=True, help="CSV/TSV/TXT/parquet/xlsx file")
         parser.add_argument("--column", help="the column holding emails or customer ids")
+        parser.add_argument(
+            "--max-input-mb",
+            type=_positive_number,
+            default=DEFAULT_MAX_BYTES / (1 << 20),
+            help="refuse a member file larger than this many MiB (default 512)",
+        )
         parser.add_argument("--mode", choices=get_args(Mode), default="mirror")
         parser.add_argument(
             "--policy",
@@ -172,7 +191,9 @@ def _print_result(result: ApplyResult) -> int:
 def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
     from ._members import read_members
 
-    members = read_members(args.members, column=args.column)
+    members = read_members(
+        args.members, column=args.column, max_bytes=int(args.max_input_mb * (1 << 20))
+    )
     print(
         f"input: {members.n_rows:,} rows — {members.n_valid:,} valid, {members.n_rejected:,} "
         f"rejected, {members.n_duplicates:,} duplicates, {members.n_blank:,} blank"

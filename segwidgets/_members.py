@@ -33,10 +33,13 @@ Bounds, so that no input can exhaust the machine:
   strings unpack to more than ``max_bytes``.
 * A cell longer than :data:`MAX_CELL_CHARS` (1,000 characters) rejects its row with a
   reason (the report keeps only its start); a header field that long is an error.
-* Text is decoded and split in slices (see :mod:`segwidgets._sniff`). Memory: reading a
-  CSV costs about 4.5 MiB of peak memory (RSS) per MiB of input on top of the interpreter
-  with polars loaded, so a 200 MB CSV stays under 1 GiB end to end; the
-  ``test_members_memory`` test measures it in a subprocess.
+* Text is decoded and split in slices (see :mod:`segwidgets._sniff`), and each copy a
+  clean list does not need is skipped. Memory ceiling of a whole :func:`read_members`
+  call on a CSV, as peak resident memory of the process (interpreter and polars
+  included): at most 256 MiB plus 3.75 MiB per MiB of input, so a 200 MB CSV stays under
+  1 GiB. That is for member exports of typical width (about 50 bytes a line); a file of
+  very short lines costs more per MiB, about 200 bytes per line instead. The test
+  ``tests/reliability/test_members_memory.py`` measures it in a subprocess.
 """
 
 from __future__ import annotations
@@ -288,7 +291,8 @@ def read_members(
         ``UnknownEncodingError``, ``DuplicateHeaderError``, ``UnreadableFileError``,
         ``InputTooLargeError``, ``ColumnError``. Messages name the file, never an address.
 
-    Memory: about 4.5 MiB of peak RSS per MiB of CSV input (see the module docstring).
+    Memory: at most 256 MiB plus 3.75 MiB of peak RSS per MiB of CSV (see the module
+    docstring).
     """
     if kind not in ("auto", "email", "customer_id"):
         raise ValueError(f"kind must be 'auto', 'email' or 'customer_id', not {kind!r}")
