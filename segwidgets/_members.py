@@ -44,6 +44,7 @@ Bounds, so that no input can exhaust the machine:
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
@@ -664,7 +665,7 @@ def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberL
         kind=kind,
         source=source,
         email_columns=email_columns,
-        values=lambda i, records=data: records.list.get(i, null_on_oob=True),
+        values=functools.partial(_field, data),
     )
     fields = pl.col("fields")
     frame = pl.DataFrame({"fields": data}).with_columns(n=fields.list.len())
@@ -690,6 +691,10 @@ def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberL
         source=source,
         fields_blank=fields_blank,
     )
+
+
+def _field(records: pl.Series, index: int) -> pl.Series:
+    return records.list.get(index, null_on_oob=True)
 
 
 def _check_header_length(first: list[str | None], source: str | None) -> None:

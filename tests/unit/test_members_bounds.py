@@ -4,6 +4,7 @@ unpacked size of a workbook; and text read in slices gives the same records as a
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zipfile
 from pathlib import Path
@@ -201,7 +202,7 @@ def test_chunks_never_split_crlf() -> None:
         chunks = list(sniff._decoded_chunks(data, "utf-8", size))
         assert "".join(chunks) == data.decode()
         assert all(
-            not (c.endswith("\r") and n.startswith("\n")) for c, n in zip(chunks, chunks[1:])
+            not (c.endswith("\r") and n.startswith("\n")) for c, n in itertools.pairwise(chunks)
         )
 
 
