@@ -273,7 +273,7 @@ def main(command: str, argv: Sequence[str]) -> int:
         print(f"segwidgets {command}: interrupted — nothing was sent", file=sys.stderr)
         return EXIT_INTERRUPTED
     except JournalError as exc:
-        _say_error(command, exc, hint=" Pass --journal another file.")
+        _say_error(command, exc, options_for="journal")
         return EXIT_BAD_INPUT
     except (ConfigurationError, OSError, sqlite3.Error) as exc:
         _say_error(command, exc)
@@ -395,7 +395,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _say_error(command: str, exc: BaseException, *, hint: str = "") -> None:
+def _say_error(
+    command: str, exc: BaseException, *, hint: str = "", options_for: str | None = None
+) -> None:
     if isinstance(exc, OSError) and not isinstance(exc, SegwidgetsError):
         where = f" ({safe_repr(str(exc.filename), limit=200)})" if exc.filename else ""
         text = f"file system error{where}: {exc.strerror or type(exc).__name__}."
@@ -405,4 +407,8 @@ def _say_error(command: str, exc: BaseException, *, hint: str = "") -> None:
         text = str(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
+    if options_for is not None:  # the library's advice names its keyword, the CLI an option
+        text = text.replace(
+            f"Pass {options_for}= another path", f"Pass --{options_for} another file"
+        )
     print(f"segwidgets {command}: {_one_line(text + hint)}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -194,7 +195,32 @@ def test_journal_not_a_database(env, tmp_path, capsys) -> None:
     bad.write_bytes(b"no database here " * 200)
     assert main(["history", "--journal", str(bad)]) == 2
     err = one_line_error(capsys)
-    assert "--journal" in err
+    assert "Pass --journal another file" in err
+
+
+def test_journal_no_permission(env, tmp_path, capsys, monkeypatch) -> None:
+    # As root, file modes do not refuse: the refusal is injected where the journal opens.
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "j.sqlite3"))
+
+    monkeypatch.setattr("segwidgets._journal.os.open", refused)
+    assert main(["history", "--journal", str(tmp_path / "j.sqlite3")]) == 2
+    err = one_line_error(capsys)
+    assert "Permission denied" in err
+
+
+def test_journal_disk_full_during_a_run(env, tmp_path, capsys, monkeypatch) -> None:
+    path, ids = id_file(env, tmp_path, 3)
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("segwidgets._journal.Journal.start_run", full)
+    args = ["sync", "--segment", "vip", "--members", str(path), "--mode", "add", "--yes"]
+    assert main(args) == 2
+    err = one_line_error(capsys)
+    assert "disk is full" in err
+    assert not set(ids) & env.member_ids("vip")
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------
