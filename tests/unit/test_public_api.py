@@ -52,3 +52,9 @@ def test_invalid_segment_code_error_is_a_configuration_error() -> None:
     assert "InvalidSegmentCodeError" in segwidgets.__all__
     assert issubclass(segwidgets.InvalidSegmentCodeError, segwidgets.ConfigurationError)
     assert "InvalidSegmentCodeError" in (errors.__doc__ or "")
+
+
+def test_input_too_large_error_is_an_input_file_error() -> None:
+    assert "InputTooLargeError" in segwidgets.__all__
+    assert issubclass(segwidgets.InputTooLargeError, segwidgets.InputFileError)
+    assert "InputTooLargeError" in (errors.__doc__ or "")
