@@ -19,10 +19,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from IPython.core.ultratb import VerboseTB
 
 from segwidgets import (
+    APIConnectionError,
     ConfigurationError,
     Credentials,
     InsecureURLError,
@@ -248,3 +250,18 @@ def test_connect_panel_missing_fields() -> None:
     assert isinstance(panel.last_error, ConfigurationError)
     _assert_no_canary(panel.last_error)
     panel.close()
+
+
+def test_sign_in_that_cannot_connect() -> None:
+    # The transport refuses every connection: the sign-in fails below httpx, with the token
+    # request (form body, Basic header) on the stack.
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    session = _connect(transport=httpx.MockTransport(refuse), sleep=lambda _: None)
+    try:
+        exc = _fail(session.segments)
+    finally:
+        session.close()
+    assert isinstance(exc, APIConnectionError)
+    _assert_no_canary(exc)
