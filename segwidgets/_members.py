@@ -38,7 +38,7 @@ Bounds, so that no input can exhaust the machine:
   call on a CSV, as peak resident memory of the process (interpreter and polars
   included): at most 256 MiB plus 3.75 MiB per MiB of input, so a 200 MB CSV stays under
   1 GiB. That is for member exports of typical width (about 50 bytes a line); a file of
-  very short lines costs more per MiB, about 200 bytes per line instead. The test
+  very short lines costs more per MiB, about 120 bytes per line instead. The test
   ``tests/reliability/test_members_memory.py`` measures it in a subprocess.
 """
 
@@ -59,7 +59,14 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 
-from ._email import STRIP_CHARS, InvalidEmailError, normalize_email, normalize_emails
+from ._email import (
+    BLANK_PATTERN,
+    STRIP_CHARS,
+    InvalidEmailError,
+    normalize_email,
+    normalize_emails,
+    strip_values,
+)
 from ._errors import (
     ColumnError,
     DuplicateHeaderError,
@@ -322,7 +329,7 @@ def normalize_customer_ids(values: pl.Series) -> pl.DataFrame:
     """
     if values.dtype != pl.String:
         values = values.cast(pl.String)
-    frame = pl.DataFrame({"value": values.str.strip_chars(STRIP_CHARS)})
+    frame = pl.DataFrame({"value": strip_values(values)})
     value = pl.col("value")
     reason = (
         pl.when(value.is_null() | (value.str.len_bytes() == 0))
@@ -670,7 +677,13 @@ def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberL
     fields = pl.col("fields")
     frame = pl.DataFrame({"fields": data}).with_columns(n=fields.list.len())
     broken = _broken_shape(frame, width=len(names), headerless=headerless)
-    longest = fields.list.eval(pl.element().str.len_chars()).list.max()
+    # Per record only when some field is over the cap: the flat check copies no text.
+    longest_field = data.explode().str.len_chars().max()
+    longest = (
+        fields.list.eval(pl.element().str.len_chars()).list.max()
+        if isinstance(longest_field, int) and longest_field > MAX_CELL_CHARS
+        else pl.lit(0)
+    )
     frame = frame.with_columns(broken=broken).select(
         value=pl.when(pl.col("broken").is_null() & (longest <= MAX_CELL_CHARS))
         .then(fields.list.get(index, null_on_oob=True))
@@ -801,10 +814,14 @@ def _build(
     del todo
     valid = _keep(accepted, pl.col("first")).select("row", "value", pl.col("key").alias(kind))
     firsts = valid.select(pl.col(kind).alias("key"), first_row=pl.col("row"))
-    duplicates = (
-        accepted.filter(~pl.col("first"))
-        .select("row", "value", "key")
-        .join(firsts, on="key", how="left", maintain_order="left")
+    repeated = accepted.filter(~pl.col("first")).select("row", "value", "key")
+    del accepted
+    # Only the keys that repeat are looked up: no hash table of the whole list.
+    duplicates = repeated.join(
+        firsts.join(repeated.select("key"), on="key", how="semi"),
+        on="key",
+        how="left",
+        maintain_order="left",
     )
     return MemberList(
         kind=kind,
@@ -826,8 +843,7 @@ def _keep(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
 
 
 def _blank(value: pl.Expr) -> pl.Expr:
-    stripped = value.str.strip_chars(STRIP_CHARS)
-    return stripped.is_null() | (stripped.str.len_bytes() == 0)
+    return value.is_null() | value.str.contains(BLANK_PATTERN)
 
 
 def _raise_all_blank(
