@@ -36,10 +36,10 @@ Bounds, so that no input can exhaust the machine:
 * Text is decoded and split in slices (see :mod:`segwidgets._sniff`), and each copy a
   clean list does not need is skipped. Memory ceiling of a whole :func:`read_members`
   call on a CSV, as peak resident memory of the process (interpreter and polars
-  included): at most 256 MiB plus 3.75 MiB per MiB of input, so a 200 MB CSV stays under
-  1 GiB. That is for member exports of typical width (about 50 bytes a line); a file of
-  very short lines costs more per MiB, about 120 bytes per line instead. The test
-  ``tests/reliability/test_members_memory.py`` measures it in a subprocess.
+  included): at most 256 MiB plus the larger of 3.75 MiB per MiB of input and 128 bytes
+  per line. A 200 MB export of typical width (about 50 bytes a line) stays under 1 GiB;
+  a file of very short lines is bound by its number of lines instead. The test
+  ``tests/reliability/test_members_memory.py`` measures both in a subprocess.
 """
 
 from __future__ import annotations
@@ -299,8 +299,8 @@ def read_members(
         ``UnknownEncodingError``, ``DuplicateHeaderError``, ``UnreadableFileError``,
         ``InputTooLargeError``, ``ColumnError``. Messages name the file, never an address.
 
-    Memory: at most 256 MiB plus 3.75 MiB of peak RSS per MiB of CSV (see the module
-    docstring).
+    Memory: peak RSS at most 256 MiB plus the larger of 3.75 MiB per MiB of CSV and 128
+    bytes per line (see the module docstring).
     """
     if kind not in ("auto", "email", "customer_id"):
         raise ValueError(f"kind must be 'auto', 'email' or 'customer_id', not {kind!r}")

@@ -5,6 +5,7 @@ Each case runs in a fresh subprocess and reads the peak resident memory of that 
 
 * a CSV of typical member-export lines: peak <= 256 MiB + 3.75 MiB per MiB of input (the
   documented ceiling; 200 MB of CSV stays under 1 GiB);
+* a CSV of very short lines: peak <= 256 MiB + 128 bytes per line;
 * ``/dev/zero`` and a FIFO are refused before a byte is read: the peak stays at the
   interpreter's own;
 * a file over ``max_bytes`` is refused from its size, without reading it.
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 CEILING_BASE_MIB = 256
 CEILING_PER_MIB = 3.75
+CEILING_PER_LINE = 128
 
 PROBE = """
 import json, resource, sys
@@ -79,6 +81,17 @@ def test_csv_stays_under_the_documented_ceiling(tmp_path) -> None:
     assert float(result["peak"]) <= ceiling, (result, ceiling)  # type: ignore[arg-type]
     # The same line for 200 MB, as the module docstring states it.
     assert CEILING_BASE_MIB + CEILING_PER_MIB * 200e6 / MIB <= 1024
+
+
+def test_short_lines_stay_under_the_per_line_ceiling(tmp_path) -> None:
+    path = tmp_path / "short.csv"
+    lines = 1_500_000
+    index = pl.int_range(0, lines, eager=True).cast(pl.String)
+    pl.DataFrame({"email": "u" + index + "@ex.com"}).write_csv(path)
+    result = probe(path)
+    assert result["outcome"] == f"ok {lines}"
+    ceiling = CEILING_BASE_MIB + CEILING_PER_LINE * lines / MIB
+    assert float(result["peak"]) <= ceiling, (result, ceiling)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
