@@ -106,8 +106,8 @@ def test_history_refuses_a_bad_code(env, capsys) -> None:
     assert "InvalidSegmentCodeError" in one_line_error(capsys)
 
 
-def test_session_checks_codes_before_any_request(env) -> None:
-    with SegmentSession(env.credentials, journal=":memory:") as session:
+def test_session_checks_codes_before_any_request(env, tmp_path) -> None:
+    with SegmentSession(env.credentials, journal=tmp_path / "j.sqlite3") as session:
         n = session.client.stats.n_requests
         for method in (session.members, session.segment):
             with pytest.raises(InvalidSegmentCodeError):
