@@ -1,25 +1,33 @@
 """``segwidgets sync | history | undo | resume``: the headless commands for scheduled syncs.
 
-Exit codes: 0 done and verified (or nothing to do), 1 failed, 2 bad input or refused plan,
-3 applied but not verified.
+Exit codes: 0 done and verified (or nothing to do), 1 failed, 2 bad input, refused plan
+or a file that cannot be written (``--save-plan``, ``--journal``), 3 applied but not
+verified, 130 interrupted (Ctrl-C; the message names the run to resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from ._errors import (
     ApplyIncompleteError,
     ConfigurationError,
     InputFileError,
+    JournalError,
     PlanError,
     SegwidgetsError,
     TornReadError,
 )
+from ._members import DEFAULT_MAX_BYTES
+from ._segment_code import check_segment_code, safe_repr
 from ._types import AmbiguityPolicy, Mode
 
 if TYPE_CHECKING:
@@ -27,18 +35,38 @@ if TYPE_CHECKING:
     from ._plan import SegmentPlan
     from ._session import SegmentSession
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_UNVERIFIED", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNVERIFIED",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNVERIFIED = 3
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         msg = f"must be at least 1, not {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"must be a number, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not math.isfinite(value) or value <= 0:
+        msg = f"must be a positive number, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -80,6 +108,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--segment", required=True, help="segment code")
         parser.add_argument("--members", required=True, help="CSV/TSV/TXT/parquet/xlsx file")
         parser.add_argument("--column", help="the column holding emails or customer ids")
+        parser.add_argument(
+            "--max-input-mb",
+            type=_positive_number,
+            default=DEFAULT_MAX_BYTES / (1 << 20),
+            help="refuse a member file larger than this many MiB (default 512)",
+        )
         parser.add_argument("--mode", choices=get_args(Mode), default="mirror")
         parser.add_argument(
             "--policy",
@@ -158,7 +192,9 @@ def _print_result(result: ApplyResult) -> int:
 def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
     from ._members import read_members
 
-    members = read_members(args.members, column=args.column)
+    members = read_members(
+        args.members, column=args.column, max_bytes=int(args.max_input_mb * (1 << 20))
+    )
     print(
         f"input: {members.n_rows:,} rows — {members.n_valid:,} valid, {members.n_rejected:,} "
         f"rejected, {members.n_duplicates:,} duplicates, {members.n_blank:,} blank"
@@ -181,7 +217,7 @@ def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
     )
     _print_plan(plan)
     if args.save_plan:
-        print(f"plan saved to {plan.save(args.save_plan)}")
+        print(f"plan saved to {_save_plan(plan, args.save_plan)}")
     if args.dry_run:
         return _print_result(session.apply(plan, dry_run=True))
     if not args.yes:
@@ -217,23 +253,163 @@ def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int
 
 
 def main(command: str, argv: Sequence[str]) -> int:
-    """Run one headless command; returns its exit code."""
+    """Run one headless command; returns its exit code.
+
+    Every error ends in one line on stderr and an exit code, never a traceback: Ctrl-C
+    ends with exit 130 and names the run to resume, if one had started.
+    """
     args = _parser(command).parse_args(list(argv))
     level = logging.WARNING
     if args.verbose:
         level = logging.DEBUG if args.verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        with _open_session(args) as session:
-            return _run(command, session, args)
-    except (InputFileError, PlanError, ConfigurationError, TornReadError) as exc:
-        print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _check_arguments(args)
+    except (ConfigurationError, OutputFileError) as exc:
+        _say_error(command, exc)
+        return EXIT_BAD_INPUT
+    try:
+        session = _open_session(args)
+    except KeyboardInterrupt:
+        print(f"segwidgets {command}: interrupted — nothing was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except JournalError as exc:
+        _say_error(command, exc, options_for="journal")
+        return EXIT_BAD_INPUT
+    except (ConfigurationError, OSError, sqlite3.Error) as exc:
+        _say_error(command, exc)
+        return EXIT_BAD_INPUT
+    try:
+        with session:
+            known = _run_ids(session)
+            try:
+                return _run(command, session, args)
+            except KeyboardInterrupt:
+                return _interrupted(command, session, args, known)
+    except KeyboardInterrupt:  # a second Ctrl-C while closing
+        print(f"segwidgets {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (InputFileError, PlanError, ConfigurationError, TornReadError, OutputFileError) as exc:
+        _say_error(command, exc)
         return EXIT_BAD_INPUT
     except ApplyIncompleteError as exc:
-        print(f"segwidgets {command}: {exc}", file=sys.stderr)
+        print(f"segwidgets {command}: {_one_line(str(exc))}", file=sys.stderr)
         if exc.result is not None:
             _print_result(exc.result)
         return EXIT_FAILED
+    except (OSError, sqlite3.Error) as exc:
+        # The journal's file system (disk full, permissions changed meanwhile).
+        _say_error(command, exc, hint=" Check the journal's disk and permissions (--journal).")
+        return EXIT_BAD_INPUT
     except SegwidgetsError as exc:
-        print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say_error(command, exc)
         return EXIT_FAILED
+
+
+class OutputFileError(Exception):
+    """A file the command must write (``--save-plan``) cannot be written."""
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Everything that can be checked before any request or file is read."""
+    if getattr(args, "segment", None) is not None:
+        check_segment_code(args.segment)
+    if getattr(args, "save_plan", None):
+        _check_writable(Path(args.save_plan), "--save-plan")
+    if args.journal:
+        _check_journal(Path(args.journal))
+    if not math.isfinite(args.verify_timeout) or args.verify_timeout < 0:
+        msg = f"--verify-timeout must be a number of seconds >= 0, not {args.verify_timeout}."
+        raise ConfigurationError(msg)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    shown = safe_repr(str(path), limit=200)
+    parent = path.parent
+    if path.is_dir():
+        problem = "is a directory; name a file inside it"
+    elif path.exists() and not path.is_file():
+        problem = "exists and is not a regular file (a device or a pipe?); name a plain file"
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem = "cannot be written: permission denied"
+    elif not parent.exists():
+        problem = (
+            f"cannot be created: the directory {safe_repr(str(parent), limit=200)} does not exist"
+        )
+    elif not parent.is_dir():
+        problem = f"cannot be created: {safe_repr(str(parent), limit=200)} is not a directory"
+    elif not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        problem = "cannot be created: permission denied in its directory"
+    else:
+        return
+    raise OutputFileError(f"{option} {shown} {problem}.")
+
+
+def _check_journal(path: Path) -> None:
+    shown = safe_repr(str(path), limit=200)
+    if path.is_dir():
+        msg = f"--journal {shown} is a directory; name a file inside it."
+        raise OutputFileError(msg)
+    if path.exists() and not path.is_file():
+        msg = f"--journal {shown} is not a regular file (a device or a pipe?); name a plain file."
+        raise OutputFileError(msg)
+
+
+def _save_plan(plan: SegmentPlan, path: str) -> Path:
+    try:
+        return plan.save(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        msg = (
+            f"--save-plan {safe_repr(path, limit=200)} could not be written ({reason}). "
+            "Nothing was sent; choose another file or free some space."
+        )
+        raise OutputFileError(msg) from None
+
+
+def _run_ids(session: SegmentSession) -> set[str]:
+    try:
+        return set(session.history().get_column("run_id").to_list())
+    except (SegwidgetsError, sqlite3.Error):
+        return set()
+
+
+def _interrupted(
+    command: str, session: SegmentSession, args: argparse.Namespace, known: set[str]
+) -> int:
+    run_id: str | None = getattr(args, "run_id", None) if command == "resume" else None
+    if run_id is None:
+        new = sorted(_run_ids(session) - known)
+        run_id = new[-1] if new else None
+    if run_id is None:
+        print(f"segwidgets {command}: interrupted — nothing was sent", file=sys.stderr)
+    else:
+        print(
+            f"segwidgets {command}: interrupted — run {run_id}; "
+            f"`segwidgets resume {run_id}` sends the rest",
+            file=sys.stderr,
+        )
+    return EXIT_INTERRUPTED
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _say_error(
+    command: str, exc: BaseException, *, hint: str = "", options_for: str | None = None
+) -> None:
+    if isinstance(exc, OSError) and not isinstance(exc, SegwidgetsError):
+        where = f" ({safe_repr(str(exc.filename), limit=200)})" if exc.filename else ""
+        text = f"file system error{where}: {exc.strerror or type(exc).__name__}."
+    elif isinstance(exc, sqlite3.Error):
+        text = f"journal error: {exc}."
+    elif isinstance(exc, OutputFileError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if options_for is not None:  # the library's advice names its keyword, the CLI an option
+        text = text.replace(
+            f"Pass {options_for}= another path", f"Pass --{options_for} another file"
+        )
+    print(f"segwidgets {command}: {_one_line(text + hint)}", file=sys.stderr)

@@ -14,7 +14,14 @@ from ._privacy import mask_email
 from ._secrets import Secret
 from ._types import Env
 
-__all__ = ["ENV_VARS", "Credentials", "check_url_is_safe", "is_loopback_host"]
+__all__ = [
+    "ENV_VARS",
+    "SECRET_KEYS",
+    "Credentials",
+    "check_url_is_safe",
+    "is_loopback_host",
+    "read_env_values",
+]
 
 #: Environment variables read by ``Credentials.from_env()``.
 ENV_VARS: dict[str, str] = {
@@ -28,6 +35,26 @@ ENV_VARS: dict[str, str] = {
 }
 
 _ENV_SUFFIX: dict[str, str] = {"production": "", "pg": "pg", "dev": "dev"}
+
+#: The keys of ``ENV_VARS`` whose values are secrets.
+SECRET_KEYS = frozenset({"client_secret", "password"})
+
+
+def read_env_values(environ: Mapping[str, str] | None = None) -> dict[str, str | Secret]:
+    """The ``SHOPGATE_*`` values by ``ENV_VARS`` key ("" when unset), secrets as ``Secret``.
+
+    ``environ`` defaults to ``os.environ``; it is read here and not kept, so the caller's
+    frames never hold the whole environment.
+    """
+    return {
+        key: _env_value(os.environ if environ is None else environ, var, secret=key in SECRET_KEYS)
+        for key, var in ENV_VARS.items()
+    }
+
+
+def _env_value(environ: Mapping[str, str], variable: str, *, secret: bool) -> str | Secret:
+    value = environ.get(variable) or ""
+    return Secret(str(value)) if secret else str(value)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -55,13 +82,17 @@ def check_url_is_safe(url: str) -> None:
         raise InsecureURLError(msg)
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, init=False)
 class Credentials:
     """The five values Shopgate's API credentials consist of, plus where to send them.
 
     ``base_url`` is a template with ``{service}`` (``auth``, ``customer``,
     ``segmentation``); without it the host follows ``env``:
     ``https://{service}.shopgate{suffix}.io``.
+
+    The client secret and the password are wrapped in :class:`Secret` on the first line
+    of the constructor, so no frame of a traceback (not even one that shows its local
+    variables) holds them in the clear.
     """
 
     merchant_code: str
@@ -72,9 +103,28 @@ class Credentials:
     env: Env = "production"
     base_url: str | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "client_secret", Secret(self.client_secret))
-        object.__setattr__(self, "password", Secret(self.password))
+    def __init__(
+        self,
+        *,
+        merchant_code: str,
+        client_id: str,
+        client_secret: str | Secret,
+        username: str,
+        password: str | Secret,
+        env: Env = "production",
+        base_url: str | None = None,
+    ) -> None:
+        client_secret, password = Secret(client_secret), Secret(password)
+        object.__setattr__(self, "client_secret", client_secret)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "merchant_code", merchant_code)
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "base_url", base_url)
+        self._check()
+
+    def _check(self) -> None:
         missing = [
             name
             for name in ("merchant_code", "client_id", "username")
@@ -118,9 +168,13 @@ class Credentials:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """Read ``SHOPGATE_*`` variables (see ``ENV_VARS``)."""
-        env = os.environ if environ is None else environ
-        values = {key: env.get(var, "") for key, var in ENV_VARS.items()}
+        """Read ``SHOPGATE_*`` variables (see ``ENV_VARS``).
+
+        The secrets are wrapped in :class:`Secret` as they are read, and no frame keeps the
+        environment itself: a traceback of an error here shows neither.
+        """
+        values = read_env_values(environ)
+        del environ  # a mapping passed in may hold the secrets in the clear
         missing = [
             ENV_VARS[k]
             for k in ("merchant_code", "client_id", "client_secret", "username", "password")
@@ -130,13 +184,13 @@ class Credentials:
             msg = f"Set these environment variables first: {', '.join(missing)}."
             raise ConfigurationError(msg)
         return cls(
-            merchant_code=values["merchant_code"],
-            client_id=values["client_id"],
-            client_secret=Secret(values["client_secret"]),
-            username=values["username"],
-            password=Secret(values["password"]),
-            env=(values["env"] or "production"),  # type: ignore[arg-type]
-            base_url=values["base_url"] or None,
+            merchant_code=str(values["merchant_code"]),
+            client_id=str(values["client_id"]),
+            client_secret=values["client_secret"],
+            username=str(values["username"]),
+            password=values["password"],
+            env=(str(values["env"]) or "production"),  # type: ignore[arg-type]
+            base_url=str(values["base_url"]) or None,
         )
 
     def __repr__(self) -> str:

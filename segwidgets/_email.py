@@ -25,12 +25,14 @@ from email_validator import EmailNotValidError, validate_email
 from ._privacy import mask_emails_in
 
 __all__ = [
+    "BLANK_PATTERN",
     "FAST_PATH_PATTERN",
     "STRIP_CHARS",
     "InvalidEmailError",
     "fast_path_key",
     "normalize_email",
     "normalize_emails",
+    "strip_values",
 ]
 
 #: Characters removed from both ends of a value: ASCII whitespace, the Unicode spaces
@@ -41,6 +43,11 @@ STRIP_CHARS = (
     "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
 )
+
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in STRIP_CHARS) + "]"
+_EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
+#: A regex for a value that is empty once stripped of :data:`STRIP_CHARS` (no copy made).
+BLANK_PATTERN = f"^{_SPACE_CLASS}*$"
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -100,9 +107,10 @@ def normalize_emails(values: pl.Series) -> pl.DataFrame:
     """
     if values.dtype != pl.String:
         values = values.cast(pl.String)
-    frame = pl.DataFrame({"value": values.str.strip_chars(STRIP_CHARS)}).with_columns(
+    frame = pl.DataFrame({"value": strip_values(values)}).with_columns(
         fast=fast_path_key(pl.col("value"))
     )
+    del values
     pending = (
         frame.filter(pl.col("fast").is_null() & (pl.col("value").str.len_bytes() > 0))
         .select("value")
@@ -129,8 +137,12 @@ def normalize_emails(values: pl.Series) -> pl.DataFrame:
             ),
         ]
     )
-    joined = frame.join(slow, on="value", how="left", maintain_order="left")
+    del pending, slow_values, keys, reasons
     empty = pl.col("value").is_null() | (pl.col("value").str.len_bytes() == 0)
+    if slow.is_empty():  # every address took the fast route: no join, no copy of the frame
+        return frame.select(email="fast", reason=pl.when(empty).then(pl.lit(_EMPTY_REASON)))
+    joined = frame.join(slow, on="value", how="left", maintain_order="left")
+    del frame
     return joined.select(
         email=pl.coalesce("fast", "slow_key"),
         reason=pl.when(empty)
@@ -138,6 +150,14 @@ def normalize_emails(values: pl.Series) -> pl.DataFrame:
         .when(pl.col("fast").is_null())
         .then(pl.col("slow_reason")),
     )
+
+
+def strip_values(values: pl.Series) -> pl.Series:
+    """``values.str.strip_chars(STRIP_CHARS)``; the Series itself when nothing is to strip,
+    so a clean column is not copied."""
+    if values.str.contains(_EDGE_SPACE).any():
+        return values.str.strip_chars(STRIP_CHARS)
+    return values
 
 
 def fast_path_key(stripped: pl.Expr) -> pl.Expr:

@@ -4,7 +4,8 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
 
     SegwidgetsError
     ├── ConfigurationError                bad or unsafe settings (checked before connecting)
-    │   └── InsecureURLError              http:// to a non-loopback host, or a cross-origin redirect
+    │   ├── InsecureURLError              http:// to a non-loopback host, or a cross-origin redirect
+    │   └── InvalidSegmentCodeError       empty, "/", "." or "..", control characters
     ├── APIError                          anything that went wrong talking to Shopgate
     │   ├── APIConnectionError            no answer: connection refused, dropped, reset
     │   │   └── APITimeoutError           no answer in time
@@ -24,7 +25,8 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
     │   ├── HeaderOnlyError               a header and no data lines
     │   ├── UnknownEncodingError          not UTF-8/UTF-16/cp1252 without loss
     │   ├── DuplicateHeaderError          two columns with the same name
-    │   ├── UnreadableFileError           missing, a directory, not a table, no permission
+    │   ├── UnreadableFileError           missing, a directory, a pipe or device, not a table
+    │   ├── InputTooLargeError            over the size limit (max_bytes, --max-input-mb)
     │   └── ColumnError                   the member column is missing or ambiguous
     ├── PlanError                         a plan that must not be applied
     │   ├── StalePlanError                the segment changed since planning (drift stated)
@@ -68,7 +70,9 @@ __all__ = [
     "EmptyFileError",
     "HeaderOnlyError",
     "InputFileError",
+    "InputTooLargeError",
     "InsecureURLError",
+    "InvalidSegmentCodeError",
     "JournalError",
     "MassRemovalError",
     "NotFoundError",
@@ -104,6 +108,10 @@ class ConfigurationError(SegwidgetsError):
 
 class InsecureURLError(ConfigurationError):
     """A plain-http URL to a non-loopback host, or a redirect to another origin."""
+
+
+class InvalidSegmentCodeError(ConfigurationError):
+    """A segment code that cannot name a segment in a request path. Nothing was sent."""
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -252,7 +260,22 @@ class DuplicateHeaderError(InputFileError):
 
 
 class UnreadableFileError(InputFileError):
-    """The file is missing, is a directory, cannot be opened, or is not a table."""
+    """The file is missing, is a directory, a pipe or a device, cannot be opened, or is not
+    a table."""
+
+
+class InputTooLargeError(InputFileError):
+    """The input (or an Excel workbook once unpacked) is larger than the size limit.
+
+    ``size`` and ``limit`` are in bytes (``size`` is None when it is only known to be over).
+    """
+
+    def __init__(
+        self, message: str, *, size: int | None = None, limit: int = 0, source: str | None = None
+    ) -> None:
+        super().__init__(message, source=source)
+        self.size = size
+        self.limit = limit
 
 
 class ColumnError(InputFileError):

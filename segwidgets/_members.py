@@ -23,15 +23,35 @@ Rules a user can rely on:
   (``= + - @``), an ``@`` or Excel's scientific notation (``4.5E+11``) is rejected.
 * An input with no members at all (no bytes, blank lines only, a header only, an empty
   member column) raises: an empty list must never quietly mean "remove everyone".
+
+Bounds, so that no input can exhaust the machine:
+
+* Only regular files are read: a pipe, a device (``/dev/zero``) or a socket is refused
+  with :class:`UnreadableFileError` before a byte is read.
+* An input larger than ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`, 512 MiB) raises
+  :class:`InputTooLargeError`; an Excel workbook is also refused when its sheets and shared
+  strings unpack to more than ``max_bytes``.
+* A cell longer than :data:`MAX_CELL_CHARS` (1,000 characters) rejects its row with a
+  reason (the report keeps only its start); a header field that long is an error.
+* Text is decoded and split in slices (see :mod:`segwidgets._sniff`), and each copy a
+  clean list does not need is skipped. Memory ceiling of a whole :func:`read_members`
+  call on a CSV, as peak resident memory of the process (interpreter and polars
+  included): at most 256 MiB plus the larger of 3.75 MiB per MiB of input and 128 bytes
+  per line. A 200 MB export of typical width (about 50 bytes a line) stays under 1 GiB;
+  a file of very short lines is bound by its number of lines instead. The test
+  ``tests/reliability/test_members_memory.py`` measures both in a subprocess.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
 import os
 import re
+import stat
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,18 +59,28 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 
-from ._email import STRIP_CHARS, InvalidEmailError, normalize_email, normalize_emails
+from ._email import (
+    BLANK_PATTERN,
+    STRIP_CHARS,
+    InvalidEmailError,
+    normalize_email,
+    normalize_emails,
+    strip_values,
+)
 from ._errors import (
     ColumnError,
     DuplicateHeaderError,
     EmptyFileError,
     HeaderOnlyError,
+    InputTooLargeError,
     UnreadableFileError,
 )
 from ._privacy import mask_email, mask_emails_in
 from ._sniff import read_text_records
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_CELL_CHARS",
     "KindOption",
     "MemberKind",
     "MemberList",
@@ -112,6 +142,16 @@ _REASON_SCIENTIFIC = (
 )
 
 _SAMPLE = 5
+
+#: The largest input :func:`read_members` reads unless told otherwise (``max_bytes=``).
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: The longest cell (and header field) a member list may hold, in characters.
+MAX_CELL_CHARS = 1000
+_SHOWN_CHARS = 80
+_REASON_TOO_LONG = (
+    f"A value on this line is longer than {MAX_CELL_CHARS:,} characters: it is not a member "
+    "(text pasted into one cell?). Only its start is shown."
+)
 
 
 # -- the result ------------------------------------------------------------------------------
@@ -227,6 +267,7 @@ def read_members(
     kind: KindOption = "auto",
     sheet: str | int | None = None,
     name: str | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> MemberList:
     """Read a member list and clean it into match keys with a row-level report.
 
@@ -247,18 +288,28 @@ def read_members(
         The Excel sheet: a name, or a number counted from 1. The first sheet by default.
     name
         The file name of ``bytes`` input: its suffix tells the format, and messages name it.
+    max_bytes
+        The largest file or ``bytes`` input read (default 512 MiB), also the largest an
+        Excel workbook may unpack to; None for no limit. Frames are not limited.
 
     Raises
     ------
     InputFileError
         One of its subclasses: ``EmptyFileError``, ``HeaderOnlyError``,
         ``UnknownEncodingError``, ``DuplicateHeaderError``, ``UnreadableFileError``,
-        ``ColumnError``. Messages name the file, never an address.
+        ``InputTooLargeError``, ``ColumnError``. Messages name the file, never an address.
+
+    Memory: peak RSS at most 256 MiB plus the larger of 3.75 MiB per MiB of CSV and 128
+    bytes per line (see the module docstring).
     """
     if kind not in ("auto", "email", "customer_id"):
         raise ValueError(f"kind must be 'auto', 'email' or 'customer_id', not {kind!r}")
-    table = _load(source, sheet=sheet, name=name)
-    members = _read_table(table, column=column, kind=kind)
+    if max_bytes is not None and max_bytes < 1:
+        raise ValueError(f"max_bytes must be at least 1 (or None), not {max_bytes!r}")
+    # The loaded table goes straight in: no frame here keeps it while it is read.
+    members = _read_table(
+        _Box(_load(source, sheet=sheet, name=name, max_bytes=max_bytes)), column=column, kind=kind
+    )
     logger.debug(
         "read %s: %d rows, %d members, %d rejected, %d duplicates, %d blank",
         mask_emails_in(members.source or "input"),
@@ -278,7 +329,7 @@ def normalize_customer_ids(values: pl.Series) -> pl.DataFrame:
     """
     if values.dtype != pl.String:
         values = values.cast(pl.String)
-    frame = pl.DataFrame({"value": values.str.strip_chars(STRIP_CHARS)})
+    frame = pl.DataFrame({"value": strip_values(values)})
     value = pl.col("value")
     reason = (
         pl.when(value.is_null() | (value.str.len_bytes() == 0))
@@ -312,7 +363,27 @@ class _Table:
     unnamed: bool = False  # a sequence or a Series without a name: no column name to report
 
 
-def _load(source: object, *, sheet: str | int | None, name: str | None) -> _Table:
+class _Box:
+    """Holds the loaded table until the one reader takes it, so no caller's frame keeps
+    the records alive while the member column is built from them."""
+
+    def __init__(self, table: _Table) -> None:
+        self._table: _Table | None = table
+
+    @property
+    def is_frame(self) -> bool:
+        return self._table is not None and self._table.frame is not None
+
+    def take(self) -> _Table:
+        table = self._table
+        assert table is not None  # taken once
+        self._table = None
+        return table
+
+
+def _load(
+    source: object, *, sheet: str | int | None, name: str | None, max_bytes: int | None
+) -> _Table:
     if isinstance(source, pl.LazyFrame):
         return _Table(source=name, frame=_collect(source, name))
     if isinstance(source, pl.DataFrame):
@@ -324,12 +395,20 @@ def _load(source: object, *, sheet: str | int | None, name: str | None) -> _Tabl
             source=name, frame=source.to_frame(source.name or "value"), unnamed=not source.name
         )
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _load_bytes(bytes(source), display=name, suffix=_suffix(name), sheet=sheet)
+        _check_size(len(source), max_bytes, name)
+        return _load_bytes(
+            bytes(source), display=name, suffix=_suffix(name), sheet=sheet, max_bytes=max_bytes
+        )
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         display = name or path.name
-        data = _read_path(path, display)
-        return _load_bytes(data, display=display, suffix=_suffix(path.name), sheet=sheet)
+        return _load_bytes(
+            _read_path(path, display, max_bytes),
+            display=display,
+            suffix=_suffix(path.name),
+            sheet=sheet,
+            max_bytes=max_bytes,
+        )
     if isinstance(source, Sequence):
         return _Table(source=name, frame=_sequence_frame(source, name), unnamed=True)
     raise TypeError(
@@ -338,9 +417,14 @@ def _load(source: object, *, sheet: str | int | None, name: str | None) -> _Tabl
     )
 
 
-def _read_path(path: Path, display: str) -> bytes:
+def _read_path(path: Path, display: str, max_bytes: int | None) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``.
+
+    Opened without blocking (a pipe with no writer would hang ``open``), then refused
+    unless it is a regular file: ``/dev/zero`` or a FIFO never reaches ``read``.
+    """
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         reason = "does not exist. Check the path and the working directory"
     except IsADirectoryError:
@@ -349,18 +433,94 @@ def _read_path(path: Path, display: str) -> bytes:
         reason = "cannot be read: permission denied. Check the file's permissions"
     except OSError as exc:
         reason = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    else:
+        try:
+            info = os.fstat(fd)
+            _check_regular(info, display, max_bytes)
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            return _read_regular(handle, info, display, max_bytes)
     raise UnreadableFileError(f"The file {_quote(display)} {reason}.", source=display)
 
 
+def _check_regular(info: os.stat_result, display: str, max_bytes: int | None) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise UnreadableFileError(
+            f"The file {_quote(display)} is a directory, not a file. Choose the file inside it.",
+            source=display,
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFileError(
+            f"{_quote(display)} is not a regular file (a pipe, a device or a socket), so it "
+            "has no end to read up to. Save the list to a file and read that.",
+            source=display,
+        )
+    _check_size(info.st_size, max_bytes, display)
+
+
+def _read_regular(
+    handle: io.BufferedReader, info: os.stat_result, display: str, max_bytes: int | None
+) -> bytes:
+    limit = info.st_size if max_bytes is None else min(info.st_size, max_bytes)
+    try:
+        data = handle.read(limit + 1)
+        if len(data) > info.st_size:  # the file grew while it was read
+            data += handle.read(-1 if max_bytes is None else max_bytes + 1 - len(data))
+    except OSError as exc:
+        raise UnreadableFileError(
+            f"The file {_quote(display)} cannot be read ({exc.strerror or type(exc).__name__}).",
+            source=display,
+        ) from None
+    _check_size(len(data), max_bytes, display)
+    return data
+
+
+def _check_size(size: int, max_bytes: int | None, display: str | None, *, what: str = "") -> None:
+    if max_bytes is None or size <= max_bytes:
+        return
+    raise InputTooLargeError(
+        f"{_name(display)}{what} is {_mib(size)}, more than the limit of {_mib(max_bytes)} for a "
+        "member list. Split the list, or raise the limit: read_members(..., max_bytes=...) "
+        "or segwidgets sync --max-input-mb.",
+        size=size,
+        limit=max_bytes,
+        source=display,
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MiB" if size >= 1 << 20 else f"{size:,} bytes"
+
+
 def _load_bytes(
-    data: bytes, *, display: str | None, suffix: str, sheet: str | int | None
+    data: bytes,
+    *,
+    display: str | None,
+    suffix: str,
+    sheet: str | int | None,
+    max_bytes: int | None,
 ) -> _Table:
     if suffix in _PARQUET_SUFFIXES or data.startswith(b"PAR1"):
         return _Table(source=display, frame=_read_parquet(data, display))
     if suffix in _EXCEL_SUFFIXES or data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        _check_unpacked(data, display, max_bytes)
         return _Table(source=display, records=_read_excel(data, display, sheet))
     records = read_text_records(data, source=display)
     return _Table(source=display, records=records.fields, delimiter=records.delimiter)
+
+
+def _check_unpacked(data: bytes, display: str | None, max_bytes: int | None) -> None:
+    """Refuse a zipped workbook (xlsx, ods) whose contents unpack to more than ``max_bytes``."""
+    if max_bytes is None or not data.startswith(b"PK\x03\x04"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable archive: the Excel reader says so in its own words
+    _check_size(unpacked, max_bytes, display, what=" unpacked")
 
 
 def _read_parquet(data: bytes, display: str | None) -> pl.DataFrame:
@@ -444,11 +604,12 @@ def _sequence_frame(values: Sequence[object], display: str | None) -> pl.DataFra
 # -- from a table to members -----------------------------------------------------------------------
 
 
-def _read_table(table: _Table, *, column: str | None, kind: KindOption) -> MemberList:
-    if table.frame is not None:
+def _read_table(box: _Box, *, column: str | None, kind: KindOption) -> MemberList:
+    if box.is_frame:
+        table = box.take()
+        assert table.frame is not None  # is_frame says so
         return _read_frame(table, table.frame, column=column, kind=kind)
-    assert table.records is not None  # one of the two is always set
-    return _read_records(table, column=column, kind=kind)
+    return _read_records(box, column=column, kind=kind)
 
 
 def _read_frame(
@@ -477,15 +638,18 @@ def _read_frame(
         kind=resolved_kind,
         column=None if table.unnamed else chosen,
         source=source,
-        fields=None,
+        fields_blank=None,
     )
 
 
-def _read_records(table: _Table, *, column: str | None, kind: KindOption) -> MemberList:
-    records = table.records
+def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberList:
+    table = box.take()
+    records, source, delimiter = table.records, table.source, table.delimiter
+    del table
     assert records is not None  # checked by the caller
-    source = table.source
-    first = [_clean_header(f) for f in (records[0].to_list() or [""])]
+    raw_first = records[0].to_list() or [""]
+    _check_header_length(raw_first, source)
+    first = [_clean_header(f) for f in raw_first]
     single_column = _max_width(records) <= 1
     headerless, email_columns = _is_headerless(first, single_column=single_column, column=column)
     if headerless:
@@ -495,6 +659,7 @@ def _read_records(table: _Table, *, column: str | None, kind: KindOption) -> Mem
         names = _trim_trailing_empty(first)
         _check_duplicates(names, source)
         data = records.slice(1)
+    del records
     if data.len() == 0:
         raise HeaderOnlyError(
             f"{_name(source)} has a header ({_list(names)}) and no data lines: no members. "
@@ -507,25 +672,53 @@ def _read_records(table: _Table, *, column: str | None, kind: KindOption) -> Mem
         kind=kind,
         source=source,
         email_columns=email_columns,
-        values=lambda i: data.list.get(i, null_on_oob=True),
+        values=functools.partial(_field, data),
     )
     fields = pl.col("fields")
     frame = pl.DataFrame({"fields": data}).with_columns(n=fields.list.len())
     broken = _broken_shape(frame, width=len(names), headerless=headerless)
-    frame = frame.with_columns(broken=broken).select(
-        value=pl.when(pl.col("broken").is_null())
-        .then(fields.list.get(index, null_on_oob=True))
-        .otherwise(fields.list.join(table.delimiter or ",")),
-        broken="broken",
+    # Per record only when some field is over the cap: the flat check copies no text.
+    longest_field = data.explode().str.len_chars().max()
+    longest = (
+        fields.list.eval(pl.element().str.len_chars()).list.max()
+        if isinstance(longest_field, int) and longest_field > MAX_CELL_CHARS
+        else pl.lit(0)
     )
+    frame = frame.with_columns(broken=broken).select(
+        value=pl.when(pl.col("broken").is_null() & (longest <= MAX_CELL_CHARS))
+        .then(fields.list.get(index, null_on_oob=True))
+        .otherwise(fields.list.join(delimiter or ",").str.slice(0, _SHOWN_CHARS + 1)),
+        broken=pl.when(longest > MAX_CELL_CHARS)
+        .then(pl.lit(_REASON_TOO_LONG))
+        .otherwise(pl.col("broken")),
+    )
+    fields_blank: bool | None = None
+    if frame.select((pl.col("broken").is_null() & _blank(pl.col("value"))).all()).item():
+        fields_blank = bool(data.list.eval(_blank(pl.element())).list.all().all())
+    del data  # the records are no longer needed: only the member column goes on
     return _build(
         frame.get_column("value"),
         broken=frame.get_column("broken"),
         kind=resolved_kind,
         column=names[index],
         source=source,
-        fields=data,
+        fields_blank=fields_blank,
     )
+
+
+def _field(records: pl.Series, index: int) -> pl.Series:
+    return records.list.get(index, null_on_oob=True)
+
+
+def _check_header_length(first: list[str | None], source: str | None) -> None:
+    longest = max((len(f) for f in first if f), default=0)
+    if longest > MAX_CELL_CHARS:
+        raise UnreadableFileError(
+            f"{_name(source)} starts with a line holding a field of {longest:,} characters "
+            f"(more than {MAX_CELL_CHARS:,}): that is not a header of a member list. Check "
+            "that this is the member file, saved as a table.",
+            source=source,
+        )
 
 
 def _broken_shape(frame: pl.DataFrame, *, width: int, headerless: bool) -> pl.Series:
@@ -563,8 +756,9 @@ def _build(
     kind: MemberKind,
     column: str | None,
     source: str | None,
-    fields: pl.Series | None,
+    fields_blank: bool | None,
 ) -> MemberList:
+    """``fields_blank``: whether every field of every record is blank (None: not records)."""
     n_rows = values.len()
     frame = pl.DataFrame(
         {
@@ -576,33 +770,58 @@ def _build(
         },
         schema={"row": pl.Int64, "value": pl.String, "broken": pl.String},
     )
+    del values, broken
+    too_long = pl.col("value").str.len_chars() > MAX_CELL_CHARS
+    if frame.select(too_long.any()).item():
+        frame = frame.with_columns(
+            broken=pl.when(pl.col("broken").is_null() & too_long)
+            .then(pl.lit(_REASON_TOO_LONG))
+            .otherwise(pl.col("broken"))
+        )
+    cut = pl.col("broken") == _REASON_TOO_LONG
+    if frame.select(cut.any()).item():
+        frame = frame.with_columns(
+            value=pl.when(cut)
+            .then(pl.col("value").str.slice(0, _SHOWN_CHARS) + pl.lit("…"))
+            .otherwise(pl.col("value"))
+        )
     frame = frame.with_columns(blank=pl.col("broken").is_null() & _blank(pl.col("value")))
     n_blank = int(frame.get_column("blank").sum())
     if n_blank == n_rows:
-        _raise_all_blank(n_rows, column, source, fields)
-    todo = frame.filter(~pl.col("blank") & pl.col("broken").is_null())
+        _raise_all_blank(n_rows, column, source, fields_blank)
+    # Filters copy their columns: each one is skipped when it would keep every row, the
+    # usual case of a clean list, so a large list is not held twice.
+    broken_rows = frame.filter(pl.col("broken").is_not_null()).select(
+        "row", "value", reason=pl.col("broken")
+    )
+    todo = _keep(
+        frame.select("row", "value", "blank", "broken"),
+        ~pl.col("blank") & pl.col("broken").is_null(),
+    )
+    del frame
     if kind == "email":
         normalised = normalize_emails(todo.get_column("value")).rename({"email": "key"})
     else:
         normalised = normalize_customer_ids(todo.get_column("value")).rename({"customer_id": "key"})
     todo = pl.concat([todo.select("row", "value"), normalised], how="horizontal")
+    del normalised
     rejected = pl.concat(
-        [
-            frame.filter(pl.col("broken").is_not_null()).select(
-                "row", "value", reason=pl.col("broken")
-            ),
-            todo.filter(pl.col("key").is_null()).select("row", "value", "reason"),
-        ]
+        [broken_rows, todo.filter(pl.col("key").is_null()).select("row", "value", "reason")]
     ).sort("row")
-    accepted = todo.filter(pl.col("key").is_not_null()).with_columns(
+    accepted = _keep(todo, pl.col("key").is_not_null()).with_columns(
         first=pl.col("key").is_first_distinct()
     )
-    valid = accepted.filter(pl.col("first")).select("row", "value", pl.col("key").alias(kind))
+    del todo
+    valid = _keep(accepted, pl.col("first")).select("row", "value", pl.col("key").alias(kind))
     firsts = valid.select(pl.col(kind).alias("key"), first_row=pl.col("row"))
-    duplicates = (
-        accepted.filter(~pl.col("first"))
-        .select("row", "value", "key")
-        .join(firsts, on="key", how="left", maintain_order="left")
+    repeated = accepted.filter(~pl.col("first")).select("row", "value", "key")
+    del accepted
+    # Only the keys that repeat are looked up: no hash table of the whole list.
+    duplicates = repeated.join(
+        firsts.join(repeated.select("key"), on="key", how="semi"),
+        on="key",
+        how="left",
+        maintain_order="left",
     )
     return MemberList(
         kind=kind,
@@ -616,15 +835,21 @@ def _build(
     )
 
 
+def _keep(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """``frame.filter(condition)``, or ``frame`` itself when every row passes."""
+    if frame.select(condition.all()).item():
+        return frame
+    return frame.filter(condition)
+
+
 def _blank(value: pl.Expr) -> pl.Expr:
-    stripped = value.str.strip_chars(STRIP_CHARS)
-    return stripped.is_null() | (stripped.str.len_bytes() == 0)
+    return value.is_null() | value.str.contains(BLANK_PATTERN)
 
 
 def _raise_all_blank(
-    n_rows: int, column: str | None, source: str | None, fields: pl.Series | None
+    n_rows: int, column: str | None, source: str | None, fields_blank: bool | None
 ) -> None:
-    if fields is not None and bool(fields.list.eval(_blank(pl.element())).list.all().all()):
+    if fields_blank:
         raise HeaderOnlyError(
             f"{_name(source)} has a header and only blank lines after it ({n_rows}): "
             "no members. An empty list never means 'remove everyone'; choose the file with "

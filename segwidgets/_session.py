@@ -16,7 +16,7 @@ import polars as pl
 
 from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
-from ._config import Credentials
+from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, PlanError
 from ._journal import Journal
@@ -28,6 +28,7 @@ from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._resolve_ids import IdCheck, check_customer_ids
 from ._secrets import Secret
+from ._segment_code import check_segment_code
 from ._traits import ServerTraits
 from ._types import AmbiguityPolicy, Env, Mode, ResolveStrategy, Scope
 
@@ -137,13 +138,18 @@ class SegmentSession:
         base_url: str | None = None,
         **options: Any,
     ) -> SegmentSession:
-        """Connect with Shopgate API credentials (or to any base URL template)."""
+        """Connect with Shopgate API credentials (or to any base URL template).
+
+        The secrets are wrapped in :class:`Secret` on the first line, so a traceback that
+        shows local variables (IPython's ``%xmode Verbose``) never shows them.
+        """
+        client_secret, password = Secret(client_secret), Secret(password)
         credentials = Credentials(
             merchant_code=merchant_code,
             client_id=client_id,
-            client_secret=Secret(client_secret),
+            client_secret=client_secret,
             username=username,
-            password=Secret(password),
+            password=password,
             env=env,
             base_url=base_url,
         )
@@ -151,7 +157,10 @@ class SegmentSession:
 
     @classmethod
     def from_env(cls, **options: Any) -> SegmentSession:
-        """Connect with ``SHOPGATE_MERCHANT_CODE``, ``SHOPGATE_CLIENT_ID``, … (see README)."""
+        """Connect with ``SHOPGATE_MERCHANT_CODE``, ``SHOPGATE_CLIENT_ID``, … (see README).
+
+        The environment is read (secrets wrapped in :class:`Secret`) and not kept.
+        """
         return cls(Credentials.from_env(), **options)
 
     @classmethod
@@ -170,6 +179,8 @@ class SegmentSession:
         folder unless ``journal=`` names one. ``knobs`` are sandbox settings
         (``latency=0.02``, ``delete_delay=1.0``, ...).
         """
+        for key in SECRET_KEYS & knobs.keys():
+            knobs[key] = Secret(knobs[key])
         from . import sandbox as sandbox_module
 
         server = sandbox_module.start(customers=customers, seed=seed, **knobs)
@@ -268,12 +279,13 @@ class SegmentSession:
 
     def segment(self, code: str) -> dict[str, Any]:
         """One segment's details."""
-        return self._client.get_segment(code)
+        return self._client.get_segment(check_segment_code(code))
 
     def create_segment(
         self, code: str, name: str, *, description: str = "", status: str = "active"
     ) -> dict[str, Any]:
         """Create a fixed segment and return it."""
+        code = check_segment_code(code)
         self._client.create_segment(
             code, name, description=description, status=status, type="fixed"
         )
@@ -286,6 +298,7 @@ class SegmentSession:
     def members(self, code: str) -> pl.DataFrame:
         """The segment's live members, every type: ``customer_id``, ``type`` (``customer``
         or ``device``; only customers are ever planned)."""
+        code = check_segment_code(code)
         ids: list[str] = []
         types: list[str] = []
         for page in prefetched(self._client.member_pages(code, page_size=self.page_size)):
@@ -406,6 +419,7 @@ class SegmentSession:
         Raises ``MassRemovalError`` when the plan removes more than the guard allows and
         ``allow_mass_removal`` is False.
         """
+        code = check_segment_code(code)
         self._pusher.check_editable(code)
         ids, source = self._desired_ids(desired, check_ids=check_ids)
         live = read_live(self._client, code, page_size=self.page_size)

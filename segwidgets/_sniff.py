@@ -11,14 +11,20 @@ quote, line breaks inside quotes). Every field stays a string.
 
 Two parsers give the same records: a vectorised one (polars) for files where each line is
 one record and quotes, if any, enclose whole fields, and Python's :mod:`csv` for the rest.
+
+Large inputs are decoded and split in slices of about 8 MiB that end at a line break, so
+the whole text never exists as one string beside the bytes: what is held at once is the
+bytes, the records built so far and one slice.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -40,6 +46,9 @@ _SPARE_BYTES = tuple(chr(c) for c in [*range(1, 9), *range(14, 28)])
 _NOT_BLANK = re.compile(r"\S")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*(?:\r\n|\r|\n))+")
 _SIMPLE_DELIMITERS = frozenset(",;\t|: ")
+#: Bytes decoded and split per step.
+CHUNK_BYTES = 1 << 23
+_CSV_BATCH_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,10 @@ class Records:
 
 def read_text_records(data: bytes, *, source: str | None) -> Records:
     """Decode, find the delimiter and split ``data`` into records (see the module docstring)."""
-    text, encoding = decode_text(data, source=source)
-    fields, delimiter = parse_text(text, source=source)
+    encoding = _check_encoding(data, source=source)
+    fields, delimiter = _parse_chunks(
+        lambda: _decoded_chunks(data, encoding, CHUNK_BYTES), source=source
+    )
     return Records(fields=fields, delimiter=delimiter, encoding=encoding)
 
 
@@ -69,25 +80,40 @@ def decode_text(data: bytes, *, source: str | None) -> tuple[str, str]:
     supported encoding fits, :class:`UnreadableFileError` for NUL characters (a binary file,
     or UTF-16 without a byte-order mark).
     """
+    encoding = _check_encoding(data, source=source)
+    return "".join(_decoded_chunks(data, encoding, len(data))), encoding
+
+
+def parse_text(text: str, *, source: str | None) -> tuple[pl.Series, str | None]:
+    """Records (``List(String)``) from the first non-blank line on, and the delimiter used."""
+    return _parse_chunks(lambda: iter([text]), source=source)
+
+
+def _check_encoding(data: bytes, *, source: str | None) -> str:
+    """The codec that decodes ``data`` (``utf-8-sig`` drops a UTF-8 byte-order mark).
+
+    The whole input is decoded once, slice by slice, to prove the encoding fits; the
+    decoded slices are dropped at once.
+    """
     name = _display(source)
     if not data:
         raise EmptyFileError(
             f"{name} is empty (0 bytes). Choose the file with the members.", source=source
         )
     if data.startswith(_UTF8_BOM):
-        text = _decode(data[len(_UTF8_BOM) :], "utf-8", source)
-        encoding = "utf-8-sig"
+        encoding = "utf-8-sig"  # the codec drops the byte-order mark
+        has_nul = _validate(data, encoding, source, strict=True)
     elif data.startswith(_UTF16_BOMS):
-        text = _decode(data, "utf-16", source)
         encoding = "utf-16"
+        has_nul = _validate(data, encoding, source, strict=True)
     else:
-        try:
-            text = data.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            text = _decode(data, "cp1252", source)
+        nul = _validate(data, "utf-8", source, strict=False)
+        if nul is None:
             encoding = "cp1252"
-    if "\x00" in text:
+            has_nul = _validate(data, encoding, source, strict=True)
+        else:
+            encoding, has_nul = "utf-8", nul
+    if has_nul:
         if _looks_like_utf16(data):
             raise UnknownEncodingError(
                 f"{name} looks like UTF-16 without a byte-order mark, which cannot be read "
@@ -99,29 +125,126 @@ def decode_text(data: bytes, *, source: str | None) -> tuple[str, str]:
             "spreadsheet saved under a .csv name?). Export it as CSV (UTF-8) and try again.",
             source=source,
         )
-    return text.removeprefix("\ufeff"), encoding
+    return encoding
 
 
-def parse_text(text: str, *, source: str | None) -> tuple[pl.Series, str | None]:
-    """Records (``List(String)``) from the first non-blank line on, and the delimiter used."""
-    match = _SEP_LINE.match(text)
-    if match:
-        delimiter: str | None = match.group(1)
-        text = text[match.end() :]
+def _validate(data: bytes, encoding: str, source: str | None, *, strict: bool) -> bool | None:
+    """Whether the decoded text holds a NUL; None when it does not decode and not ``strict``."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    view = memoryview(data)
+    has_nul = False
+    position = 0
+    end = len(data)
+    while True:
+        stop = min(position + CHUNK_BYTES, end)
+        try:
+            piece = decoder.decode(view[position:stop], stop >= end)
+        except UnicodeDecodeError as exc:
+            if not strict:
+                return None
+            raise UnknownEncodingError(
+                f"{_display(source)} is not valid {encoding} (byte {position + exc.start} cannot "
+                "be decoded) and no other supported encoding (UTF-8, UTF-16 with byte-order "
+                "mark, cp1252) fits. Save it again as CSV UTF-8.",
+                source=source,
+            ) from None
+        has_nul = has_nul or "\x00" in piece
+        del piece
+        if stop >= end:
+            return has_nul
+        position = stop
+
+
+def _decoded_chunks(data: bytes, encoding: str, size: int) -> Iterator[str]:
+    """The text of ``data`` (already validated) in slices that end at a line break.
+
+    A slice never ends between CR and LF. A leading U+FEFF (a byte-order mark) is dropped.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    view = memoryview(data)
+    carry = ""
+    first = True
+    position = 0
+    end = len(data)
+    while position < end:
+        stop = min(position + size, end)
+        text = carry + decoder.decode(view[position:stop], stop >= end)
+        position = stop
+        if first:
+            text = text.removeprefix("\ufeff")
+            first = False
+        if position >= end:
+            carry = text
+            break
+        limit = len(text) - 1 if text.endswith("\r") else len(text)
+        cut = max(text.rfind("\n", 0, limit), text.rfind("\r", 0, limit)) + 1
+        if cut == 0:
+            carry = text
+            continue
+        carry = text[cut:]
+        yield text[:cut]
+    if carry:
+        yield carry
+
+
+def _parse_chunks(
+    make_chunks: Callable[[], Iterator[str]], *, source: str | None
+) -> tuple[pl.Series, str | None]:
+    """Records from slices of text (see ``_decoded_chunks``); ``make_chunks`` may be called
+    a second time when the file needs the whole-file CSV parser."""
+    delimiter, chunks = _start(make_chunks(), source=source, delimiter=None)
+    parts: list[pl.Series] = []
+    for chunk in chunks:
+        fields = _split_simple(chunk, delimiter)
+        if fields is None:
+            parts.clear()
+            break
+        parts.append(fields)
     else:
-        delimiter = None
-    text = _drop_leading_blank_lines(text)
-    if not _NOT_BLANK.search(text):
-        raise EmptyFileError(
-            f"{_display(source)} holds no data: only blank lines. Choose the file with the members.",
-            source=source,
-        )
-    if not match:
-        delimiter = detect_delimiter(text)
-    fields = _split_simple(text, delimiter)
-    if fields is None:
-        fields = _split_csv(text, delimiter, source)
-    return fields, delimiter
+        return _concat(parts), delimiter
+    # The CSV parser sees the same text from the start again.
+    _, chunks = _start(make_chunks(), source=source, delimiter=delimiter)
+    return _split_csv_chunks(chunks, delimiter, source, make_chunks), delimiter
+
+
+def _start(
+    chunks: Iterator[str], *, source: str | None, delimiter: str | None
+) -> tuple[str | None, Iterator[str]]:
+    """Skip Excel's ``sep=`` line and leading blank lines; find the delimiter (unless given).
+
+    Returns the delimiter and the slices from the first non-blank line on.
+    """
+    head = next(chunks, "")
+    match = _SEP_LINE.match(head)
+    if match:
+        delimiter = match.group(1)
+        head = head[match.end() :]
+    head = _drop_leading_blank_lines(head)
+    while not _NOT_BLANK.search(head):
+        following = next(chunks, None)
+        if following is None:
+            raise EmptyFileError(
+                f"{_display(source)} holds no data: only blank lines. Choose the file with the "
+                "members.",
+                source=source,
+            )
+        head = _drop_leading_blank_lines(head + following)
+    if not match and delimiter is None:
+        while len(head) <= _SAMPLE_CHARS:
+            following = next(chunks, None)
+            if following is None:
+                break
+            head += following
+        delimiter = detect_delimiter(head)
+    return delimiter, itertools.chain([head], chunks)
+
+
+def _concat(parts: list[pl.Series]) -> pl.Series:
+    if not parts:
+        return pl.Series("fields", [], dtype=pl.List(pl.String))
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts, rechunk=False)
 
 
 def detect_delimiter(text: str) -> str | None:
@@ -226,11 +349,34 @@ def _read_lines(text: str, separator: str) -> pl.Series:
 
 def _split_csv(text: str, delimiter: str | None, source: str | None) -> pl.Series:
     """Python's csv module: quoted line breaks, doubled quotes; malformed quoting is an error."""
+    return _split_csv_chunks(iter([text]), delimiter, source, lambda: iter([text]))
+
+
+def _split_csv_chunks(
+    chunks: Iterable[str],
+    delimiter: str | None,
+    source: str | None,
+    make_chunks: Callable[[], Iterator[str]],
+) -> pl.Series:
+    """The csv module over slices of text, rows collected in batches of joined strings."""
+    unused = set(_SPARE_BYTES)
+    for chunk in make_chunks():
+        unused.difference_update(c for c in _SPARE_BYTES if c in chunk)
+    spare = [c for c in _SPARE_BYTES if c in unused]
     if delimiter is None:
-        delimiter = next((c for c in _SPARE_BYTES if c not in text), "\x1f")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        delimiter = spare[0] if spare else "\x1f"
+    lines = (line for chunk in chunks for line in io.StringIO(chunk, newline=""))
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    # Joined and split again in polars: far faster than building nested lists from Python.
+    joiner = next((c for c in spare if c != delimiter), None)
+    parts: list[pl.Series] = []
+    batch: list[list[str]] = []
     try:
-        rows = list(reader)
+        for row in reader:
+            batch.append(row)
+            if len(batch) >= _CSV_BATCH_ROWS:
+                parts.append(_rows_to_fields(batch, joiner))
+                batch = []
     except csv.Error as exc:
         raise UnreadableFileError(
             f"{_display(source)} cannot be parsed as CSV (stopped at line {reader.line_num}: "
@@ -238,8 +384,11 @@ def _split_csv(text: str, delimiter: str | None, source: str | None) -> pl.Serie
             "that line, or save the file again from the spreadsheet program.",
             source=source,
         ) from None
-    # Joined and split again in polars: far faster than building nested lists from Python.
-    joiner = next((c for c in _SPARE_BYTES if c != delimiter and c not in text), None)
+    parts.append(_rows_to_fields(batch, joiner))
+    return _concat(parts)
+
+
+def _rows_to_fields(rows: list[list[str]], joiner: str | None) -> pl.Series:
     if joiner is None:
         return pl.Series("fields", rows, dtype=pl.List(pl.String))
     joined = pl.Series("line", [joiner.join(row) if row else None for row in rows], dtype=pl.String)
@@ -255,18 +404,6 @@ def _split_csv(text: str, delimiter: str | None, source: str | None) -> pl.Serie
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _decode(data: bytes, encoding: str, source: str | None) -> str:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise UnknownEncodingError(
-            f"{_display(source)} is not valid {encoding} (byte {exc.start} cannot be decoded) "
-            "and no other supported encoding (UTF-8, UTF-16 with byte-order mark, cp1252) fits. "
-            "Save it again as CSV UTF-8.",
-            source=source,
-        ) from None
 
 
 def _looks_like_utf16(data: bytes) -> bool:

@@ -145,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         print(f"segwidgets: unknown command {args[0]!r}\n\n{_USAGE}", file=sys.stderr)
         return 2
-    return command(args[1:])
+    try:
+        return command(args[1:])
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: no traceback
+        print(f"segwidgets {args[0]}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 import ipywidgets as widgets
 import traitlets
 
-from .._config import ENV_VARS
+from .._config import ENV_VARS, read_env_values
 from .._doctor import DoctorReport
 from .._errors import ConfigurationError
+from .._secrets import Secret
 from .._session import SegmentSession
 from .._types import Env
 from . import _html
@@ -35,10 +35,10 @@ def _text(description: str, value: str, *, placeholder: str = "") -> widgets.Tex
     )
 
 
-def _secret(description: str, variable: str, environ: Mapping[str, str]) -> widgets.Password:
-    """A masked field that starts EMPTY: a value from the environment is read at connect
+def _secret(description: str, variable: str, *, is_set: bool) -> widgets.Password:
+    """A masked field that starts EMPTY: a value from the environment is used at connect
     time and never copied into the widget (whose state a saved notebook may keep)."""
-    hint = f"(set in {variable})" if environ.get(variable) else ""
+    hint = f"(set in {variable})" if is_set else ""
     return widgets.Password(
         value="",
         description=description,
@@ -72,7 +72,10 @@ class ConnectPanel(Panel):
         seed: int = 1,
         **kwargs: Any,
     ) -> None:
-        env = dict(os.environ if environ is None else environ)
+        # Only the SHOPGATE_* values are kept, secrets wrapped in Secret: neither this
+        # panel nor a frame of a traceback holds the environment or a secret in the clear.
+        env = read_env_values(environ)
+        del environ
         self._environ = env
         self._owned: SegmentSession | None = None
         self.target_buttons = widgets.ToggleButtons(
@@ -109,12 +112,14 @@ class ConnectPanel(Panel):
             ]
         )
         # shopgate
-        self.merchant_code = _text("Merchant code", env.get(ENV_VARS["merchant_code"], ""))
-        self.client_id = _text("Client id", env.get(ENV_VARS["client_id"], ""))
-        self.client_secret = _secret("Client secret", ENV_VARS["client_secret"], env)
-        self.username = _text("Username", env.get(ENV_VARS["username"], ""))
-        self.password = _secret("Password", ENV_VARS["password"], env)
-        environment = env.get(ENV_VARS["env"]) or "production"
+        self.merchant_code = _text("Merchant code", str(env["merchant_code"]))
+        self.client_id = _text("Client id", str(env["client_id"]))
+        self.client_secret = _secret(
+            "Client secret", ENV_VARS["client_secret"], is_set=bool(env["client_secret"])
+        )
+        self.username = _text("Username", str(env["username"]))
+        self.password = _secret("Password", ENV_VARS["password"], is_set=bool(env["password"]))
+        environment = str(env["env"]) or "production"
         self.environment = widgets.Dropdown(
             options=[("production", "production"), ("staging (pg)", "pg"), ("development", "dev")],
             value=environment if environment in get_args(Env) else "production",
@@ -124,7 +129,7 @@ class ConnectPanel(Panel):
         )
         self.base_url = _text(
             "Base URL",
-            env.get(ENV_VARS["base_url"], ""),
+            str(env["base_url"]),
             placeholder="optional, e.g. https://{service}.shopgate.io",
         )
         self.shopgate_box = widgets.VBox(
@@ -247,9 +252,9 @@ class ConnectPanel(Panel):
         values: dict[str, Any] = {
             "merchant_code": self.merchant_code.value.strip(),
             "client_id": self.client_id.value.strip(),
-            "client_secret": self.client_secret.value or env.get(ENV_VARS["client_secret"], ""),
+            "client_secret": Secret(self.client_secret.value) or env["client_secret"],
             "username": self.username.value.strip(),
-            "password": self.password.value or env.get(ENV_VARS["password"], ""),
+            "password": Secret(self.password.value) or env["password"],
             "env": self.environment.value,
             "base_url": self.base_url.value.strip() or None,
         }

@@ -10,8 +10,10 @@ copy of the folder, with:
 * faults on (429 and 503 on a share of all calls, token endpoint included);
 * DEBUG logging of everything to a file, and verbose tracebacks (``%xmode Verbose``);
 * at the end, a probe that writes the repr, str and HTML repr of every object the notebook
-  made (plain strings and numbers aside) to a file, and a failed sign-in with a wrong
-  password whose verbose traceback stays in the notebook.
+  made (plain strings and numbers aside) to a file, a failed sign-in with a wrong
+  password, and errors inside ``SegmentSession.connect`` (insecure URL) and ``from_env``
+  (unknown environment), whose verbose tracebacks (every frame's locals) stay in the
+  notebook.
 
 The notebook is saved with outputs and widget state. Must hold: 0 occurrences of any canary
 (raw, URL-encoded, base64 at any alignment, JSON-escaped) and of any sandbox token in the
@@ -121,6 +123,39 @@ _bad = _sw.SegmentSession.connect(
 _bad.segments()  # refused: the verbose traceback is saved in the notebook
 """
 
+# Errors inside the entry points, under %xmode Verbose: the frames of the saved tracebacks
+# show their local variables, and no canary may be among them. The credentials come through
+# a function call, which the traceback does not evaluate, so only segwidgets' frames count.
+PROBE_CONNECT_ERROR = """\
+import os as _os
+
+import segwidgets as _sw
+
+
+def _cred(name):
+    return _os.environ[name]
+
+
+_sw.SegmentSession.connect(
+    merchant_code=_cred("SHOPGATE_MERCHANT_CODE"),
+    client_id=_cred("SHOPGATE_CLIENT_ID"),
+    client_secret=_cred("SHOPGATE_CLIENT_SECRET"),
+    username=_cred("SHOPGATE_USERNAME"),
+    password=_cred("SHOPGATE_PASSWORD"),
+    base_url="http://shopgate.example/{service}",
+)
+"""
+
+PROBE_FROM_ENV_ERROR = """\
+import os as _os
+
+import segwidgets as _sw
+
+_os.environ["SHOPGATE_ENV"] = "nowhere"
+_os.environ.pop("SHOPGATE_BASE_URL", None)
+_sw.SegmentSession.from_env()
+"""
+
 
 def canary(kind: str) -> str:
     """A random value with characters that URL and JSON encode differently."""
@@ -210,9 +245,10 @@ def test_r11_notebook_leaks_no_canary(notebook: Path, tmp_path, monkeypatch) -> 
         nb = nbformat.read(workdir / notebook.name, as_version=4)
         nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))
         nb.cells.append(nbformat.v4.new_code_cell(PROBE_REPRS))
-        error_cell = nbformat.v4.new_code_cell(PROBE_ERROR)
-        error_cell.metadata["tags"] = ["raises-exception"]
-        nb.cells.append(error_cell)
+        for probe in (PROBE_ERROR, PROBE_CONNECT_ERROR, PROBE_FROM_ENV_ERROR):
+            error_cell = nbformat.v4.new_code_cell(probe)
+            error_cell.metadata["tags"] = ["raises-exception"]
+            nb.cells.append(error_cell)
         client = NotebookClient(
             nb,
             timeout=300,
@@ -228,6 +264,9 @@ def test_r11_notebook_leaks_no_canary(notebook: Path, tmp_path, monkeypatch) -> 
     # the run was real: the notebook signed in, the faults fired, the refusal was shown
     saved = (workdir / notebook.name).read_text(encoding="utf-8")
     assert "AuthenticationError" in saved
+    assert "InsecureURLError" in saved
+    assert "Unknown environment" in saved
+    assert "Secret('**********')" in saved  # the verbose frames were saved, secrets masked
     assert "application/vnd.jupyter.widget-state+json" in nb.metadata.get("widgets", {})
     log = (workdir / "kernel.log").read_text(encoding="utf-8")
     assert "DEBUG segwidgets" in log

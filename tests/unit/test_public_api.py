@@ -46,3 +46,15 @@ def test_status_mapping() -> None:
     assert errors.error_class_for_status(429) is segwidgets.RateLimitError
     assert errors.error_class_for_status(503) is segwidgets.ServerError
     assert errors.error_class_for_status(418) is segwidgets.APIStatusError
+
+
+def test_invalid_segment_code_error_is_a_configuration_error() -> None:
+    assert "InvalidSegmentCodeError" in segwidgets.__all__
+    assert issubclass(segwidgets.InvalidSegmentCodeError, segwidgets.ConfigurationError)
+    assert "InvalidSegmentCodeError" in (errors.__doc__ or "")
+
+
+def test_input_too_large_error_is_an_input_file_error() -> None:
+    assert "InputTooLargeError" in segwidgets.__all__
+    assert issubclass(segwidgets.InputTooLargeError, segwidgets.InputFileError)
+    assert "InputTooLargeError" in (errors.__doc__ or "")

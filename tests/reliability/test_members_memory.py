@@ -1,0 +1,116 @@
+"""The memory ceiling of ``read_members`` stated in ``segwidgets._members``, measured.
+
+Each case runs in a fresh subprocess and reads the peak resident memory of that process
+(``ru_maxrss``) after one ``read_members`` call, interpreter and polars included:
+
+* a CSV of typical member-export lines: peak <= 256 MiB + 3.75 MiB per MiB of input (the
+  documented ceiling; 200 MB of CSV stays under 1 GiB);
+* a CSV of very short lines: peak <= 256 MiB + 128 bytes per line;
+* ``/dev/zero`` and a FIFO are refused before a byte is read: the peak stays at the
+  interpreter's own;
+* a file over ``max_bytes`` is refused from its size, without reading it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1 << 20
+CEILING_BASE_MIB = 256
+CEILING_PER_MIB = 3.75
+CEILING_PER_LINE = 128
+
+PROBE = """
+import json, resource, sys
+import polars as pl
+from segwidgets import read_members, InputFileError
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+outcome = "ok"
+try:
+    members = read_members(sys.argv[1], max_bytes=int(sys.argv[2]) if sys.argv[2] else None)
+    outcome = f"ok {members.n_valid}"
+except InputFileError as exc:
+    outcome = type(exc).__name__
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"base": base, "peak": peak, "outcome": outcome}))
+"""
+
+
+def probe(path: Path | str, max_bytes: int | None = None) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path), "" if max_bytes is None else str(max_bytes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def member_export(path: Path, rows: int) -> int:
+    index = pl.int_range(0, rows, eager=True).cast(pl.String)
+    pl.DataFrame(
+        {
+            "customer_name": "Name Person" + index,
+            "email": "user" + index + ".x" + (index.str.reverse()) + "@example.com",
+            "city": pl.repeat("Berlin", rows, eager=True),
+        }
+    ).write_csv(path)
+    return path.stat().st_size
+
+
+def test_csv_stays_under_the_documented_ceiling(tmp_path) -> None:
+    path = tmp_path / "export.csv"
+    size = member_export(path, 700_000)
+    assert size > 30 * MIB
+    result = probe(path)
+    assert result["outcome"] == "ok 700000"
+    ceiling = CEILING_BASE_MIB + CEILING_PER_MIB * size / MIB
+    assert float(result["peak"]) <= ceiling, (result, ceiling)  # type: ignore[arg-type]
+    # The same line for 200 MB, as the module docstring states it.
+    assert CEILING_BASE_MIB + CEILING_PER_MIB * 200e6 / MIB <= 1024
+
+
+def test_short_lines_stay_under_the_per_line_ceiling(tmp_path) -> None:
+    path = tmp_path / "short.csv"
+    lines = 1_500_000
+    index = pl.int_range(0, lines, eager=True).cast(pl.String)
+    pl.DataFrame({"email": "u" + index + "@ex.com"}).write_csv(path)
+    result = probe(path)
+    assert result["outcome"] == f"ok {lines}"
+    ceiling = CEILING_BASE_MIB + CEILING_PER_LINE * lines / MIB
+    assert float(result["peak"]) <= ceiling, (result, ceiling)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_devices_are_refused_before_reading(device: str) -> None:
+    result = probe(device)
+    assert result["outcome"] == "UnreadableFileError"
+    assert float(result["peak"]) - float(result["base"]) < 64  # type: ignore[arg-type]
+
+
+def test_fifo_is_refused_without_blocking(tmp_path) -> None:
+    fifo = tmp_path / "members.csv"
+    os.mkfifo(fifo)
+    result = probe(fifo)  # a blocking open would hang here until the timeout
+    assert result["outcome"] == "UnreadableFileError"
+
+
+def test_a_file_over_the_limit_is_refused_from_its_size(tmp_path) -> None:
+    path = tmp_path / "export.csv"
+    size = member_export(path, 300_000)
+    result = probe(path, max_bytes=size // 2)
+    assert result["outcome"] == "InputTooLargeError"
+    assert float(result["peak"]) - float(result["base"]) < size / MIB / 2  # type: ignore[arg-type]
