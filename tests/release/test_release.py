@@ -99,7 +99,11 @@ def test_wheel_holds_the_package_examples_typing_and_license_only(built):
     assert "segwidgets/_examples/quickstart.ipynb" in examples
     assert "segwidgets/_examples/data/newsletter_signups.csv" in examples
     assert "segwidgets/py.typed" in code
-    assert all(n.endswith(".py") or n == "segwidgets/py.typed" for n in code), sorted(code)
+    # The package is exactly its files in git: modules, py.typed, the sandbox's spec and notes.
+    package_files = subprocess.run(
+        ["git", "ls-files", "segwidgets"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert code == set(package_files), sorted(code ^ set(package_files))
     assert all(n.startswith("segwidgets/") for n in package)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if re.search(r"(^|/)(tests|bench|docs|scripts)/", n)]
