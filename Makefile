@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LAB_STAMP := $(VENV)/.installed-lab
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup demo test lint test-only floors check-python
+.PHONY: setup demo test lint test-only floors newer-python check-python
 
 check-python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
@@ -48,3 +48,7 @@ test-only:
 # Every dependency at its declared floor, in .venv-floors (part of CI: .ci/run).
 floors: $(DEV_STAMP)
 	bash scripts/floors.sh
+
+# The unit and widget tiers on the newest Python 3.12+ found here (part of CI: .ci/run).
+newer-python: $(DEV_STAMP)
+	bash scripts/newer-python.sh
