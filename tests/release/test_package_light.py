@@ -37,6 +37,13 @@ def test_public_names_still_import_on_use() -> None:
         segwidgets.nope  # noqa: B018
 
 
+def test_every_public_name_has_its_module() -> None:
+    # A new public name goes in three places of __init__.py: the TYPE_CHECKING imports,
+    # _PUBLIC_MODULES and __all__.
+    assert set(segwidgets._PUBLIC_MODULES) == set(segwidgets.__all__) - {"__version__"}
+    assert set(dir(segwidgets)) >= set(segwidgets.__all__)
+
+
 def test_python_dash_m_and_version_flag() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "segwidgets", "--version"],
