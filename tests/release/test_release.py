@@ -42,9 +42,15 @@ def _uv() -> str | None:
     return str(beside) if beside.exists() else shutil.which("uv")
 
 
-def _run(command: list[str], *, timeout: float, cwd: Path | None = None) -> str:
+def _run(
+    command: list[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     completed = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"{command[:4]} failed:\n{output[-4000:]}"
@@ -195,9 +201,11 @@ def test_pip_install_lab_then_demo_runs_the_quickstart(built, tmp_path):
             "nbclient.NotebookClient(nb, timeout=240, kernel_name='python3',\n"
             "    resources={'metadata': {'path': '.'}}).execute()\n"
             "errors = [o for c in nb.cells for o in c.get('outputs', []) if o.get('output_type') == 'error']\n"
+            "import segwidgets, pathlib\n"
+            "assert 'site-packages' in pathlib.Path(segwidgets.__file__).parts, segwidgets.__file__\n"
             "print('cells run:', sum(1 for c in nb.cells if c.cell_type == 'code'), 'errors:', len(errors))\n"
         )
-        executed = _run([str(python), "-c", run], cwd=examples, timeout=NOTEBOOK_S)
+        executed = _run([str(python), "-c", run], cwd=examples, env=env, timeout=NOTEBOOK_S)
         assert re.search(r"cells run: [1-9]\d* errors: 0", executed), executed
     finally:
         if process.poll() is None:
