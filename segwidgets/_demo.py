@@ -1,5 +1,9 @@
 """``segwidgets demo``: JupyterLab on the quickstart notebook, ready to run against a sandbox.
 
+An installed package copies its example notebooks (``segwidgets/_examples``) to a folder
+the analyst can write to (``./segwidgets-examples`` or ``--dir``) and opens JupyterLab
+there; a source checkout opens its ``notebooks/`` in place.
+
 The server listens on 127.0.0.1 only and is protected by a random token that is part of
 the printed URL, so a local user opens it without a login prompt and nobody else can.
 The notebook starts its own sandbox in its first cell: no credentials are needed.
@@ -12,6 +16,7 @@ import argparse
 import importlib.util
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,37 +28,101 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["find_notebook_dir", "jupyter_command", "main"]
+__all__ = [
+    "DEFAULT_EXAMPLES_DIR",
+    "QUICKSTART",
+    "copy_examples",
+    "find_notebook_dir",
+    "jupyter_command",
+    "main",
+    "packaged_examples",
+]
 
 QUICKSTART = "quickstart.ipynb"
+DEFAULT_EXAMPLES_DIR = "segwidgets-examples"
 _HOST = "127.0.0.1"
 _DEFAULT_PORT = 8888
 _START_TIMEOUT = 120.0
 _STOP_TIMEOUT = 20.0
 
 
-def find_notebook_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding ``quickstart.ipynb``.
+def packaged_examples() -> Path | None:
+    """The example notebooks shipped inside the installed package, or ``None``.
 
-    ``explicit`` wins; otherwise the ``notebooks/`` folder of a source checkout (beside the
-    package), then ``./notebooks``. Raises ``FileNotFoundError`` with what to do otherwise.
+    A wheel carries them under ``segwidgets/_examples/`` (built from ``notebooks/``); a
+    source checkout has only ``notebooks/``.
+    """
+    folder = Path(__file__).resolve().parent / "_examples"
+    return folder if (folder / QUICKSTART).is_file() else None
+
+
+def _checkout_notebooks() -> Path | None:
+    """``notebooks/`` of the source checkout this package is imported from, or ``None``."""
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    return folder if (folder / QUICKSTART).is_file() else None
+
+
+def copy_examples(source: Path, target: Path) -> list[Path]:
+    """Copy the example notebooks and data from ``source`` into ``target``.
+
+    Files already in ``target`` are kept as they are (they may hold the analyst's edits);
+    returns the files copied.
+    """
+    copied = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or any(
+            part.startswith(".") or part == "__pycache__" for part in relative.parts
+        ):
+            continue
+        destination = target / relative
+        if destination.exists():
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+        copied.append(destination)
+    return copied
+
+
+def find_notebook_dir(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    copy_to: str | os.PathLike[str] | None = None,
+) -> Path:
+    """The folder holding ``quickstart.ipynb`` that JupyterLab opens.
+
+    ``explicit`` (``--notebook-dir``) is used in place. ``copy_to`` (``--dir``) receives a
+    copy of the example notebooks. With neither, a source checkout uses its ``notebooks/``
+    in place, and an installed package copies its examples to ``./segwidgets-examples``.
+    Raises ``FileNotFoundError`` with what to do when no notebooks can be found.
     """
     if explicit is not None:
-        candidates = [Path(explicit)]
-    else:
-        candidates = [
-            Path(__file__).resolve().parent.parent / "notebooks",
-            Path.cwd() / "notebooks",
-        ]
-    for folder in candidates:
+        folder = Path(explicit)
         if (folder / QUICKSTART).is_file():
             return folder.resolve()
-    looked = ", ".join(str(c) for c in candidates)
-    msg = (
-        f"No {QUICKSTART} found (looked in {looked}). Run `segwidgets demo` from a "
-        "segwidgets checkout, or pass --notebook-dir with the folder of the example notebooks."
-    )
-    raise FileNotFoundError(msg)
+        msg = (
+            f"No {QUICKSTART} in {folder}. Pass --notebook-dir with the folder of the example "
+            "notebooks, or --dir to get a fresh copy of them."
+        )
+        raise FileNotFoundError(msg)
+    source = packaged_examples() or _checkout_notebooks()
+    if copy_to is None:
+        checkout = _checkout_notebooks()
+        if checkout is not None:
+            return checkout
+        copy_to = DEFAULT_EXAMPLES_DIR
+    if source is None:
+        msg = (
+            f"No example notebooks found: this installation of segwidgets has no {QUICKSTART} "
+            "(segwidgets/_examples). Reinstall it from a wheel (pip install 'segwidgets[lab]') "
+            "or pass --notebook-dir with the folder of the example notebooks."
+        )
+        raise FileNotFoundError(msg)
+    target = Path(copy_to).resolve()
+    copied = copy_examples(source, target)
+    kept = "" if len(copied) else " (already there; your edits are kept)"
+    _say(f"Example notebooks: {len(copied)} files copied to {target}{kept}")
+    return target
 
 
 def _free_port(start: int) -> int:
@@ -140,10 +209,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-browser", action="store_true", help="print the URL but do not open a browser"
     )
-    parser.add_argument(
+    folders = parser.add_mutually_exclusive_group()
+    folders.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help=(
+            "copy the example notebooks and data into DIR (created if needed; files already "
+            f"there are kept) and open JupyterLab there (default: ./{DEFAULT_EXAMPLES_DIR}, "
+            "or notebooks/ in place when run from a source checkout)"
+        ),
+    )
+    folders.add_argument(
         "--notebook-dir",
         default=None,
-        help="folder with the example notebooks (default: notebooks/ of this checkout)",
+        metavar="DIR",
+        help="open JupyterLab on DIR as it is (it must hold quickstart.ipynb); nothing is copied",
     )
     return parser
 
@@ -155,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("JupyterLab is not installed: pip install 'segwidgets[lab]'", error=True)
         return 1
     try:
-        notebook_dir = find_notebook_dir(args.notebook_dir)
+        notebook_dir = find_notebook_dir(args.notebook_dir, copy_to=args.dir)
         port = args.port if args.port is not None else _free_port(_DEFAULT_PORT)
     except (FileNotFoundError, OSError) as exc:
         _say(f"segwidgets demo: {exc}", error=True)

@@ -12,17 +12,18 @@ from collections.abc import Callable, Sequence
 __all__ = ["main"]
 
 _USAGE = """usage: segwidgets COMMAND [options]
+       python -m segwidgets COMMAND [options]
 
 commands:
   sandbox   run the local Shopgate emulator on 127.0.0.1
-  demo      open JupyterLab on the quickstart notebook, against a sandbox
+  demo      copy the example notebooks to a folder and open JupyterLab there (sandbox)
   sync      sync a segment with a member list (headless; for scheduled jobs)
   history   list past runs from the local journal
   undo      plan (and with --yes apply) the reversal of a run
   resume    finish an interrupted run
   doctor    probe how the Shopgate answers (read-only unless --write-test)
 
-Run `segwidgets COMMAND --help` for a command's options.
+Run `segwidgets COMMAND --help` for a command's options; `segwidgets --version` for the version.
 """
 
 
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_USAGE)
         return 0
-    if args[0] == "--version":
+    if args[0] in {"-V", "--version"}:
         from . import __version__
 
         print(f"segwidgets {__version__}")

@@ -1,4 +1,7 @@
-"""JupyterLab in headless Debian Chromium, driven by Python Playwright.
+"""JupyterLab in headless Chromium (a system one, e.g. Debian's), driven by Python Playwright.
+
+Without a Chromium (or Playwright) the tests here are skipped with a one-line reason, except
+in CI (``CI=true``), where that is a failure. ``SEGWIDGETS_CHROMIUM`` names the browser.
 
 One fresh JupyterLab server per test session (127.0.0.1, random token, its own settings
 and workspaces folders, root = a temporary copy of ``notebooks/``), one Chromium, and a
@@ -11,6 +14,7 @@ Screenshots of each step go to ``artifacts/browser/`` (git-ignored).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -30,7 +34,43 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM = Path(os.environ.get("SEGWIDGETS_CHROMIUM", "/usr/bin/chromium"))
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_CHROMIUM_PATHS = (
+    "/usr/bin/chromium",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+)
+
+
+def _find_chromium() -> Path | None:
+    """``SEGWIDGETS_CHROMIUM``, else a usual install path, else a Chromium on PATH."""
+    explicit = os.environ.get("SEGWIDGETS_CHROMIUM")
+    if explicit:
+        return Path(explicit) if Path(explicit).exists() else None
+    for path in _CHROMIUM_PATHS:
+        if Path(path).exists():
+            return Path(path)
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def _missing() -> str | None:
+    """Why the browser tests cannot run here, or ``None`` when they can."""
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed (pip install -e '.[dev]')"
+    if CHROMIUM is None:
+        return (
+            "no Chromium found (set SEGWIDGETS_CHROMIUM, or run scripts/ensure-chromium.sh "
+            "for where to get one)"
+        )
+    return None
+
+
+CHROMIUM = _find_chromium()
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -51,11 +91,14 @@ _QUIET_SETTINGS = {"fetchNews": "false", "checkForUpdates": False, "doNotDisturb
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in this folder is a browser test."""
+    """Every test in this folder is a browser test; skipped when no browser (outside CI)."""
     here = Path(__file__).parent
+    missing = None if IN_CI else _missing()
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
+            if missing is not None:
+                item.add_marker(pytest.mark.skip(reason=f"browser tests: {missing}"))
 
 
 def _free_port() -> int:
@@ -143,12 +186,14 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
-    """Debian's Chromium (never a Playwright-downloaded browser), headless."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (apt-get install chromium), "
-            "or deselect with -m 'not browser'."
-        )
+    """A system Chromium (never a Playwright-downloaded browser), headless.
+
+    Reached only when a browser was found, or in CI, where a missing one is a failure.
+    """
+    missing = _missing()
+    if missing is not None:
+        pytest.fail(f"browser tests cannot run in CI: {missing}")
+    assert CHROMIUM is not None
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
