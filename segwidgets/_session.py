@@ -229,7 +229,10 @@ class SegmentSession:
         self.close()
 
     def __repr__(self) -> str:
-        creds = self._client.credentials
+        client: ShopgateClient | None = self.__dict__.get("_client")
+        if client is None:  # shown while the constructor failed (a traceback's locals)
+            return "SegmentSession(not connected)"
+        creds = client.credentials
         where = "sandbox" if creds.is_sandbox else creds.env
         return f"SegmentSession(merchant_code={creds.merchant_code!r}, target={where!r})"
 

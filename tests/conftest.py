@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from segwidgets import sandbox as sandbox_package
+
+# No test touches the journal of the user running the suite: a session given no journal
+# writes here instead (notebook kernels and CLI subprocesses inherit the variable).
+os.environ["SEGWIDGETS_JOURNAL"] = os.path.join(
+    tempfile.mkdtemp(prefix="segwidgets-tests-"), "journal.sqlite3"
+)
 
 #: The data every test starts from: 500 customers of seed 1, default knobs.
 SANDBOX_CUSTOMERS = 500
