@@ -46,3 +46,11 @@ def test_status_mapping() -> None:
     assert errors.error_class_for_status(429) is segwidgets.RateLimitError
     assert errors.error_class_for_status(503) is segwidgets.ServerError
     assert errors.error_class_for_status(418) is segwidgets.APIStatusError
+
+
+def test_safety_errors_are_public_and_placed() -> None:
+    assert issubclass(segwidgets.SegmentBusyError, segwidgets.ApplyInProgressError)
+    assert issubclass(segwidgets.SegmentBusyError, segwidgets.ApplyError)
+    assert issubclass(segwidgets.RunNotSettledError, segwidgets.PlanError)
+    assert "SegmentBusyError" in (errors.__doc__ or "")
+    assert "RunNotSettledError" in (errors.__doc__ or "")
