@@ -24,6 +24,7 @@ How a push goes:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
 import itertools
@@ -47,16 +48,19 @@ from ._errors import (
     ApplyIncompleteError,
     BadRequestError,
     ConflictError,
+    JournalError,
     PayloadTooLargeError,
     PlanTargetError,
     RateLimitError,
+    SegmentBusyError,
     SegmentNotEditableError,
     ServerError,
     StalePlanError,
     UnprocessableEntityError,
 )
 from ._export import write_private_csv
-from ._journal import Action, Journal, MemberStatus
+from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
+from ._lease import SegmentLease
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._types import ApplyStatus
@@ -248,6 +252,8 @@ class Pusher:
         self._clock = clock
         #: the largest batch the server took so far (shrinks after a 413)
         self.batch_size = options.batch_size
+        #: seconds without a heartbeat after which another writer's lease is taken over
+        self.lease_stale_after = DEFAULT_STALE_AFTER
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -379,32 +385,54 @@ class Pusher:
         before = self.client.stats.n_requests
         timings: dict[str, float] = {}
         self.workers()
-        self.check_editable(plan.segment_code)
-        self.check_fresh(plan)
-        timings["check"] = self._clock() - start
-        # Cut into batches now, so the journal records each member's batch once, up front.
-        batches = list(self._batches(plan.removes, plan.adds))
-        run_id = self.journal.start_run(
-            kind=plan.kind if kind == "apply" else kind,
-            plan_id=plan.plan_id,
-            merchant_code=plan.merchant_code,
-            target=plan.target,
-            segment_code=plan.segment_code,
-            mode=plan.mode,
-            live_fingerprint=plan.live_fingerprint,
-            batches=batches,
-            settings={**self.options.as_dict(), "verify": verify and self.options.verify},
-            parent_run_id=plan.undo_of,
+        run_kind = plan.kind if kind == "apply" else kind
+        # One writer per segment: refused here (SegmentBusyError) before anything is read.
+        with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
+            self.check_editable(plan.segment_code)
+            live = self.check_fresh(plan)
+            timings["check"] = self._clock() - start
+            # Cut into batches now, so the journal records each member's batch once, up front.
+            batches = list(self._batches(plan.removes, plan.adds))
+            run_id = self.journal.start_run(
+                kind=run_kind,
+                plan_id=plan.plan_id,
+                merchant_code=plan.merchant_code,
+                target=plan.target,
+                segment_code=plan.segment_code,
+                mode=plan.mode,
+                live_fingerprint=plan.live_fingerprint,
+                batches=batches,
+                settings={**self.options.as_dict(), "verify": verify and self.options.verify},
+                parent_run_id=plan.undo_of,
+            )
+            lease.attach(run_id)
+            run = _RunState(
+                self,
+                run_id,
+                plan.segment_code,
+                progress,
+                cancel,
+                verify=verify and self.options.verify,
+                lease=lease,
+            )
+            run.expect(live.n)
+            planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
+            # The run's id lists were just allocated: the collector's next young-generation
+            # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
+            # wave of batches. Run it now, before anything is sent.
+            gc.collect(1)
+            return run.execute(planned=planned, start=start, before=before, timings=timings)
+
+    def lease(self, merchant_code: str, target: str, segment_code: str, kind: str) -> SegmentLease:
+        """Hold the segment for one writer (``SegmentBusyError`` if another one has it)."""
+        return SegmentLease(
+            self.journal,
+            merchant_code=merchant_code,
+            target=target,
+            segment_code=segment_code,
+            kind=kind,
+            stale_after=self.lease_stale_after,
         )
-        run = _RunState(
-            self, run_id, plan.segment_code, progress, cancel, verify=verify and self.options.verify
-        )
-        planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
-        # The run's id lists were just allocated: the collector's next young-generation
-        # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
-        # wave of batches. Run it now, before anything is sent.
-        gc.collect(1)
-        return run.execute(planned=planned, start=start, before=before, timings=timings)
 
     def resume(
         self,
@@ -425,15 +453,80 @@ class Pusher:
             )
             raise PlanTargetError(msg)
         code = record.segment_code
-        self.journal.mark_running(run_id)
-        unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
-        adds = self.journal.member_ids(run_id, "add", unsettled)
-        removes = self.journal.member_ids(run_id, "remove", unsettled)
-        run = _RunState(self, run_id, code, progress, cancel, verify=self.options.verify)
-        # What the journal cannot vouch for is settled by a read, never by a blind resend.
-        run.uncertain["add"].update(adds)
-        run.uncertain["remove"].update(removes)
-        return run.execute(planned=[], start=start, before=before, timings={})
+        # One resume at a time, and none while the run's own process still works on it.
+        with self.lease(record.merchant_code, record.target, code, "resume") as lease:
+            lease.attach(run_id)
+            self.journal.mark_running(run_id)
+            unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
+            adds = self.journal.member_ids(run_id, "add", unsettled)
+            removes = self.journal.member_ids(run_id, "remove", unsettled)
+            # Removes Shopgate may have accepted but not applied yet still count as members.
+            maybe_pending = self.journal.member_ids(
+                run_id, "remove", ("sending", "accepted", "unverified")
+            )
+            run = _RunState(
+                self, run_id, code, progress, cancel, verify=self.options.verify, lease=lease
+            )
+            run.expect(
+                int(self.client.get_segment(code).get("memberCount", 0)),
+                removes_before=len(maybe_pending),
+            )
+            # What the journal cannot vouch for is settled by a read, never by a blind resend.
+            run.uncertain["add"].update(adds)
+            run.uncertain["remove"].update(removes)
+            return run.execute(planned=[], start=start, before=before, timings={})
+
+    # -- settling (undo, resume) -------------------------------------------------------------
+
+    def wait_gone(self, code: str, ids: Sequence[str], timeout: float) -> set[str]:
+        """Wait up to ``timeout`` seconds for removals to apply; the ids still members."""
+        clock, sleep = self._clock, self._sleep
+        present = set(ids)
+        if not present:
+            return present
+        deadline = clock() + timeout
+        wait_s = 0.25
+        while present:
+            present &= self.still_present(code, sorted(present))
+            if not present or clock() >= deadline:
+                break
+            sleep(min(wait_s, max(deadline - clock(), 0)))
+            wait_s = min(wait_s * 2, 5.0)
+        return present
+
+    def still_present(self, code: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
+        page = self.options.page_size
+        n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
+        if len(ids) < n_pages:
+            return {
+                cid
+                for cid in ids
+                if code in {s.get("code") for s in self.client.customer_segments(cid)}
+            }
+        return set(ids) & set(read_live(self.client, code, page_size=page).ids)
+
+    def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
+        """Settle a finished or interrupted run from reads, for an undo.
+
+        Adds whose answer never arrived count as applied when a read shows them; removes
+        accepted or sent are waited for (up to ``verify_timeout``) until a read shows them
+        gone. Returns (adds applied, removes applied, ids still unsettled); what was learnt
+        is written to the journal.
+        """
+        journal = self.journal
+        sending_adds = journal.member_ids(run_id, "add", ("sending",))
+        if sending_adds:
+            present = self.still_present(code, sending_adds)
+            journal.set_member_status(run_id, "add", sorted(present), "applied")
+        removes = journal.member_ids(run_id, "remove", ("sending", "accepted", "unverified"))
+        still = self.wait_gone(code, removes, self.options.verify_timeout)
+        journal.set_member_status(
+            run_id, "remove", [i for i in removes if i not in still], "verified"
+        )
+        added = journal.member_ids(run_id, "add", ("applied", "verified"))
+        removed = journal.member_ids(run_id, "remove", ("verified",))
+        return added, removed, sorted(still)
 
     def _batches(
         self, removes: pl.DataFrame | Sequence[str], adds: pl.DataFrame | Sequence[str]
@@ -463,8 +556,15 @@ class _RunState:
         cancel: CancelToken | None,
         *,
         verify: bool,
+        lease: SegmentLease | None = None,
     ) -> None:
         self.p = pusher
+        self.lease = lease
+        #: the segment's member count this run expects: base, members handed out, writes
+        self.base_count: int | None = None
+        self.removes_before = 0
+        self.out: dict[Action, int] = {"add": 0, "remove": 0}
+        self.n_sends = 0
         self.verify = verify
         self.client = pusher.client
         self.journal = pusher.journal
@@ -481,6 +581,47 @@ class _RunState:
         self.refused_in_a_row = 0
         self.last_refusal: BaseException | None = None
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
+
+    # -- one writer, intact journal ---------------------------------------------------------
+
+    def expect(self, count: int, *, removes_before: int = 0) -> None:
+        """The segment's member count when this run's writes start (``removes_before``:
+        earlier removes of the run that may still be applying)."""
+        self.base_count = count
+        self.removes_before = removes_before
+
+    def _guard(self, action: Action, ids: Sequence[str]) -> None:
+        """Before a batch goes out: the journal is intact and the lease still ours; before
+        each wave of ``concurrency`` batches after the first, the segment's member count is
+        one this run's own writes explain. Otherwise the run stops; nothing more is sent."""
+        try:
+            self.journal.check_intact()
+            if self.lease is not None:
+                self.lease.check()
+        except (JournalError, SegmentBusyError) as exc:
+            self._stop_run(exc)
+            raise _Stop from exc
+        conc = max(1, self.p.options.concurrency)
+        with self.lock:
+            self.n_sends += 1
+            wave = self.n_sends > conc and (self.n_sends - 1) % conc == 0
+            low = (self.base_count or 0) - self.removes_before - self.out["remove"]
+            high = (self.base_count or 0) + self.out["add"]
+            self.out[action] += len(ids)
+        if not wave or self.base_count is None:
+            return
+        try:
+            count = int(self.client.get_segment(self.code).get("memberCount", 0))
+        except APIError:
+            return  # the write that follows meets the same trouble and handles it
+        if not low <= count <= high:
+            msg = (
+                f"Segment {self.code!r} was changed by someone else during this run: it holds "
+                f"{count:,} members where this run's own writes allow {max(low, 0):,} to "
+                f"{high:,}. Nothing more is sent; check who else writes to it, then plan again."
+            )
+            self._stop_run(StalePlanError(msg))
+            raise _Stop
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -510,12 +651,15 @@ class _RunState:
         except BaseException as exc:
             # A crash, a KeyboardInterrupt or an unexpected error: the journal already holds
             # every confirmed batch; record that the run stopped and let the error through.
-            self.journal.finish_run(
-                self.run_id,
-                status="interrupted",
-                n_requests=self.client.stats.n_requests - before,
-                message=f"stopped by {type(exc).__name__}; run resume() to finish",
-            )
+            # (A journal that cannot be written any more leaves the run recorded running;
+            # with its lease gone it reads as interrupted.)
+            with contextlib.suppress(JournalError):
+                self.journal.finish_run(
+                    self.run_id,
+                    status="interrupted",
+                    n_requests=self.client.stats.n_requests - before,
+                    message=f"stopped by {type(exc).__name__}; run resume() to finish",
+                )
             raise
         self.tracker.emit("done")
         outcomes = self._outcomes()
@@ -622,6 +766,7 @@ class _RunState:
         """Send one batch: ``number`` is its batch in the journal, None for a new one."""
         if self.stop.is_set() or self.cancel.cancelled:
             raise _Stop
+        self._guard(action, ids)
         if number is None:
             batch = next(self.batch_numbers)
             self.journal.batch_sending(self.run_id, batch, action, ids)
@@ -781,14 +926,21 @@ class _RunState:
                 adds, removes = self.uncertain["add"], self.uncertain["remove"]
                 self.uncertain = {"add": set(), "remove": set()}
             done_adds = sorted(adds & live)
-            done_removes = sorted(removes - live)
+            # A remove Shopgate accepted applies later: what the read still shows is waited
+            # for (up to the verification timeout) before it is sent again.
+            if removes & live:
+                self.tracker.emit("reconcile", "waiting for accepted removals to apply")
+            still = self.p.wait_gone(
+                self.code, sorted(removes & live), self.p.options.verify_timeout
+            )
+            done_removes = sorted(removes - still)
             self.journal.set_member_status(self.run_id, "add", done_adds, "applied")
             self.journal.set_member_status(self.run_id, "remove", done_removes, "accepted")
             self.tracker.advance(
                 batches=0, members=len(done_adds) + len(done_removes), phase="reconcile"
             )
             # Only what the read shows still missing is sent again.
-            self._push(sorted(removes & live), sorted(adds - live))
+            self._push(sorted(still), sorted(adds - live))
             if self.fatal is not None or self.cancel.cancelled:
                 return
         actions: tuple[Action, ...] = ("add", "remove")

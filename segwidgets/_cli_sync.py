@@ -1,7 +1,10 @@
 """``segwidgets sync | history | undo | resume``: the headless commands for scheduled syncs.
 
 Exit codes: 0 done and verified (or nothing to do), 1 failed, 2 bad input or refused plan,
-3 applied but not verified.
+3 applied but not verified, 130 interrupted (Ctrl-C; ``resume`` finishes the run).
+
+``history``, ``undo`` and ``resume`` need an existing journal: a missing, emptied or damaged
+one is reported (exit 1), never read as "no runs".
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ._errors import (
     SegwidgetsError,
     TornReadError,
 )
+from ._journal import DEFAULT_LOCK_TIMEOUT, Journal
 from ._types import AmbiguityPolicy, Mode
 
 if TYPE_CHECKING:
@@ -27,12 +31,20 @@ if TYPE_CHECKING:
     from ._plan import SegmentPlan
     from ._session import SegmentSession
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_UNVERIFIED", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNVERIFIED",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNVERIFIED = 3
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -51,6 +63,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--journal", help="journal file (default: $SEGWIDGETS_JOURNAL or the user data dir)"
+    )
+    parser.add_argument(
+        "--journal-timeout",
+        type=float,
+        default=DEFAULT_LOCK_TIMEOUT,
+        help=(
+            "seconds to wait for a journal another process keeps locked "
+            f"(default {DEFAULT_LOCK_TIMEOUT:g})"
+        ),
     )
     parser.add_argument(
         "--verify-timeout",
@@ -112,17 +133,28 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _open_session(args: argparse.Namespace) -> SegmentSession:
+def _open_journal(command: str, args: argparse.Namespace) -> Journal | None:
+    """The journal, opened here so reading commands refuse a missing or damaged one."""
+    if args.sandbox and args.journal is None:
+        return None  # the sandbox session keeps its runs in a temporary journal
+    return Journal(args.journal, lock_timeout=args.journal_timeout, must_exist=command in _READING)
+
+
+def _open_session(args: argparse.Namespace, journal: Journal | None) -> SegmentSession:
     from ._session import SegmentSession
 
-    options = {
+    options: dict[str, object] = {
         "verify_timeout": args.verify_timeout,
         "batch_size": args.batch_size,
         "concurrency": args.concurrency,
     }
     if args.sandbox:
-        return SegmentSession.sandbox(journal=args.journal, session_options=options)
-    return SegmentSession.from_env(journal=args.journal, **options)
+        return SegmentSession.sandbox(journal=journal, session_options=options)
+    return SegmentSession.from_env(journal=journal, **options)
+
+
+#: Commands that read runs already recorded: they never create a journal.
+_READING = frozenset({"history", "undo", "resume"})
 
 
 def _print_plan(plan: SegmentPlan) -> None:
@@ -222,9 +254,18 @@ def main(command: str, argv: Sequence[str]) -> int:
     if args.verbose:
         level = logging.DEBUG if args.verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    journal: Journal | None = None
     try:
-        with _open_session(args) as session:
+        journal = _open_journal(command, args)
+        with _open_session(args, journal) as session:
             return _run(command, session, args)
+    except KeyboardInterrupt:
+        print(
+            f"segwidgets {command}: interrupted. Batches already answered are in the journal; "
+            "`segwidgets history` shows the run and `segwidgets resume RUN_ID` finishes it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except (InputFileError, PlanError, ConfigurationError, TornReadError) as exc:
         print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -236,3 +277,6 @@ def main(command: str, argv: Sequence[str]) -> int:
     except SegwidgetsError as exc:
         print(f"segwidgets {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if journal is not None:
+            journal.close()

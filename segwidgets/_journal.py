@@ -736,7 +736,7 @@ class Journal:
                 current = LeaseHolder(*row)
                 if current.is_alive(now=now, stale_after=stale_after):
                     msg = (
-                        f"Segment {segment_code!r} is being changed by {current.describe()}. "
+                        f"Segment {segment_code!r} is already being pushed by {current.describe()}. "
                         "Nothing was sent. Wait for it to finish (segwidgets history shows "
                         "it); if that process is gone, its hold ends "
                         f"{stale_after:g} s after its last sign of life."
