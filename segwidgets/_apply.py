@@ -605,8 +605,6 @@ class _RunState:
         with self.lock:
             self.n_sends += 1
             wave = self.n_sends > conc and (self.n_sends - 1) % conc == 0
-            low = (self.base_count or 0) - self.removes_before - self.out["remove"]
-            high = (self.base_count or 0) + self.out["add"]
             self.out[action] += len(ids)
         if not wave or self.base_count is None:
             return
@@ -614,6 +612,10 @@ class _RunState:
             count = int(self.client.get_segment(self.code).get("memberCount", 0))
         except APIError:
             return  # the write that follows meets the same trouble and handles it
+        with self.lock:
+            # Taken after the answer: every write handed out by then may be in the count.
+            low = self.base_count - self.removes_before - self.out["remove"]
+            high = self.base_count + self.out["add"]
         if not low <= count <= high:
             msg = (
                 f"Segment {self.code!r} was changed by someone else during this run: it holds "

@@ -51,6 +51,10 @@ def crash_at(k: int, mode: str, *, at_least: bool = False) -> Wire:
             reached = state["answered"] >= k if at_least else state["answered"] == k
             if state["crashed"] or not reached or not (exchange.is_write or k > 0):
                 return False
+            # Between writes the run reads the segment's member count (once per wave): the
+            # boundary is the next write; after the last one, the first read.
+            if not exchange.is_write and k < N_BATCHES:
+                return False
             if at_least and not exchange.is_write:
                 return False
             state["crashed"] = True
