@@ -606,12 +606,30 @@ class _RunState:
             self.n_sends += 1
             wave = self.n_sends > conc and (self.n_sends - 1) % conc == 0
             self.out[action] += len(ids)
-        if not wave or self.base_count is None:
+        if wave and not self._check_count():
+            raise _Stop
+
+    def _check_after_push(self) -> None:
+        """After the last write, as before each wave: a writer that started after the last
+        wave, or a journal lost during it, stops the run before it reads and verifies."""
+        try:
+            self.journal.check_intact()
+            if self.lease is not None:
+                self.lease.check()
+        except (JournalError, SegmentBusyError) as exc:
+            self._stop_run(exc)
             return
+        self._check_count()
+
+    def _check_count(self) -> bool:
+        """False (and the run stopped) if the segment's member count is not one its own
+        writes explain."""
+        if self.base_count is None or self.n_sends == 0:
+            return True
         try:
             count = int(self.client.get_segment(self.code).get("memberCount", 0))
         except APIError:
-            return  # the write that follows meets the same trouble and handles it
+            return True  # the write that follows meets the same trouble and handles it
         with self.lock:
             # Taken after the answer: every write handed out by then may be in the count.
             low = self.base_count - self.removes_before - self.out["remove"]
@@ -623,7 +641,8 @@ class _RunState:
                 f"{high:,}. Nothing more is sent; check who else writes to it, then plan again."
             )
             self._stop_run(StalePlanError(msg))
-            raise _Stop
+            return False
+        return True
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -641,6 +660,9 @@ class _RunState:
         try:
             t = clock()
             self._push_batches(planned)
+            # Once more after the last write: a writer that started after the last wave.
+            if self.fatal is None and not self.cancel.cancelled:
+                self._check_after_push()
             timings["push"] = clock() - t
             if self.fatal is None and not self.cancel.cancelled:
                 t = clock()
