@@ -40,7 +40,16 @@ def test_r23_sigkill_at_concurrency_8_then_resume_sends_no_accepted_removal_agai
     options = ["--batch-size", str(BATCH), "--concurrency", str(CONCURRENCY)]
     options += ["--verify-timeout", "10"]
     sync = start_cli(
-        cli("sync", "--segment", code, "--members", str(members), "--yes", "--allow-mass-removal", *options),
+        cli(
+            "sync",
+            "--segment",
+            code,
+            "--members",
+            str(members),
+            "--yes",
+            "--allow-mass-removal",
+            *options,
+        ),
         env,
         tmp_path,
     )
