@@ -239,6 +239,7 @@ class Journal:
         self.path = Path(path) if path is not None else default_journal_path()
         self.lock_timeout = lock_timeout
         self._lock = threading.RLock()
+        self._seen_header = False
         try:
             if not self.path.exists():
                 if must_exist:
@@ -258,7 +259,7 @@ class Journal:
             else:
                 created = False
             if not created:
-                self._check_header(opening=True)
+                self._check_header(opening=True, allow_empty=not must_exist)
             self._db = sqlite3.connect(
                 self.path,
                 check_same_thread=False,
@@ -285,11 +286,22 @@ class Journal:
         msg = f"Cannot open the journal at {self.path}: {exc}. Pass journal= another path."
         return JournalError(msg)
 
-    def _check_header(self, *, opening: bool = False) -> None:
+    def _wal_has_data(self) -> bool:
+        try:
+            return os.path.getsize(f"{self.path}-wal") > 0
+        except OSError:
+            return False
+
+    def _check_header(self, *, opening: bool = False, allow_empty: bool = False) -> None:
         """The file is an SQLite database (not emptied, truncated or overwritten)."""
         with open(self.path, "rb") as f:
             head = f.read(len(_SQLITE_HEADER))
         if head == _SQLITE_HEADER:
+            self._seen_header = True
+            return
+        if not head and not self._seen_header and (allow_empty or self._wal_has_data()):
+            # A journal just created (by this or another process) whose pages are still
+            # all in the write-ahead log: the main file stays empty until a checkpoint.
             return
         what = "empty (0 bytes)" if not head else "not a segwidgets journal"
         if opening:
