@@ -692,7 +692,9 @@ class _RunState:
         if self.fatal is not None:
             done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
             status = "partial" if done else "failed"
-            message = f"Stopped: {self.fatal}. Run resume('{self.run_id}') once the cause is fixed."
+            message = f"Stopped: {self.fatal}"
+            if not isinstance(self.fatal, JournalError):
+                message += f" Run resume('{self.run_id}') once the cause is fixed."
         elif self.cancel.cancelled and (by.get("pending", 0) or by.get("unknown", 0)):
             status = "cancelled"
             message = (

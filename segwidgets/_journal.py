@@ -240,6 +240,7 @@ class Journal:
         self.lock_timeout = lock_timeout
         self._lock = threading.RLock()
         self._seen_header = False
+        self._gave_up = False
         try:
             if not self.path.exists():
                 if must_exist:
@@ -355,19 +356,23 @@ class Journal:
         deadline: float | None = None
         while True:
             try:
-                return step()
+                result = step()
             except sqlite3.Error as exc:
                 if not _is_locked(exc):
                     raise self._broken(exc) from exc
                 now = time.monotonic()
                 if deadline is None:
-                    deadline = now + self.lock_timeout
-                    logger.warning(
-                        "The journal at %s is locked by another process; waiting up to %g s.",
-                        self.path,
-                        self.lock_timeout,
-                    )
+                    # Once a wait gave up, the steps that follow (recording the stop) try
+                    # once each instead of waiting again one after the other.
+                    deadline = now + (0.0 if self._gave_up else self.lock_timeout)
+                    if not self._gave_up:
+                        logger.warning(
+                            "The journal at %s is locked by another process; waiting up to %g s.",
+                            self.path,
+                            self.lock_timeout,
+                        )
                 if now >= deadline:
+                    self._gave_up = True
                     msg = (
                         f"The journal at {self.path} stayed locked by another process for "
                         f"{self.lock_timeout:g} s. Nothing more was recorded or sent. Close the "
@@ -376,6 +381,9 @@ class Journal:
                     )
                     raise JournalError(msg) from exc
                 time.sleep(0.05)
+            else:
+                self._gave_up = False
+                return result
 
     def _broken(self, exc: sqlite3.Error) -> JournalError:
         msg = (
