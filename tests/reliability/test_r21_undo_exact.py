@@ -43,16 +43,30 @@ def test_r21_undo_of_a_run_that_ended_accepted_unverified_loses_no_member(
         assert result.status == "accepted_unverified"
         run_id = result.run_id
         assert run_id is not None
-        # With a verification timeout shorter than the delete delay the run cannot be
-        # settled: refused, nothing sent.
-        with pytest.raises(sw.RunNotSettledError, match="resume"):
-            session.undo(run_id)
     with _session(big_sandbox, journal, verify_timeout=15) as session:
         plan = session.undo(run_id)
         assert (plan.n_add, plan.n_remove) == (N_LIVE - N_KEEP, N_NEW)
         done = session.apply(plan)
         assert done.status == "verified", done.message
     assert big_sandbox.member_ids(code) == set(live)
+
+
+def test_r21_undo_of_a_run_not_settled_in_time_is_refused(big_sandbox, tmp_path) -> None:
+    big_sandbox.configure(delete_delay=None)  # accepted, never applied
+    code = "r21-never"
+    live, desired = _layout(big_sandbox, code)
+    journal = tmp_path / "journal.sqlite3"
+    with _session(big_sandbox, journal, verify_timeout=0.5) as session:
+        result = session.apply(session.plan(code, desired))
+        assert result.status == "accepted_unverified"
+        assert result.run_id is not None
+        before = session.client.stats.n_requests
+        with pytest.raises(sw.RunNotSettledError, match="resume") as info:
+            session.undo(result.run_id)
+        assert info.value.n_unsettled == N_LIVE - N_KEEP
+        assert session.history(code).height == 1  # nothing applied, no new run
+        assert session.client.stats.n_requests > before  # it did read, and only read
+    assert big_sandbox.member_ids(code) == set(live) | set(desired)
 
 
 def test_r21_undo_of_a_run_killed_with_an_answer_in_flight_removes_its_adds(
