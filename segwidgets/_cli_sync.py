@@ -23,6 +23,7 @@ from ._errors import (
     SegwidgetsError,
     TornReadError,
 )
+from ._config import Credentials
 from ._journal import DEFAULT_LOCK_TIMEOUT, Journal
 from ._types import AmbiguityPolicy, Mode
 
@@ -140,7 +141,9 @@ def _open_journal(command: str, args: argparse.Namespace) -> Journal | None:
     return Journal(args.journal, lock_timeout=args.journal_timeout, must_exist=command in _READING)
 
 
-def _open_session(args: argparse.Namespace, journal: Journal | None) -> SegmentSession:
+def _open_session(
+    args: argparse.Namespace, journal: Journal | None, credentials: Credentials | None
+) -> SegmentSession:
     from ._session import SegmentSession
 
     options: dict[str, object] = {
@@ -150,7 +153,8 @@ def _open_session(args: argparse.Namespace, journal: Journal | None) -> SegmentS
     }
     if args.sandbox:
         return SegmentSession.sandbox(journal=journal, session_options=options)
-    return SegmentSession.from_env(journal=journal, **options)
+    assert credentials is not None
+    return SegmentSession(credentials, journal=journal, **options)  # type: ignore[arg-type]
 
 
 #: Commands that read runs already recorded: they never create a journal.
@@ -256,8 +260,10 @@ def main(command: str, argv: Sequence[str]) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     journal: Journal | None = None
     try:
+        # Credentials first: a missing setting is bad input (exit 2) whatever the journal.
+        credentials = None if args.sandbox else Credentials.from_env()
         journal = _open_journal(command, args)
-        with _open_session(args, journal) as session:
+        with _open_session(args, journal, credentials) as session:
             return _run(command, session, args)
     except KeyboardInterrupt:
         print(
