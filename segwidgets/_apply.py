@@ -81,6 +81,10 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: that count as an outage and stop the run; fewer are sent again in the next round.
 _OUTAGE_AFTER = 3
 
+#: Batches per wave between two checks of the segment's member count (at least; a wave is
+#: ``concurrency`` batches when that is larger).
+_WAVE_MIN = 8
+
 #: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
 _Batch = tuple[Action, list[str], int | None]
 
@@ -592,8 +596,9 @@ class _RunState:
 
     def _guard(self, action: Action, ids: Sequence[str]) -> None:
         """Before a batch goes out: the journal is intact and the lease still ours; before
-        each wave of ``concurrency`` batches after the first, the segment's member count is
-        one this run's own writes explain. Otherwise the run stops; nothing more is sent."""
+        each wave of batches after the first (``concurrency``, at least ``_WAVE_MIN``), the
+        segment's member count is one this run's own writes explain. Otherwise the run
+        stops; nothing more is sent."""
         try:
             self.journal.check_intact()
             if self.lease is not None:
@@ -601,10 +606,15 @@ class _RunState:
         except (JournalError, SegmentBusyError) as exc:
             self._stop_run(exc)
             raise _Stop from exc
-        conc = max(1, self.p.options.concurrency)
+        wave_size = max(self.p.options.concurrency, _WAVE_MIN)
         with self.lock:
             self.n_sends += 1
-            wave = self.n_sends > conc and (self.n_sends - 1) % conc == 0
+            # Not while refusals come in a row: the read would meet the same trouble.
+            wave = (
+                self.n_sends > wave_size
+                and (self.n_sends - 1) % wave_size == 0
+                and self.refused_in_a_row == 0
+            )
             self.out[action] += len(ids)
         if wave and not self._check_count():
             raise _Stop
