@@ -427,7 +427,15 @@ class Pusher:
             gc.collect(1)
             return run.execute(planned=planned, start=start, before=before, timings=timings)
 
-    def lease(self, merchant_code: str, target: str, segment_code: str, kind: str) -> SegmentLease:
+    def lease(
+        self,
+        merchant_code: str,
+        target: str,
+        segment_code: str,
+        kind: str,
+        *,
+        run_id: str | None = None,
+    ) -> SegmentLease:
         """Hold the segment for one writer (``SegmentBusyError`` if another one has it)."""
         return SegmentLease(
             self.journal,
@@ -435,6 +443,7 @@ class Pusher:
             target=target,
             segment_code=segment_code,
             kind=kind,
+            run_id=run_id,
             stale_after=self.lease_stale_after,
         )
 
@@ -458,8 +467,9 @@ class Pusher:
             raise PlanTargetError(msg)
         code = record.segment_code
         # One resume at a time, and none while the run's own process still works on it.
-        with self.lease(record.merchant_code, record.target, code, "resume") as lease:
-            lease.attach(run_id)
+        with self.lease(
+            record.merchant_code, record.target, code, "resume", run_id=run_id
+        ) as lease:
             self.journal.mark_running(run_id)
             unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
             adds = self.journal.member_ids(run_id, "add", unsettled)

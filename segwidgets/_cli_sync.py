@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, get_args
 
+from ._config import Credentials
 from ._errors import (
     ApplyIncompleteError,
     ConfigurationError,
@@ -23,7 +24,6 @@ from ._errors import (
     SegwidgetsError,
     TornReadError,
 )
-from ._config import Credentials
 from ._journal import DEFAULT_LOCK_TIMEOUT, Journal
 from ._types import AmbiguityPolicy, Mode
 

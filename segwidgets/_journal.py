@@ -200,7 +200,7 @@ class LeaseHolder:
 
     def describe(self) -> str:
         """For messages: which run, which process on which machine, since when."""
-        what = f"run {self.run_id}" if self.run_id else f"a {self.kind} starting"
+        what = f"run {self.run_id}" if self.run_id else "a run not recorded yet"
         return f"{what} ({self.kind}, process {self.pid} on {self.host}, since {self.since})"
 
 

@@ -284,3 +284,39 @@ def test_a_run_left_running_by_a_dead_process_reads_as_interrupted(journal: Jour
     journal._exec("UPDATE leases SET heartbeat=0 WHERE holder=?", (holder,))
     assert journal.runs()["status"][0] == "interrupted"
     assert not journal.is_running(run_id)
+
+
+def test_a_lease_taken_over_stops_its_old_holder(journal: Journal) -> None:
+    import time
+
+    from segwidgets._errors import SegmentBusyError
+    from segwidgets._lease import SegmentLease
+
+    lease = SegmentLease(journal, **KEY, kind="apply", heartbeat=0.02)
+    try:
+        lease.attach("RUN-1")
+        lease.check()
+        beat = journal.lease(**KEY)
+        assert beat is not None
+        time.sleep(0.1)
+        renewed = journal.lease(**KEY)
+        assert renewed is not None
+        assert renewed.heartbeat > beat.heartbeat  # the heartbeat runs
+        assert renewed.run_id == "RUN-1"
+        journal._exec("UPDATE leases SET heartbeat=0")  # silent for long: taken over
+        other = journal.acquire_lease(**KEY, kind="resume")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                lease.check()
+            except SegmentBusyError:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the old holder never noticed")
+    finally:
+        lease.release()
+    # releasing a lost lease leaves the new holder's alone
+    current = journal.lease(**KEY)
+    assert current is not None
+    assert current.holder == other
