@@ -2,6 +2,9 @@
 
 How a push goes:
 
+0. **hold** — the segment is held for this one writer (a lease in the journal, see
+   ``_lease``): a second sync, apply, resume or undo of it is refused with
+   ``SegmentBusyError`` before anything is read or sent.
 1. **check** — the plan is for this merchant and segment, within the mass-removal guard,
    the segment is fixed, and its live members still have the plan's fingerprint (else
    ``StalePlanError`` with the drift, and nothing is written).
@@ -14,9 +17,14 @@ How a push goes:
    connection, after the client's own retries) is sent again in a later round, at most
    ``max_rounds`` times; refusals that keep coming are an outage and stop the run with
    ``ApplyIncompleteError``, whose result says what was applied and what was not.
+   Before each batch the journal file must still be intact and the lease ours; before
+   each wave of batches, and after the last one, the segment's member count must be one
+   the run's own writes explain (someone else writing stops the run).
 3. **reconcile** — a write whose answer was lost (connection dropped, 500, 409 on a
    strict server) is never re-sent blindly: the segment is read again and only what is
-   still missing is sent, for at most ``max_rounds`` rounds.
+   still missing is sent, for at most ``max_rounds`` rounds. A removal the read still
+   shows may be accepted and not applied yet: it is waited for (up to ``verify_timeout``)
+   before it is sent again. ``resume`` settles batches left *sending* the same way.
 4. **verify** — the segment is read back; adds must show, removes must be gone (polled
    until ``verify_timeout``, since deletes apply later). What is still not gone is
    ``accepted_unverified``.

@@ -11,6 +11,12 @@ its batch. Marking a batch *sending* or recording its answer then updates one ro
 was set for it (a refused id, a reconciliation, a verification) and otherwise its batch's
 ``member_status`` (the ``member_states`` view). A batch made later (a resend, a split) moves
 its members to it, which is the only per-member write on the way out.
+
+The journal also holds the segment leases (``leases``: one writer per segment, see
+``_lease``). Every statement waits for a lock held by another process at most
+``lock_timeout`` seconds, then raises ``JournalError``; any other SQLite failure is a
+``JournalError`` too. ``check_intact`` tells a run whether its file was deleted, replaced or
+emptied meanwhile. Only a file the journal creates is made private (0600).
 """
 
 from __future__ import annotations
