@@ -197,10 +197,13 @@ class LeaseHolder:
     heartbeat: float
 
     def is_alive(self, *, now: float, stale_after: float) -> bool:
-        """Still working: a recent heartbeat and, on this machine, a running process."""
+        """Still working: a recent heartbeat and, on this machine, a running process (in
+        this process: a lease not released)."""
         if now - self.heartbeat > stale_after:
             return False
         if self.host == socket.gethostname():
+            if self.pid == os.getpid():
+                return self.holder in _HELD
             return _pid_alive(self.pid)
         return True
 
@@ -208,6 +211,11 @@ class LeaseHolder:
         """For messages: which run, which process on which machine, since when."""
         what = f"run {self.run_id}" if self.run_id else "a run not recorded yet"
         return f"{what} ({self.kind}, process {self.pid} on {self.host}, since {self.since})"
+
+
+#: Holder ids of the leases this process holds (released ones leave it even when the
+#: journal could not be written then, e.g. closed under a running push).
+_HELD: set[str] = set()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -794,6 +802,7 @@ class Journal:
                     now,
                 ),
             )
+        _HELD.add(holder)
         if taken_over is not None:
             logger.warning(
                 "Segment %r was held by %s, which stopped; taken over.",
@@ -815,6 +824,7 @@ class Journal:
 
     def release_lease(self, holder: str) -> None:
         """Give the segment up."""
+        _HELD.discard(holder)
         self._exec("DELETE FROM leases WHERE holder=?", (holder,))
 
     def lease(self, merchant_code: str, target: str, segment_code: str) -> LeaseHolder | None:

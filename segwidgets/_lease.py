@@ -84,13 +84,12 @@ class SegmentLease:
             raise SegmentBusyError(msg)
 
     def release(self) -> None:
-        """Stop the heartbeat and give the segment up (a journal that fails is left as is:
-        the lease then ends with this process)."""
+        """Stop the heartbeat and give the segment up (if the journal cannot be written,
+        the lease ends with this process, and this process no longer counts as holding it)."""
         self._stop.set()
         self._thread.join()
-        if self._lost:
-            return
         try:
+            # Also when lost: it deletes nothing then, and this process forgets it held it.
             self.journal.release_lease(self.holder)
         except JournalError as exc:
             logger.warning("Could not release segment %r: %s", self.segment_code, exc)
