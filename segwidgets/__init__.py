@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         PlanTargetError,
         RateLimitError,
         RunNotFoundError,
+        RunNotSettledError,
+        SegmentBusyError,
         SegmentNotEditableError,
         SegwidgetsError,
         ServerError,
@@ -64,6 +66,8 @@ __version__ = "0.1.0"
 
 # Public name -> the private module that defines it.
 _PUBLIC_MODULES: dict[str, str] = {
+    "SegmentBusyError": "_errors",
+    "RunNotSettledError": "_errors",
     "PagingError": "_errors",
     "InvalidSegmentCodeError": "_errors",
     "InputTooLargeError": "_errors",
@@ -151,7 +155,9 @@ __all__ = [
     "RateLimitError",
     "Resolution",
     "RunNotFoundError",
+    "RunNotSettledError",
     "Secret",
+    "SegmentBusyError",
     "SegmentNotEditableError",
     "SegmentPlan",
     "SegmentSession",

@@ -2,6 +2,9 @@
 
 How a push goes:
 
+0. **hold** — the segment is held for this one writer (a lease in the journal, see
+   ``_lease``): a second sync, apply, resume or undo of it is refused with
+   ``SegmentBusyError`` before anything is read or sent.
 1. **check** — the plan is for this merchant and segment, within the mass-removal guard,
    the segment is fixed, and its live members still have the plan's fingerprint (else
    ``StalePlanError`` with the drift, and nothing is written).
@@ -19,9 +22,14 @@ How a push goes:
    connection, after the client's own retries) is sent again in a later round, at most
    ``max_rounds`` times; refusals that keep coming are an outage and stop the run with
    ``ApplyIncompleteError``, whose result says what was applied and what was not.
+   Before each batch the journal file must still be intact and the lease ours; before
+   each wave of batches, and after the last one, the segment's member count must be one
+   the run's own writes explain (someone else writing stops the run).
 3. **reconcile** — a write whose answer was lost (connection dropped, 500, 409 on a
    strict server) is never re-sent blindly: the segment is read again and only what is
-   still missing is sent, for at most ``max_rounds`` rounds.
+   still missing is sent, for at most ``max_rounds`` rounds. A removal the read still
+   shows may be accepted and not applied yet: it is waited for (up to ``verify_timeout``)
+   before it is sent again. ``resume`` settles batches left *sending* the same way.
 4. **verify** — the segment is read back; adds must show, removes must be gone (polled
    until ``verify_timeout``, since deletes apply later). What is still not gone is
    ``accepted_unverified``.
@@ -29,6 +37,7 @@ How a push goes:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
 import itertools
@@ -52,9 +61,11 @@ from ._errors import (
     ApplyIncompleteError,
     BadRequestError,
     ConflictError,
+    JournalError,
     PayloadTooLargeError,
     PlanTargetError,
     RateLimitError,
+    SegmentBusyError,
     SegmentNotEditableError,
     ServerError,
     StalePlanError,
@@ -62,7 +73,8 @@ from ._errors import (
 )
 from ._export import write_private_csv
 from ._item_errors import ItemError
-from ._journal import Action, Journal, MemberStatus
+from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
+from ._lease import SegmentLease
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._types import ApplyStatus
@@ -82,6 +94,10 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: Batches refused in a row (429, 502-504, no connection, after the client's own retries)
 #: that count as an outage and stop the run; fewer are sent again in the next round.
 _OUTAGE_AFTER = 3
+
+#: Batches per wave between two checks of the segment's member count (at least; a wave is
+#: ``concurrency`` batches when that is larger).
+_WAVE_MIN = 8
 
 #: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
 _Batch = tuple[Action, list[str], int | None]
@@ -290,6 +306,8 @@ class Pusher:
         self._clock = clock
         #: the largest batch the server took so far (shrinks after a 413)
         self.batch_size = options.batch_size
+        #: seconds without a heartbeat after which another writer's lease is taken over
+        self.lease_stale_after = DEFAULT_STALE_AFTER
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -421,32 +439,63 @@ class Pusher:
         before = self.client.stats.n_requests
         timings: dict[str, float] = {}
         self.workers()
-        self.check_editable(plan.segment_code)
-        self.check_fresh(plan)
-        timings["check"] = self._clock() - start
-        # Cut into batches now, so the journal records each member's batch once, up front.
-        batches = list(self._batches(plan.removes, plan.adds))
-        run_id = self.journal.start_run(
-            kind=plan.kind if kind == "apply" else kind,
-            plan_id=plan.plan_id,
-            merchant_code=plan.merchant_code,
-            target=plan.target,
-            segment_code=plan.segment_code,
-            mode=plan.mode,
-            live_fingerprint=plan.live_fingerprint,
-            batches=batches,
-            settings={**self.options.as_dict(), "verify": verify and self.options.verify},
-            parent_run_id=plan.undo_of,
+        run_kind = plan.kind if kind == "apply" else kind
+        # One writer per segment: refused here (SegmentBusyError) before anything is read.
+        with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
+            self.check_editable(plan.segment_code)
+            live = self.check_fresh(plan)
+            timings["check"] = self._clock() - start
+            # Cut into batches now, so the journal records each member's batch once, up front.
+            batches = list(self._batches(plan.removes, plan.adds))
+            run_id = self.journal.start_run(
+                kind=run_kind,
+                plan_id=plan.plan_id,
+                merchant_code=plan.merchant_code,
+                target=plan.target,
+                segment_code=plan.segment_code,
+                mode=plan.mode,
+                live_fingerprint=plan.live_fingerprint,
+                batches=batches,
+                settings={**self.options.as_dict(), "verify": verify and self.options.verify},
+                parent_run_id=plan.undo_of,
+            )
+            lease.attach(run_id)
+            run = _RunState(
+                self,
+                run_id,
+                plan.segment_code,
+                progress,
+                cancel,
+                verify=verify and self.options.verify,
+                lease=lease,
+            )
+            run.expect(live.n)
+            planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
+            # The run's id lists were just allocated: the collector's next young-generation
+            # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
+            # wave of batches. Run it now, before anything is sent.
+            gc.collect(1)
+            return run.execute(planned=planned, start=start, before=before, timings=timings)
+
+    def lease(
+        self,
+        merchant_code: str,
+        target: str,
+        segment_code: str,
+        kind: str,
+        *,
+        run_id: str | None = None,
+    ) -> SegmentLease:
+        """Hold the segment for one writer (``SegmentBusyError`` if another one has it)."""
+        return SegmentLease(
+            self.journal,
+            merchant_code=merchant_code,
+            target=target,
+            segment_code=segment_code,
+            kind=kind,
+            run_id=run_id,
+            stale_after=self.lease_stale_after,
         )
-        run = _RunState(
-            self, run_id, plan.segment_code, progress, cancel, verify=verify and self.options.verify
-        )
-        planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
-        # The run's id lists were just allocated: the collector's next young-generation
-        # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
-        # wave of batches. Run it now, before anything is sent.
-        gc.collect(1)
-        return run.execute(planned=planned, start=start, before=before, timings=timings)
 
     def resume(
         self,
@@ -467,15 +516,81 @@ class Pusher:
             )
             raise PlanTargetError(msg)
         code = record.segment_code
-        self.journal.mark_running(run_id)
-        unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
-        adds = self.journal.member_ids(run_id, "add", unsettled)
-        removes = self.journal.member_ids(run_id, "remove", unsettled)
-        run = _RunState(self, run_id, code, progress, cancel, verify=self.options.verify)
-        # What the journal cannot vouch for is settled by a read, never by a blind resend.
-        run.uncertain["add"].update(adds)
-        run.uncertain["remove"].update(removes)
-        return run.execute(planned=[], start=start, before=before, timings={})
+        # One resume at a time, and none while the run's own process still works on it.
+        with self.lease(
+            record.merchant_code, record.target, code, "resume", run_id=run_id
+        ) as lease:
+            self.journal.mark_running(run_id)
+            unsettled: tuple[MemberStatus, ...] = ("pending", "sending")
+            adds = self.journal.member_ids(run_id, "add", unsettled)
+            removes = self.journal.member_ids(run_id, "remove", unsettled)
+            # Removes Shopgate may have accepted but not applied yet still count as members.
+            maybe_pending = self.journal.member_ids(
+                run_id, "remove", ("sending", "accepted", "unverified")
+            )
+            run = _RunState(
+                self, run_id, code, progress, cancel, verify=self.options.verify, lease=lease
+            )
+            run.expect(
+                int(self.client.get_segment(code).get("memberCount", 0)),
+                removes_before=len(maybe_pending),
+            )
+            # What the journal cannot vouch for is settled by a read, never by a blind resend.
+            run.uncertain["add"].update(adds)
+            run.uncertain["remove"].update(removes)
+            return run.execute(planned=[], start=start, before=before, timings={})
+
+    # -- settling (undo, resume) -------------------------------------------------------------
+
+    def wait_gone(self, code: str, ids: Sequence[str], timeout: float) -> set[str]:
+        """Wait up to ``timeout`` seconds for removals to apply; the ids still members."""
+        clock, sleep = self._clock, self._sleep
+        present = set(ids)
+        if not present:
+            return present
+        deadline = clock() + timeout
+        wait_s = 0.25
+        while present:
+            present &= self.still_present(code, sorted(present))
+            if not present or clock() >= deadline:
+                break
+            sleep(min(wait_s, max(deadline - clock(), 0)))
+            wait_s = min(wait_s * 2, 5.0)
+        return present
+
+    def still_present(self, code: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
+        page = self.options.page_size
+        n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
+        if len(ids) < n_pages:
+            return {
+                cid
+                for cid in ids
+                if code in {s.get("code") for s in self.client.customer_segments(cid)}
+            }
+        return set(ids) & set(read_live(self.client, code, page_size=page).ids)
+
+    def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
+        """Settle a finished or interrupted run from reads, for an undo.
+
+        Adds whose answer never arrived count as applied when a read shows them; removes
+        accepted or sent are waited for (up to ``verify_timeout``) until a read shows them
+        gone. Returns (adds applied, removes applied, ids still unsettled); what was learnt
+        is written to the journal.
+        """
+        journal = self.journal
+        sending_adds = journal.member_ids(run_id, "add", ("sending",))
+        if sending_adds:
+            present = self.still_present(code, sending_adds)
+            journal.set_member_status(run_id, "add", sorted(present), "applied")
+        removes = journal.member_ids(run_id, "remove", ("sending", "accepted", "unverified"))
+        still = self.wait_gone(code, removes, self.options.verify_timeout)
+        journal.set_member_status(
+            run_id, "remove", [i for i in removes if i not in still], "verified"
+        )
+        added = journal.member_ids(run_id, "add", ("applied", "verified"))
+        removed = journal.member_ids(run_id, "remove", ("verified",))
+        return added, removed, sorted(still)
 
     def _batches(
         self, removes: pl.DataFrame | Sequence[str], adds: pl.DataFrame | Sequence[str]
@@ -505,8 +620,15 @@ class _RunState:
         cancel: CancelToken | None,
         *,
         verify: bool,
+        lease: SegmentLease | None = None,
     ) -> None:
         self.p = pusher
+        self.lease = lease
+        #: the segment's member count this run expects: base, members handed out, writes
+        self.base_count: int | None = None
+        self.removes_before = 0
+        self.out: dict[Action, int] = {"add": 0, "remove": 0}
+        self.n_sends = 0
         self.verify = verify
         self.client = pusher.client
         self.journal = pusher.journal
@@ -528,6 +650,74 @@ class _RunState:
         self.last_refusal: BaseException | None = None
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
 
+    # -- one writer, intact journal ---------------------------------------------------------
+
+    def expect(self, count: int, *, removes_before: int = 0) -> None:
+        """The segment's member count when this run's writes start (``removes_before``:
+        earlier removes of the run that may still be applying)."""
+        self.base_count = count
+        self.removes_before = removes_before
+
+    def _guard(self, action: Action, ids: Sequence[str]) -> None:
+        """Before a batch goes out: the journal is intact and the lease still ours; before
+        each wave of batches after the first (``concurrency``, at least ``_WAVE_MIN``), the
+        segment's member count is one this run's own writes explain. Otherwise the run
+        stops; nothing more is sent."""
+        try:
+            self.journal.check_intact()
+            if self.lease is not None:
+                self.lease.check()
+        except (JournalError, SegmentBusyError) as exc:
+            self._stop_run(exc)
+            raise _Stop from exc
+        wave_size = max(self.p.options.concurrency, _WAVE_MIN)
+        with self.lock:
+            self.n_sends += 1
+            # Not while refusals come in a row: the read would meet the same trouble.
+            wave = (
+                self.n_sends > wave_size
+                and (self.n_sends - 1) % wave_size == 0
+                and self.refused_in_a_row == 0
+            )
+            self.out[action] += len(ids)
+        if wave and not self._check_count():
+            raise _Stop
+
+    def _check_after_push(self) -> None:
+        """After the last write, as before each wave: a writer that started after the last
+        wave, or a journal lost during it, stops the run before it reads and verifies."""
+        try:
+            self.journal.check_intact()
+            if self.lease is not None:
+                self.lease.check()
+        except (JournalError, SegmentBusyError) as exc:
+            self._stop_run(exc)
+            return
+        self._check_count()
+
+    def _check_count(self) -> bool:
+        """False (and the run stopped) if the segment's member count is not one its own
+        writes explain."""
+        if self.base_count is None or self.n_sends == 0:
+            return True
+        try:
+            count = int(self.client.get_segment(self.code).get("memberCount", 0))
+        except APIError:
+            return True  # the write that follows meets the same trouble and handles it
+        with self.lock:
+            # Taken after the answer: every write handed out by then may be in the count.
+            low = self.base_count - self.removes_before - self.out["remove"]
+            high = self.base_count + self.out["add"]
+        if not low <= count <= high:
+            msg = (
+                f"Segment {self.code!r} was changed by someone else during this run: it holds "
+                f"{count:,} members where this run's own writes allow {max(low, 0):,} to "
+                f"{high:,}. Nothing more is sent; check who else writes to it, then plan again."
+            )
+            self._stop_run(StalePlanError(msg))
+            return False
+        return True
+
     # -- the whole run ----------------------------------------------------------------------
 
     def execute(
@@ -544,6 +734,9 @@ class _RunState:
         try:
             t = clock()
             self._push_batches(planned)
+            # Once more after the last write: a writer that started after the last wave.
+            if self.fatal is None and not self.cancel.cancelled:
+                self._check_after_push()
             timings["push"] = clock() - t
             if self.fatal is None and not self.cancel.cancelled:
                 t = clock()
@@ -556,12 +749,15 @@ class _RunState:
         except BaseException as exc:
             # A crash, a KeyboardInterrupt or an unexpected error: the journal already holds
             # every confirmed batch; record that the run stopped and let the error through.
-            self.journal.finish_run(
-                self.run_id,
-                status="interrupted",
-                n_requests=self.client.stats.n_requests - before,
-                message=f"stopped by {type(exc).__name__}; run resume() to finish",
-            )
+            # (A journal that cannot be written any more leaves the run recorded running;
+            # with its lease gone it reads as interrupted.)
+            with contextlib.suppress(JournalError):
+                self.journal.finish_run(
+                    self.run_id,
+                    status="interrupted",
+                    n_requests=self.client.stats.n_requests - before,
+                    message=f"stopped by {type(exc).__name__}; run resume() to finish",
+                )
             raise
         self.tracker.emit("done")
         outcomes = self._outcomes()
@@ -570,7 +766,9 @@ class _RunState:
         if self.fatal is not None:
             done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
             status = "partial" if done else "failed"
-            message = f"Stopped: {self.fatal}. Run resume('{self.run_id}') once the cause is fixed."
+            message = f"Stopped: {self.fatal}"
+            if not isinstance(self.fatal, JournalError):
+                message += f" Run resume('{self.run_id}') once the cause is fixed."
         elif self.cancel.cancelled and (by.get("pending", 0) or by.get("unknown", 0)):
             status = "cancelled"
             message = (
@@ -668,6 +866,7 @@ class _RunState:
         """Send one batch: ``number`` is its batch in the journal, None for a new one."""
         if self.stop.is_set() or self.cancel.cancelled:
             raise _Stop
+        self._guard(action, ids)
         if number is None:
             batch = next(self.batch_numbers)
             self.journal.batch_sending(self.run_id, batch, action, ids)
@@ -900,14 +1099,21 @@ class _RunState:
                 adds, removes = self.uncertain["add"], self.uncertain["remove"]
                 self.uncertain = {"add": set(), "remove": set()}
             done_adds = sorted(adds & live)
-            done_removes = sorted(removes - live)
+            # A remove Shopgate accepted applies later: what the read still shows is waited
+            # for (up to the verification timeout) before it is sent again.
+            if removes & live:
+                self.tracker.emit("reconcile", "waiting for accepted removals to apply")
+            still = self.p.wait_gone(
+                self.code, sorted(removes & live), self.p.options.verify_timeout
+            )
+            done_removes = sorted(removes - still)
             self.journal.set_member_status(self.run_id, "add", done_adds, "applied")
             self.journal.set_member_status(self.run_id, "remove", done_removes, "accepted")
             self.tracker.advance(
                 batches=0, members=len(done_adds) + len(done_removes), phase="reconcile"
             )
             # Only what the read shows still missing is sent again.
-            self._push(sorted(removes & live), sorted(adds - live))
+            self._push(sorted(still), sorted(adds - live))
             if self.fatal is not None or self.cancel.cancelled:
                 return
         actions: tuple[Action, ...] = ("add", "remove")

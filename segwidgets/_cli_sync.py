@@ -3,6 +3,9 @@
 Exit codes: 0 done and verified (or nothing to do), 1 failed, 2 bad input, refused plan
 or a file that cannot be written (``--save-plan``, ``--journal``), 3 applied but not
 verified, 130 interrupted (Ctrl-C; the message names the run to resume).
+
+``history``, ``undo`` and ``resume`` need an existing journal: a missing, emptied or damaged
+one is reported (exit 1), never read as "no runs".
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
+from ._config import Credentials
 from ._errors import (
     ApplyIncompleteError,
     ConfigurationError,
@@ -26,6 +30,7 @@ from ._errors import (
     SegwidgetsError,
     TornReadError,
 )
+from ._journal import DEFAULT_LOCK_TIMEOUT, Journal
 from ._members import DEFAULT_MAX_BYTES
 from ._segment_code import check_segment_code, safe_repr
 from ._types import AmbiguityPolicy, Mode
@@ -79,6 +84,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--journal", help="journal file (default: $SEGWIDGETS_JOURNAL or the user data dir)"
+    )
+    parser.add_argument(
+        "--journal-timeout",
+        type=float,
+        default=DEFAULT_LOCK_TIMEOUT,
+        help=(
+            "seconds to wait for a journal another process keeps locked "
+            f"(default {DEFAULT_LOCK_TIMEOUT:g})"
+        ),
     )
     parser.add_argument(
         "--verify-timeout",
@@ -146,17 +160,31 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _open_session(args: argparse.Namespace) -> SegmentSession:
+def _open_journal(command: str, args: argparse.Namespace) -> Journal | None:
+    """The journal, opened here so reading commands refuse a missing or damaged one."""
+    if args.sandbox and args.journal is None:
+        return None  # the sandbox session keeps its runs in a temporary journal
+    return Journal(args.journal, lock_timeout=args.journal_timeout, must_exist=command in _READING)
+
+
+def _open_session(
+    args: argparse.Namespace, journal: Journal | None, credentials: Credentials | None
+) -> SegmentSession:
     from ._session import SegmentSession
 
-    options = {
+    options: dict[str, object] = {
         "verify_timeout": args.verify_timeout,
         "batch_size": args.batch_size,
         "concurrency": args.concurrency,
     }
     if args.sandbox:
-        return SegmentSession.sandbox(journal=args.journal, session_options=options)
-    return SegmentSession.from_env(journal=args.journal, **options)
+        return SegmentSession.sandbox(journal=journal, session_options=options)
+    assert credentials is not None
+    return SegmentSession(credentials, journal=journal, **options)  # type: ignore[arg-type]
+
+
+#: Commands that read runs already recorded: they never create a journal.
+_READING = frozenset({"history", "undo", "resume"})
 
 
 def _print_plan(plan: SegmentPlan) -> None:
@@ -263,22 +291,28 @@ def main(command: str, argv: Sequence[str]) -> int:
     if args.verbose:
         level = logging.DEBUG if args.verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    journal: Journal | None = None
     try:
         _check_arguments(args)
     except (ConfigurationError, OutputFileError) as exc:
         _say_error(command, exc)
         return EXIT_BAD_INPUT
     try:
-        session = _open_session(args)
+        # Credentials first: a missing setting is bad input (exit 2) whatever the journal.
+        credentials = None if args.sandbox else Credentials.from_env()
+        journal = _open_journal(command, args)
+        session = _open_session(args, journal, credentials)
     except KeyboardInterrupt:
         print(f"segwidgets {command}: interrupted — nothing was sent", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _closed(journal, EXIT_INTERRUPTED)
     except JournalError as exc:
         _say_error(command, exc, options_for="journal")
-        return EXIT_BAD_INPUT
+        # A reading command cannot do its job without the runs (exit 1); for a sync the
+        # journal given is unusable input (exit 2).
+        return _closed(journal, EXIT_FAILED if command in _READING else EXIT_BAD_INPUT)
     except (ConfigurationError, OSError, sqlite3.Error) as exc:
         _say_error(command, exc)
-        return EXIT_BAD_INPUT
+        return _closed(journal, EXIT_BAD_INPUT)
     try:
         with session:
             known = _run_ids(session)
@@ -304,6 +338,9 @@ def main(command: str, argv: Sequence[str]) -> int:
     except SegwidgetsError as exc:
         _say_error(command, exc)
         return EXIT_FAILED
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 class OutputFileError(Exception):
@@ -413,3 +450,9 @@ def _say_error(
             f"Pass {options_for}= another path", f"Pass --{options_for} another file"
         )
     print(f"segwidgets {command}: {_one_line(text + hint)}", file=sys.stderr)
+
+
+def _closed(journal: Journal | None, code: int) -> int:
+    if journal is not None:
+        journal.close()
+    return code

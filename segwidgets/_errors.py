@@ -32,10 +32,12 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
     │   ├── StalePlanError                the segment changed since planning (drift stated)
     │   ├── PlanTargetError               the plan is for another merchant or segment
     │   ├── MassRemovalError              removes too much without allow_mass_removal=True
-    │   └── SegmentNotEditableError       dynamic segments have no editable member list
+    │   ├── SegmentNotEditableError       dynamic segments have no editable member list
+    │   └── RunNotSettledError            undo of a run whose writes are not settled yet
     ├── TornReadError                     the segment changed while its members were read
     ├── ApplyError                        a push that could not run or finish
     │   ├── ApplyInProgressError          another push of the same session is running
+    │   │   └── SegmentBusyError          another process holds the segment (who, since when)
     │   └── ApplyIncompleteError          stopped early; ``.result`` says what was applied
     └── JournalError                      the local audit trail cannot serve the request
         └── RunNotFoundError              no run with that id
@@ -83,6 +85,8 @@ __all__ = [
     "PlanTargetError",
     "RateLimitError",
     "RunNotFoundError",
+    "RunNotSettledError",
+    "SegmentBusyError",
     "SegmentNotEditableError",
     "SegwidgetsError",
     "ServerError",
@@ -324,6 +328,18 @@ class SegmentNotEditableError(PlanError):
     """Only fixed segments have a member list that can be edited."""
 
 
+class RunNotSettledError(PlanError):
+    """An undo refused: the run still has writes whose outcome is not settled.
+
+    Writes whose answer never arrived, or removals Shopgate accepted but has not applied
+    yet. ``run resume(run_id)`` (or wait for the removals) and undo again. Nothing was sent.
+    """
+
+    def __init__(self, message: str, *, n_unsettled: int = 0) -> None:
+        super().__init__(message)
+        self.n_unsettled = n_unsettled
+
+
 class TornReadError(SegwidgetsError):
     """The segment kept changing while its members were read page by page."""
 
@@ -334,6 +350,18 @@ class ApplyError(SegwidgetsError):
 
 class ApplyInProgressError(ApplyError):
     """A push is already running in this session; the second one sent nothing."""
+
+
+class SegmentBusyError(ApplyInProgressError):
+    """Another push, resume or undo holds this segment; this one sent nothing.
+
+    ``holder`` says who: ``run_id``, ``pid``, ``host`` and ``since`` (ISO time), as far as
+    the journal knows them.
+    """
+
+    def __init__(self, message: str, *, holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = dict(holder or {})
 
 
 class ApplyIncompleteError(ApplyError):

@@ -11,36 +11,62 @@ its batch. Marking a batch *sending* or recording its answer then updates one ro
 was set for it (a refused id, a reconciliation, a verification) and otherwise its batch's
 ``member_status`` (the ``member_states`` view). A batch made later (a resend, a split) moves
 its members to it, which is the only per-member write on the way out.
+
+The journal also holds the segment leases (``leases``: one writer per segment, see
+``_lease``). Every statement waits for a lock held by another process at most
+``lock_timeout`` seconds, then raises ``JournalError``; any other SQLite failure is a
+``JournalError`` too. ``check_intact`` tells a run whether its file was deleted, replaced or
+emptied meanwhile. Only a file the journal creates is made private (0600).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import platformdirs
 import polars as pl
 
-from ._errors import ApplyInProgressError, JournalError, RunNotFoundError
+from ._errors import ApplyInProgressError, JournalError, RunNotFoundError, SegmentBusyError
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_STALE_AFTER",
     "JOURNAL_ENV_VAR",
     "Action",
     "Journal",
+    "LeaseHolder",
     "MemberStatus",
     "RunRecord",
     "default_journal_path",
 ]
 
 JOURNAL_ENV_VAR = "SEGWIDGETS_JOURNAL"
+
+#: Seconds a journal locked by another process is waited for before ``JournalError``.
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+#: Seconds without a heartbeat after which a segment lease counts as abandoned.
+DEFAULT_STALE_AFTER = 60.0
+
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+_T = TypeVar("_T")
+
+logger = logging.getLogger("segwidgets.journal")
 
 Action = Literal["add", "remove"]
 
@@ -99,11 +125,25 @@ CREATE VIEW IF NOT EXISTS member_states AS
            CASE WHEN m.status IS NULL THEN b.error ELSE m.error END AS error
     FROM members m LEFT JOIN batches b ON b.run_id = m.run_id AND b.batch = m.batch;
 CREATE INDEX IF NOT EXISTS runs_by_segment ON runs (merchant_code, segment_code, started_at);
+CREATE TABLE IF NOT EXISTS leases (
+    merchant_code TEXT NOT NULL,
+    target TEXT NOT NULL,
+    segment_code TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    run_id TEXT,
+    kind TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    since TEXT NOT NULL,
+    heartbeat REAL NOT NULL,
+    PRIMARY KEY (merchant_code, target, segment_code)
+);
 """
 
 #: ``PRAGMA user_version`` of the current layout. Version 1 (no ``member_status``, every
-#: member status written per member) is upgraded in place when a journal is opened.
-_SCHEMA_VERSION = 2
+#: member status written per member) is upgraded in place when a journal is opened;
+#: version 2 only lacks the ``leases`` table.
+_SCHEMA_VERSION = 3
 
 _UPGRADE_FROM_1 = """
 ALTER TABLE members RENAME TO members_v1;
@@ -144,36 +184,239 @@ class RunRecord(dict[str, Any]):
             raise AttributeError(name) from exc
 
 
-class Journal:
-    """Thread-safe access to the journal file. One per session."""
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a segment: the run, the process and machine, since when, last heartbeat."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    holder: str
+    run_id: str | None
+    kind: str
+    pid: int
+    host: str
+    since: str
+    heartbeat: float
+
+    def is_alive(self, *, now: float, stale_after: float) -> bool:
+        """Still working: a recent heartbeat and, on this machine, a running process (in
+        this process: a lease not released)."""
+        if now - self.heartbeat > stale_after:
+            return False
+        if self.host == socket.gethostname():
+            if self.pid == os.getpid():
+                return self.holder in _HELD
+            return _pid_alive(self.pid)
+        return True
+
+    def describe(self) -> str:
+        """For messages: which run, which process on which machine, since when."""
+        what = f"run {self.run_id}" if self.run_id else "a run not recorded yet"
+        return f"{what} ({self.kind}, process {self.pid} on {self.host}, since {self.since})"
+
+
+#: Holder ids of the leases this process holds (released ones leave it even when the
+#: journal could not be written then, e.g. closed under a running push).
+_HELD: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+class Journal:
+    """Thread-safe access to the journal file. One per session.
+
+    ``lock_timeout``: seconds to wait for a journal another process keeps locked, with a
+    warning logged, before ``JournalError``. ``must_exist``: refuse a path with no journal
+    (reading commands: ``history``, ``resume``, ``undo``) instead of creating one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        must_exist: bool = False,
+    ) -> None:
         self.path = Path(path) if path is not None else default_journal_path()
+        self.lock_timeout = lock_timeout
+        self._lock = threading.RLock()
+        self._seen_header = False
+        self._gave_up = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
-                os.close(fd)
-            self.path.chmod(0o600)
+                if must_exist:
+                    msg = (
+                        f"There is no journal at {self.path}: no run was recorded there, or the "
+                        "file was deleted. Pass --journal (journal=) the path your runs used."
+                    )
+                    raise JournalError(msg)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                try:
+                    # Only a file this creates is made private; an existing one keeps its mode.
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    os.close(fd)
+                    created = True
+                except FileExistsError:
+                    created = False
+            else:
+                created = False
+            if not created:
+                self._check_header(opening=True, allow_empty=not must_exist)
             self._db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
+                self.path,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=min(0.5, max(lock_timeout, 0.0)),
             )
+        except JournalError:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise self._cannot_open(exc) from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._prepare_schema()
+            self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            self._retry(lambda: self._db.execute("PRAGMA synchronous=NORMAL"))
+            self._retry(self._prepare_schema)
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.Error):
                 raise self._cannot_open(exc) from exc
             raise
-        self._lock = threading.RLock()
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
 
     def _cannot_open(self, exc: Exception) -> JournalError:
         msg = f"Cannot open the journal at {self.path}: {exc}. Pass journal= another path."
         return JournalError(msg)
+
+    def _wal_has_data(self) -> bool:
+        try:
+            return os.path.getsize(f"{self.path}-wal") > 0
+        except OSError:
+            return False
+
+    def _check_header(self, *, opening: bool = False, allow_empty: bool = False) -> None:
+        """The file is an SQLite database (not emptied, truncated or overwritten)."""
+        with open(self.path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+        if head == _SQLITE_HEADER:
+            self._seen_header = True
+            return
+        if not head and not self._seen_header and (allow_empty or self._wal_has_data()):
+            # A journal just created (by this or another process) whose pages are still
+            # all in the write-ahead log: the main file stays empty until a checkpoint.
+            return
+        what = "empty (0 bytes)" if not head else "not a segwidgets journal"
+        if opening:
+            msg = (
+                f"The journal at {self.path} is {what}: it was truncated or overwritten, or the "
+                "path names another file. Its runs cannot be read; restore it from a backup or "
+                "pass journal= another path."
+            )
+        else:
+            msg = (
+                f"The journal at {self.path} became {what} during the run. Nothing more is "
+                "sent; restore the file or pass another journal, then check the segment."
+            )
+        raise JournalError(msg)
+
+    def check_intact(self) -> None:
+        """Before a wave of writes: the journal file is still the one this opened, intact.
+
+        Raises ``JournalError`` if it was deleted, replaced, truncated or overwritten.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            msg = (
+                f"The journal at {self.path} was deleted during the run. Nothing more is sent: "
+                "without it the run could not be resumed or undone. Check the segment, then "
+                "run again with a journal that stays in place."
+            )
+            raise JournalError(msg) from None
+        except OSError as exc:
+            msg = (
+                f"The journal at {self.path} cannot be read any more ({exc}). Nothing more is sent."
+            )
+            raise JournalError(msg) from exc
+        if (st.st_dev, st.st_ino) != self._identity:
+            msg = (
+                f"The journal at {self.path} was replaced by another file during the run. "
+                "Nothing more is sent; check the segment, then run again."
+            )
+            raise JournalError(msg)
+        try:
+            self._check_header()
+        except OSError as exc:
+            msg = (
+                f"The journal at {self.path} cannot be read any more ({exc}). Nothing more is sent."
+            )
+            raise JournalError(msg) from exc
+
+    def _retry(self, step: Callable[[], _T]) -> _T:
+        """Run one journal step; wait for a lock held elsewhere up to ``lock_timeout``."""
+        deadline: float | None = None
+        while True:
+            try:
+                result = step()
+            except sqlite3.Error as exc:
+                if not _is_locked(exc):
+                    raise self._broken(exc) from exc
+                now = time.monotonic()
+                if deadline is None:
+                    # Once a wait gave up, the steps that follow (recording the stop) try
+                    # once each instead of waiting again one after the other.
+                    deadline = now + (0.0 if self._gave_up else self.lock_timeout)
+                    if not self._gave_up:
+                        logger.warning(
+                            "The journal at %s is locked by another process; waiting up to %g s.",
+                            self.path,
+                            self.lock_timeout,
+                        )
+                if now >= deadline:
+                    self._gave_up = True
+                    msg = (
+                        f"The journal at {self.path} stayed locked by another process for "
+                        f"{self.lock_timeout:g} s. Nothing more was recorded or sent. Close the "
+                        "program holding it (an open sqlite3 shell, another segwidgets run), "
+                        "then resume; or raise the journal lock timeout."
+                    )
+                    raise JournalError(msg) from exc
+                time.sleep(0.05)
+            else:
+                self._gave_up = False
+                return result
+
+    def _broken(self, exc: sqlite3.Error) -> JournalError:
+        msg = (
+            f"The journal at {self.path} cannot be read or written ({exc}): it was changed or "
+            "damaged outside segwidgets. Nothing more is sent; restore it or pass another path."
+        )
+        return JournalError(msg)
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._retry(lambda: self._db.execute(sql, params))
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[Any], list[str]]:
+        def step() -> tuple[list[Any], list[str]]:
+            cur = self._db.execute(sql, params)
+            return cur.fetchall(), [d[0] for d in cur.description]
+
+        with self._lock:
+            return self._retry(step)
 
     def _prepare_schema(self) -> None:
         """Create the tables, or upgrade a journal written by an earlier version."""
@@ -189,13 +432,14 @@ class Journal:
             return
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == _SCHEMA_VERSION:
                 db.execute("COMMIT")  # another process prepared it meanwhile
                 return
             old = db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='members'"
             ).fetchone()
-            if old is not None:
+            if old is not None and version < 2:
                 for statement in _UPGRADE_FROM_1.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -216,13 +460,21 @@ class Journal:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._retry(lambda: self._db.execute("BEGIN IMMEDIATE"))
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._broken(exc) from exc
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._retry(lambda: self._db.execute("COMMIT"))
+            except JournalError:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -294,8 +546,7 @@ class Journal:
             )
         # Move the rows just written out of the write-ahead log now, rather than inside the
         # first batch's mark (SQLite checkpoints when a commit finds the log long).
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._exec("PRAGMA wal_checkpoint(PASSIVE)")
         return run_id
 
     def finish_run(
@@ -318,14 +569,11 @@ class Journal:
 
     def run(self, run_id: str) -> RunRecord:
         """One run, or ``RunNotFoundError``."""
-        with self._lock:
-            cur = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
-            row = cur.fetchone()
-            names = [d[0] for d in cur.description]
-        if row is None:
+        rows, names = self._query("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
             msg = f"No run {run_id!r} in the journal at {self.path}."
             raise RunNotFoundError(msg)
-        return RunRecord(zip(names, row, strict=True))
+        return RunRecord(zip(names, rows[0], strict=True))
 
     def runs(
         self, *, merchant_code: str | None = None, segment_code: str | None = None
@@ -343,10 +591,8 @@ class Journal:
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY started_at DESC, run_id DESC"
-        with self._lock:
-            cur = self._db.execute(query, args)
-            rows = cur.fetchall()
-            names = [d[0] for d in cur.description]
+        rows, names = self._query(query, args)
+        rows = self._effective_status(rows, names)
         schema = dict.fromkeys(names, pl.String) | {
             "n_add": pl.Int64,
             "n_remove": pl.Int64,
@@ -360,21 +606,19 @@ class Journal:
         """Ids of one action whose status is one of ``statuses``."""
         wanted = list(statuses)
         marks = ",".join("?" * len(wanted))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT customer_id FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
-                (run_id, action, *wanted),
-            ).fetchall()
+        rows, _ = self._query(
+            f"SELECT customer_id FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
+            (run_id, action, *wanted),
+        )
         return [r[0] for r in rows]
 
     def member_frame(self, run_id: str) -> pl.DataFrame:
         """Every member change of a run: customer_id, action, status, batch, error."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT customer_id, action, status, batch, error FROM member_states"
-                " WHERE run_id=? ORDER BY action, customer_id",
-                (run_id,),
-            ).fetchall()
+        rows, _ = self._query(
+            "SELECT customer_id, action, status, batch, error FROM member_states"
+            " WHERE run_id=? ORDER BY action, customer_id",
+            (run_id,),
+        )
         return pl.DataFrame(
             rows,
             schema={
@@ -389,11 +633,10 @@ class Journal:
 
     def next_batch_number(self, run_id: str) -> int:
         """The first unused batch number of a run."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(MAX(batch), -1) + 1 FROM batches WHERE run_id=?", (run_id,)
-            ).fetchone()
-        return int(row[0])
+        rows, _ = self._query(
+            "SELECT COALESCE(MAX(batch), -1) + 1 FROM batches WHERE run_id=?", (run_id,)
+        )
+        return int(rows[0][0])
 
     def batch_sending(
         self, run_id: str, batch: int, action: Action, ids: Sequence[str] | None = None
@@ -405,12 +648,11 @@ class Journal:
         """
         if ids is None:
             # One statement: SQLite commits it on its own, no BEGIN/COMMIT round.
-            with self._lock:
-                updated = self._db.execute(
-                    "UPDATE batches SET status='sending', member_status='sending', started_at=?"
-                    " WHERE run_id=? AND batch=? AND action=?",
-                    (_now(), run_id, batch, action),
-                ).rowcount
+            updated = self._exec(
+                "UPDATE batches SET status='sending', member_status='sending', started_at=?"
+                " WHERE run_id=? AND batch=? AND action=?",
+                (_now(), run_id, batch, action),
+            ).rowcount
             if updated != 1:
                 msg = f"Run {run_id} has no {action} batch {batch} to send."
                 raise JournalError(msg)
@@ -438,12 +680,11 @@ class Journal:
         error: str | None = None,
     ) -> None:
         """After the server answered a batch (or refused it): its outcome and its members'."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE batches SET status=?, member_status=?, finished_at=?, error=?"
-                " WHERE run_id=? AND batch=?",
-                (batch_status, status, _now(), error, run_id, batch),
-            )
+        self._exec(
+            "UPDATE batches SET status=?, member_status=?, finished_at=?, error=?"
+            " WHERE run_id=? AND batch=?",
+            (batch_status, status, _now(), error, run_id, batch),
+        )
 
     def set_member_status(
         self,
@@ -464,12 +705,11 @@ class Journal:
 
     def batch_frame(self, run_id: str) -> pl.DataFrame:
         """Every batch of a run."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT batch, action, size, status, started_at, finished_at, error FROM batches"
-                " WHERE run_id=? ORDER BY batch",
-                (run_id,),
-            ).fetchall()
+        rows, _ = self._query(
+            "SELECT batch, action, size, status, started_at, finished_at, error FROM batches"
+            " WHERE run_id=? ORDER BY batch",
+            (run_id,),
+        )
         return pl.DataFrame(
             rows,
             schema={
@@ -494,12 +734,139 @@ class Journal:
             ORDER BY r.started_at
         """
         owned: dict[str, bool] = {}
-        with self._lock:
-            for customer_id, action, _ in self._db.execute(
-                query, (merchant_code, target, segment_code)
-            ):
-                owned[customer_id] = action == "add"
+        rows, _ = self._query(query, (merchant_code, target, segment_code))
+        for customer_id, action, _ in rows:
+            owned[customer_id] = action == "add"
         return [cid for cid, is_owned in owned.items() if is_owned]
+
+    # -- segment leases ---------------------------------------------------------------------
+
+    def acquire_lease(
+        self,
+        *,
+        merchant_code: str,
+        target: str,
+        segment_code: str,
+        kind: str,
+        run_id: str | None = None,
+        stale_after: float = DEFAULT_STALE_AFTER,
+    ) -> str:
+        """Become the one writer of a segment; returns the holder id to renew and release.
+
+        Raises ``SegmentBusyError`` (who, since when) if a live holder has it. A lease whose
+        process is gone (on this machine) or whose heartbeat is older than ``stale_after``
+        seconds is taken over. Checked and written in one transaction.
+        """
+        holder = uuid.uuid4().hex
+        now = time.time()
+        taken_over: LeaseHolder | None = None
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT holder, run_id, kind, pid, host, since, heartbeat FROM leases"
+                " WHERE merchant_code=? AND target=? AND segment_code=?",
+                (merchant_code, target, segment_code),
+            ).fetchone()
+            if row is not None:
+                current = LeaseHolder(*row)
+                if current.is_alive(now=now, stale_after=stale_after):
+                    msg = (
+                        f"Segment {segment_code!r} is already being pushed by {current.describe()}. "
+                        "Nothing was sent. Wait for it to finish (segwidgets history shows "
+                        "it); if that process is gone, its hold ends "
+                        f"{stale_after:g} s after its last sign of life."
+                    )
+                    raise SegmentBusyError(
+                        msg,
+                        holder={
+                            "run_id": current.run_id,
+                            "kind": current.kind,
+                            "pid": current.pid,
+                            "host": current.host,
+                            "since": current.since,
+                        },
+                    )
+                taken_over = current
+            db.execute(
+                "INSERT OR REPLACE INTO leases (merchant_code, target, segment_code, holder,"
+                " run_id, kind, pid, host, since, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    merchant_code,
+                    target,
+                    segment_code,
+                    holder,
+                    run_id,
+                    kind,
+                    os.getpid(),
+                    socket.gethostname(),
+                    _now(),
+                    now,
+                ),
+            )
+        _HELD.add(holder)
+        if taken_over is not None:
+            logger.warning(
+                "Segment %r was held by %s, which stopped; taken over.",
+                segment_code,
+                taken_over.describe(),
+            )
+        return holder
+
+    def renew_lease(self, holder: str, *, run_id: str | None = None) -> bool:
+        """A heartbeat (and the run id once known). False if the lease is no longer ours."""
+        if run_id is None:
+            cur = self._exec("UPDATE leases SET heartbeat=? WHERE holder=?", (time.time(), holder))
+        else:
+            cur = self._exec(
+                "UPDATE leases SET heartbeat=?, run_id=? WHERE holder=?",
+                (time.time(), run_id, holder),
+            )
+        return cur.rowcount == 1
+
+    def release_lease(self, holder: str) -> None:
+        """Give the segment up."""
+        _HELD.discard(holder)
+        self._exec("DELETE FROM leases WHERE holder=?", (holder,))
+
+    def lease(self, merchant_code: str, target: str, segment_code: str) -> LeaseHolder | None:
+        """Who holds a segment now (alive or not), if anyone."""
+        rows, _ = self._query(
+            "SELECT holder, run_id, kind, pid, host, since, heartbeat FROM leases"
+            " WHERE merchant_code=? AND target=? AND segment_code=?",
+            (merchant_code, target, segment_code),
+        )
+        return LeaseHolder(*rows[0]) if rows else None
+
+    def _effective_status(
+        self, rows: list[Any], names: list[str], *, stale_after: float = DEFAULT_STALE_AFTER
+    ) -> list[Any]:
+        """A run recorded ``running`` whose process holds no live lease was interrupted."""
+        at = names.index("status")
+        if not any(row[at] == "running" for row in rows):
+            return rows
+        leases, _ = self._query(
+            "SELECT holder, run_id, kind, pid, host, since, heartbeat FROM leases"
+        )
+        now = time.time()
+        live = {
+            lease.run_id
+            for lease in (LeaseHolder(*row) for row in leases)
+            if lease.is_alive(now=now, stale_after=stale_after)
+        }
+        run_at = names.index("run_id")
+        return [
+            row
+            if row[at] != "running" or row[run_at] in live
+            else (*row[:at], "interrupted", *row[at + 1 :])
+            for row in rows
+        ]
+
+    def is_running(self, run_id: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> bool:
+        """Whether a live process is working on this run now."""
+        rows, names = self._query("SELECT run_id, status FROM runs WHERE run_id=?", (run_id,))
+        return (
+            bool(rows)
+            and self._effective_status(rows, names, stale_after=stale_after)[0][1] == "running"
+        )
 
     # -- server traits ------------------------------------------------------------------------
 
@@ -515,15 +882,14 @@ class Journal:
 
     def load_traits(self, merchant: str, *, target: str = "") -> dict[str, Any] | None:
         """The traits last saved for a merchant and target, or ``None``."""
-        with self._lock:
-            self._db.execute(_TRAITS_TABLE)
-            row = self._db.execute(
-                "SELECT traits FROM server_traits WHERE merchant_code=? AND target=?",
-                (merchant, target),
-            ).fetchone()
-        if row is None:
+        self._exec(_TRAITS_TABLE)
+        rows, _ = self._query(
+            "SELECT traits FROM server_traits WHERE merchant_code=? AND target=?",
+            (merchant, target),
+        )
+        if not rows:
             return None
-        data = json.loads(row[0])
+        data = json.loads(rows[0][0])
         return data if isinstance(data, dict) else None
 
 

@@ -18,7 +18,7 @@ from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
 from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
-from ._errors import ApplyInProgressError, PlanError
+from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
 from ._journal import Journal
 from ._live import read_live
 from ._members import MemberList, read_members
@@ -169,7 +169,7 @@ class SegmentSession:
         *,
         customers: int = 5000,
         seed: int = 1,
-        journal: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
         session_options: dict[str, Any] | None = None,
         **knobs: Any,
     ) -> SegmentSession:
@@ -542,6 +542,11 @@ class SegmentSession:
 
         Members the run added are removed (if still members); members it removed are
         added back (if not members again). Review it, then ``apply`` it.
+
+        The plan is exact: writes of the run whose answer never arrived are settled by a
+        read, and removals it sent are waited for (up to ``verify_timeout``) until a read
+        shows them applied. Raises ``RunNotSettledError`` if some are still not applied then,
+        and ``SegmentBusyError`` while another process works on the segment.
         """
         record = self._journal.run(run_id)
         creds = self._client.credentials
@@ -549,9 +554,20 @@ class SegmentSession:
             msg = f"Run {run_id} was for merchant {record.merchant_code!r} at {record.target}."
             raise PlanError(msg)
         code = record.segment_code
-        added = self._journal.member_ids(run_id, "add", ("applied", "verified"))
-        removed = self._journal.member_ids(run_id, "remove", ("accepted", "verified", "unverified"))
-        live = read_live(self._client, code, page_size=self.page_size)
+        # No other writer while the run is settled and the segment read for the plan.
+        with self._pusher.lease(record.merchant_code, record.target, code, "undo"):
+            added, removed, unsettled = self._pusher.settle(run_id, code)
+            if unsettled:
+                msg = (
+                    f"Run {run_id} is not settled: {len(unsettled):,} of its removals were sent "
+                    "but are still members after waiting "
+                    f"{self._options.verify_timeout:g} s (accepted and not applied yet, or "
+                    "never received). An undo now would miss them. Nothing was sent: run "
+                    f"resume('{run_id}') (segwidgets resume {run_id}) to settle them, or wait "
+                    "and undo again."
+                )
+                raise RunNotSettledError(msg, n_unsettled=len(unsettled))
+            live = read_live(self._client, code, page_size=self.page_size)
         live_frame = live.frame()
         removes = id_frame(added).join(live_frame, on="customer_id", how="semi")
         adds = id_frame(removed).join(live_frame, on="customer_id", how="anti")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import uuid
@@ -152,3 +153,170 @@ def test_a_journal_from_a_newer_version_is_refused(tmp_path) -> None:
     db.close()
     with pytest.raises(JournalError, match="newer segwidgets"):
         Journal(path)
+
+
+# -- files the journal did not create, damaged files, locks ---------------------------------
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    Journal(path).close()
+    path.chmod(0o640)
+    Journal(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path) -> None:
+    path = tmp_path / "some.csv"
+    path.write_text("customer_id\n1\n")
+    path.chmod(0o644)
+    with pytest.raises(JournalError, match="not a segwidgets journal"):
+        Journal(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.read_text() == "customer_id\n1\n"
+
+
+def test_reading_commands_refuse_a_missing_or_emptied_journal(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with pytest.raises(JournalError, match="There is no journal"):
+        Journal(path, must_exist=True)
+    assert not path.exists()
+    path.write_bytes(b"")
+    with pytest.raises(JournalError, match=r"empty \(0 bytes\)"):
+        Journal(path, must_exist=True)
+
+
+def test_check_intact_sees_a_deleted_emptied_or_replaced_file(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    for damage in ("delete", "empty", "replace"):
+        j = Journal(path)
+        start(j)
+        j.check_intact()
+        if damage == "delete":
+            path.unlink()
+            match = "was deleted during the run"
+        elif damage == "empty":
+            path.write_bytes(b"")
+            match = "became empty"
+        else:
+            path.rename(tmp_path / "old")
+            Journal(path).close()
+            match = "replaced by another file"
+        with pytest.raises(JournalError, match=match):
+            j.check_intact()
+        j.close()
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+
+
+def test_a_locked_journal_gives_up_in_the_time_given(tmp_path) -> None:
+    import time
+
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, lock_timeout=0.3)
+    run_id = start(j)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        t = time.monotonic()
+        with pytest.raises(JournalError, match=r"stayed locked by another process for 0\.3 s"):
+            j.finish_run(run_id, status="verified", n_requests=1)
+        assert time.monotonic() - t < 3
+        # the steps that follow a give-up do not wait again
+        t = time.monotonic()
+        with pytest.raises(JournalError):
+            j.batch_done(run_id, 0, status="applied", batch_status="confirmed")
+        assert time.monotonic() - t < 1.5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    j.finish_run(run_id, status="verified", n_requests=1)
+    assert j.run(run_id).status == "verified"
+    j.close()
+
+
+# -- segment leases -------------------------------------------------------------------------
+
+KEY = {"merchant_code": "DEMO", "target": "http://127.0.0.1:1/{service}", "segment_code": "seg"}
+
+
+def test_a_second_writer_is_refused_with_who_and_since(journal: Journal) -> None:
+    from segwidgets._errors import SegmentBusyError
+
+    holder = journal.acquire_lease(**KEY, kind="apply")
+    journal.renew_lease(holder, run_id="RUN-1")
+    with pytest.raises(SegmentBusyError, match="already being pushed by run RUN-1") as info:
+        journal.acquire_lease(**KEY, kind="resume")
+    assert info.value.holder["run_id"] == "RUN-1"
+    assert info.value.holder["pid"] == os.getpid()
+    assert info.value.holder["since"]
+    # another segment is free
+    journal.release_lease(journal.acquire_lease(**{**KEY, "segment_code": "other"}, kind="apply"))
+    journal.release_lease(holder)
+    journal.release_lease(journal.acquire_lease(**KEY, kind="resume"))
+
+
+def test_a_lease_of_a_dead_process_or_a_silent_one_is_taken_over(journal: Journal) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    holder = journal.acquire_lease(**KEY, kind="apply")
+    journal._exec("UPDATE leases SET pid=? WHERE holder=?", (dead_pid, holder))
+    taken = journal.acquire_lease(**KEY, kind="resume")
+    assert not journal.renew_lease(holder)  # the old holder learns it lost the segment
+    # alive but silent for longer than stale_after
+    journal._exec("UPDATE leases SET heartbeat=heartbeat-1000 WHERE holder=?", (taken,))
+    journal.acquire_lease(**KEY, kind="undo", stale_after=60)
+
+
+def test_a_run_left_running_by_a_dead_process_reads_as_interrupted(journal: Journal) -> None:
+    run_id = start(journal)
+    holder = journal.acquire_lease(**KEY, kind="apply", run_id=run_id)
+    assert journal.runs()["status"][0] == "running"
+    assert journal.is_running(run_id)
+    journal._exec("UPDATE leases SET heartbeat=0 WHERE holder=?", (holder,))
+    assert journal.runs()["status"][0] == "interrupted"
+    assert not journal.is_running(run_id)
+
+
+def test_a_lease_taken_over_stops_its_old_holder(journal: Journal) -> None:
+    import time
+
+    from segwidgets._errors import SegmentBusyError
+    from segwidgets._lease import SegmentLease
+
+    lease = SegmentLease(journal, **KEY, kind="apply", heartbeat=0.02)
+    try:
+        lease.attach("RUN-1")
+        lease.check()
+        beat = journal.lease(**KEY)
+        assert beat is not None
+        time.sleep(0.1)
+        renewed = journal.lease(**KEY)
+        assert renewed is not None
+        assert renewed.heartbeat > beat.heartbeat  # the heartbeat runs
+        assert renewed.run_id == "RUN-1"
+        journal._exec("UPDATE leases SET heartbeat=0")  # silent for long: taken over
+        other = journal.acquire_lease(**KEY, kind="resume")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                lease.check()
+            except SegmentBusyError:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the old holder never noticed")
+    finally:
+        lease.release()
+    # releasing a lost lease leaves the new holder's alone
+    current = journal.lease(**KEY)
+    assert current is not None
+    assert current.holder == other

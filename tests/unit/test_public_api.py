@@ -58,3 +58,11 @@ def test_input_too_large_error_is_an_input_file_error() -> None:
     assert "InputTooLargeError" in segwidgets.__all__
     assert issubclass(segwidgets.InputTooLargeError, segwidgets.InputFileError)
     assert "InputTooLargeError" in (errors.__doc__ or "")
+
+
+def test_safety_errors_are_public_and_placed() -> None:
+    assert issubclass(segwidgets.SegmentBusyError, segwidgets.ApplyInProgressError)
+    assert issubclass(segwidgets.SegmentBusyError, segwidgets.ApplyError)
+    assert issubclass(segwidgets.RunNotSettledError, segwidgets.PlanError)
+    assert "SegmentBusyError" in (errors.__doc__ or "")
+    assert "RunNotSettledError" in (errors.__doc__ or "")
