@@ -560,7 +560,7 @@ class Pusher:
 
     def still_present(self, code: str, ids: list[str]) -> set[str]:
         """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
-        page = self.options.page_size
+        page = self.options.page_size or self.client.traits.page_size
         n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
         if len(ids) < n_pages:
             return {
@@ -1155,7 +1155,7 @@ class _RunState:
         while pending and clock() < deadline:
             sleep(min(wait, max(deadline - clock(), 0)))
             wait = min(wait * 2, 5.0)
-            still = self._still_present(pending)
+            still = self.p.still_present(self.code, pending)
             self.journal.set_member_status(
                 self.run_id, "remove", [i for i in pending if i not in still], "verified"
             )
@@ -1179,26 +1179,6 @@ class _RunState:
                 "unverified",
                 error=f"accepted but still a member after {opts.verify_timeout:g} s",
             )
-
-    def _still_present(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are still members: per-customer reads when that is cheaper."""
-        n_pages = max(
-            1,
-            math.ceil(
-                self.client.get_segment(self.code).get("memberCount", 0)
-                / (self.p.options.page_size or self.client.traits.page_size)
-            ),
-        )
-        if len(ids) < n_pages:
-            present = set()
-            for cid in ids:
-                codes = {s.get("code") for s in self.client.customer_segments(cid)}
-                if self.code in codes:
-                    present.add(cid)
-            return present
-        return set(ids) & set(
-            read_live(self.client, self.code, page_size=self.p.options.page_size).ids
-        )
 
     # -- outcome ---------------------------------------------------------------------------------
 

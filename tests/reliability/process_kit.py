@@ -94,15 +94,15 @@ class Received:
         model = sandbox.model
         add, remove = model.add_members, model.remove_members
 
-        def add_members(code: str, body: Any) -> Any:
+        def add_members(code: str, body: Any, **options: Any) -> Any:
             with self._lock:
                 self.adds.update(_ids_of(body))
-            return add(code, body)
+            return add(code, body, **options)
 
-        def remove_members(code: str, body: Any) -> Any:
+        def remove_members(code: str, body: Any, **options: Any) -> Any:
             with self._lock:
                 self.removes.update(_ids_of(body))
-            return remove(code, body)
+            return remove(code, body, **options)
 
         monkeypatch.setattr(model, "add_members", add_members)
         monkeypatch.setattr(model, "remove_members", remove_members)
