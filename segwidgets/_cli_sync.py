@@ -307,9 +307,14 @@ def main(command: str, argv: Sequence[str]) -> int:
         return _closed(journal, EXIT_INTERRUPTED)
     except JournalError as exc:
         _say_error(command, exc, options_for="journal")
-        # A reading command cannot do its job without the runs (exit 1); for a sync the
-        # journal given is unusable input (exit 2).
-        return _closed(journal, EXIT_FAILED if command in _READING else EXIT_BAD_INPUT)
+        # A file the journal cannot even open (a path through a file, no permission) is a
+        # file-system problem with --journal (exit 2); a journal that is missing, emptied or
+        # damaged leaves a reading command without the runs it needs (exit 1).
+        path_problem = isinstance(exc.__cause__, OSError) and not isinstance(
+            exc.__cause__, sqlite3.Error
+        )
+        failed = command in _READING and not path_problem
+        return _closed(journal, EXIT_FAILED if failed else EXIT_BAD_INPUT)
     except (ConfigurationError, OSError, sqlite3.Error) as exc:
         _say_error(command, exc)
         return _closed(journal, EXIT_BAD_INPUT)
@@ -390,6 +395,10 @@ def _check_journal(path: Path) -> None:
     if path.exists() and not path.is_file():
         msg = f"--journal {shown} is not a regular file (a device or a pipe?); name a plain file."
         raise OutputFileError(msg)
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        msg = f"--journal {shown} cannot be used: {safe_repr(str(parent), limit=200)} is not a directory."
+        raise OutputFileError(msg)
 
 
 def _save_plan(plan: SegmentPlan, path: str) -> Path:
@@ -446,9 +455,10 @@ def _say_error(
     else:
         text = f"{type(exc).__name__}: {exc}"
     if options_for is not None:  # the library's advice names its keyword, the CLI an option
-        text = text.replace(
-            f"Pass {options_for}= another path", f"Pass --{options_for} another file"
-        )
+        for verb in ("Pass", "pass"):
+            text = text.replace(
+                f"{verb} {options_for}= another path", f"{verb} --{options_for} another file"
+            )
     print(f"segwidgets {command}: {_one_line(text + hint)}", file=sys.stderr)
 
 

@@ -190,12 +190,20 @@ def test_journal_under_a_file(env, tmp_path, capsys) -> None:
     assert "journal" in err.lower()
 
 
-def test_journal_not_a_database(env, tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("command", "code"),
+    # history cannot show the runs (1, issue 11: never "no runs yet"); sync was given an
+    # unusable --journal (2)
+    [("history", 1), ("sync", 2)],
+)
+def test_journal_not_a_database(env, tmp_path, capsys, command: str, code: int) -> None:
     bad = tmp_path / "journal.sqlite3"
     bad.write_bytes(b"no database here " * 200)
-    assert main(["history", "--journal", str(bad)]) == 2
+    path, _ = id_file(env, tmp_path, 3)
+    extra = ["--segment", "vip", "--members", str(path)] if command == "sync" else []
+    assert main([command, "--journal", str(bad), *extra]) == code
     err = one_line_error(capsys)
-    assert "Pass --journal another file" in err
+    assert "pass --journal another file" in err.lower()
 
 
 def test_journal_no_permission(env, tmp_path, capsys, monkeypatch) -> None:
@@ -204,7 +212,9 @@ def test_journal_no_permission(env, tmp_path, capsys, monkeypatch) -> None:
         raise PermissionError(13, "Permission denied", str(tmp_path / "j.sqlite3"))
 
     monkeypatch.setattr("segwidgets._journal.os.open", refused)
-    assert main(["history", "--journal", str(tmp_path / "j.sqlite3")]) == 2
+    path, _ = id_file(env, tmp_path, 3)
+    args = ["sync", "--segment", "vip", "--members", str(path)]
+    assert main([*args, "--journal", str(tmp_path / "j.sqlite3")]) == 2
     err = one_line_error(capsys)
     assert "Permission denied" in err
 
