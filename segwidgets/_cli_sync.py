@@ -307,14 +307,7 @@ def main(command: str, argv: Sequence[str]) -> int:
         return _closed(journal, EXIT_INTERRUPTED)
     except JournalError as exc:
         _say_error(command, exc, options_for="journal")
-        # A file the journal cannot even open (a path through a file, no permission) is a
-        # file-system problem with --journal (exit 2); a journal that is missing, emptied or
-        # damaged leaves a reading command without the runs it needs (exit 1).
-        path_problem = isinstance(exc.__cause__, OSError) and not isinstance(
-            exc.__cause__, sqlite3.Error
-        )
-        failed = command in _READING and not path_problem
-        return _closed(journal, EXIT_FAILED if failed else EXIT_BAD_INPUT)
+        return _closed(journal, _journal_exit_code(command, exc))
     except (ConfigurationError, OSError, sqlite3.Error) as exc:
         _say_error(command, exc)
         return _closed(journal, EXIT_BAD_INPUT)
@@ -460,6 +453,19 @@ def _say_error(
                 f"{verb} {options_for}= another path", f"{verb} --{options_for} another file"
             )
     print(f"segwidgets {command}: {_one_line(text + hint)}", file=sys.stderr)
+
+
+def _journal_exit_code(command: str, exc: JournalError) -> int:
+    """A journal held by another process is a failure to retry later (1); a --journal path
+    that cannot be opened at all (through a file, no permission) is bad input (2); a journal
+    that is missing, emptied or damaged leaves a reading command without the runs it needs
+    (1) and is unusable input for a sync (2)."""
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause):
+        return EXIT_FAILED
+    if isinstance(cause, OSError):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED if command in _READING else EXIT_BAD_INPUT
 
 
 def _closed(journal: Journal | None, code: int) -> int:
