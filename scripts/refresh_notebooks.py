@@ -45,6 +45,7 @@ def machine_specific(notebook: nbformat.NotebookNode) -> list[str]:
 def _default_states() -> dict[tuple[str, str], dict[str, Any]]:
     """The state a new widget of each ipywidgets model has, by (module, model name)."""
     import ipywidgets
+    import traitlets
 
     classes: list[type[ipywidgets.Widget]] = []
     todo = [ipywidgets.Widget]
@@ -62,7 +63,7 @@ def _default_states() -> dict[tuple[str, str], dict[str, Any]]:
             continue  # the class the model is named after decides
         try:
             widget = cls()
-        except Exception:  # noqa: BLE001 - a widget that needs arguments keeps its full state
+        except (TypeError, traitlets.TraitError):  # noqa: S112 - needs arguments: state kept whole
             continue
         defaults[key] = widget.get_state()
         widget.close()

@@ -104,7 +104,9 @@ def test_the_machine_scan_can_fail():
     notebook.cells = [cell]
     notebook.metadata["widgets"] = {"state": json.dumps({"value": "/home/someone/z"})}
     found = REFRESH["machine_specific"](notebook)
-    assert str(ROOT) in found and "/tmp/" in found and "/home/" in found
+    assert str(ROOT) in found
+    assert "/tmp/" in found
+    assert "/home/" in found
 
 
 def test_default_widget_values_are_left_out_of_the_saved_state():
@@ -129,10 +131,13 @@ def test_default_widget_values_are_left_out_of_the_saved_state():
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     kept_button = state[button.model_id]["state"]
     kept_layout = state[layout.model_id]["state"]
-    assert kept_button["description"] == "Push" and "disabled" not in kept_button
+    assert kept_button["description"] == "Push"
+    assert "disabled" not in kept_button
     assert kept_button["layout"] == button.get_state()["layout"]
-    assert kept_button["_model_name"] == "ButtonModel" and "_view_count" not in kept_button
-    assert kept_layout["width"] == "34px" and "height" not in kept_layout
+    assert kept_button["_model_name"] == "ButtonModel"
+    assert "_view_count" not in kept_button
+    assert kept_layout["width"] == "34px"
+    assert "height" not in kept_layout
     button.close()
     layout.close()
 
