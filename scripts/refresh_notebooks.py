@@ -63,7 +63,7 @@ def _default_states() -> dict[tuple[str, str], dict[str, Any]]:
             continue  # the class the model is named after decides
         try:
             widget = cls()
-        except (TypeError, traitlets.TraitError):  # noqa: S112 - needs arguments: state kept whole
+        except (TypeError, traitlets.TraitError):  # needs arguments: its state is kept whole
             continue
         defaults[key] = widget.get_state()
         widget.close()
