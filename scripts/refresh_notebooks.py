@@ -83,10 +83,7 @@ def drop_default_state(notebook: nbformat.NotebookNode) -> None:
         model["state"] = {
             key: value
             for key, value in model["state"].items()
-            if key in {"layout", "style"}
-            or (key.startswith(("_model_", "_view_")) and key != "_view_count")
-            or key not in default
-            or default[key] != value
+            if key in {"layout", "style"} or key not in default or default[key] != value
         }
 
 

@@ -54,7 +54,7 @@ def test_checks_are_in_one_collapsed_cell(path):
         if cell is not check:
             assert _asserts(cell.source) == 0, cell.source
             assert "NBVAL" not in cell.source, cell.source
-            assert ".server.model" not in cell.source, cell.source
+            assert ".server." not in cell.source, cell.source  # the sandbox stays a black box
             assert "raise AssertionError" not in cell.source, cell.source
 
 
@@ -134,7 +134,7 @@ def test_default_widget_values_are_left_out_of_the_saved_state():
     assert kept_button["description"] == "Push"
     assert "disabled" not in kept_button
     assert kept_button["layout"] == button.get_state()["layout"]
-    assert kept_button["_model_name"] == "ButtonModel"
+    assert "_model_name" not in kept_button  # the model says which it is
     assert "_view_count" not in kept_button
     assert kept_layout["width"] == "34px"
     assert "height" not in kept_layout
