@@ -1,0 +1,34 @@
+"""The example notebooks as saved: opened in JupyterLab without running a cell.
+
+Their outputs are committed with widget state (``scripts/refresh_notebooks.py``), so a
+reader sees the panels drawn (JupyterLab draws saved widgets once the notebook is trusted,
+as one is after its reader ran it), and the checks cell's input is collapsed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.mark.parametrize(
+    ("notebook", "shown"),
+    [
+        ("quickstart.ipynb", ".segwidgets-app"),
+        ("polars_query_to_segment.ipynb", ".segwidgets-panel"),
+    ],
+)
+def test_saved_notebook_shows_its_panels_before_running(lab, notebook, shown):
+    lab.open(notebook)
+    assert lab.page.locator(".jp-OutputArea-output").filter(has_text="All checks passed.").count()
+    lab.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:trust'); }")
+    lab.page.locator(".jp-Dialog .jp-mod-accept").click()
+    panel = lab.page.locator(f".jp-OutputArea-output {shown}").first
+    panel.wait_for()
+    panel.scroll_into_view_if_needed()
+    lab.screenshot("saved-panel")
+    executed = lab.page.locator(".jp-CodeCell .jp-InputPrompt").filter(has_text="[1]")
+    assert executed.count() == 1  # the saved run, not a new one
+    assert lab.page.locator(".jp-Cell .jp-InputPlaceholder").count() == 1  # the checks, collapsed
+    assert lab.cell_errors() == []
