@@ -28,7 +28,8 @@ NOTEBOOKS = ROOT / "notebooks"
 LOCAL_PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
 #: what a saved output must not hold: where it ran
 MACHINE_SPECIFIC = re.compile(
-    r"/home/|/Users/|/tmp/|/private/var/|\\\\Users\\\\|" + re.escape(str(ROOT))
+    # The checkout first, so a checkout under /tmp/ is named as itself.
+    re.escape(str(ROOT)) + r"|/home/|/Users/|/tmp/|/private/var/|\\\\Users\\\\"
 )
 
 

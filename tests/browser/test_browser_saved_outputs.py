@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 )
 def test_saved_notebook_shows_its_panels_before_running(lab, notebook, shown):
     lab.open(notebook)
-    assert lab.page.locator(".jp-OutputArea-output").filter(has_text="All checks passed.").count()
+    # Waits while JupyterLab draws the saved cells (a large notebook takes a while).
+    checks = lab.page.locator(".jp-OutputArea-output").filter(has_text="All checks passed.")
+    checks.first.wait_for(state="attached", timeout=60_000)
     lab.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:trust'); }")
     lab.page.locator(".jp-Dialog .jp-mod-accept").click()
     panel = lab.page.locator(f".jp-OutputArea-output {shown}").first
