@@ -75,6 +75,7 @@ from ._export import write_private_csv
 from ._item_errors import ItemError
 from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
 from ._lease import SegmentLease
+from ._cost import WAVE_MIN, VerifyMethod, lookup_plan
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._types import ApplyStatus
@@ -97,7 +98,7 @@ _OUTAGE_AFTER = 3
 
 #: Batches per wave between two checks of the segment's member count (at least; a wave is
 #: ``concurrency`` batches when that is larger).
-_WAVE_MIN = 8
+_WAVE_MIN = WAVE_MIN
 
 #: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
 _Batch = tuple[Action, list[str], int | None]
@@ -154,6 +155,9 @@ class ApplyResult:
     message: str = ""
     requests: pl.DataFrame | None = None
     batch_size: int = 0
+    #: how verification read the changes back: ``in-filter`` (member reads filtered by
+    #: ``$in``, 100 ids a request), ``full-read``, ``per-customer`` or ``none``
+    verify_method: str = "none"
 
     def _n(self, action: str | None, *outcomes: str) -> int:
         frame = self.outcomes
@@ -339,6 +343,15 @@ class Pusher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def read(self, code: str) -> LiveSnapshot:
+        """The segment's live members, offset pages ``concurrency`` at a time."""
+        return read_live(
+            self.client,
+            code,
+            page_size=self.options.page_size,
+            concurrency=self.options.concurrency,
+        )
+
     # -- checks ----------------------------------------------------------------------------
 
     def check_target(self, plan: SegmentPlan, *, segment: str | None = None) -> None:
@@ -370,7 +383,7 @@ class Pusher:
 
     def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
         """Re-read the segment; refuse the plan if it changed since planning."""
-        live = read_live(self.client, plan.segment_code, page_size=self.options.page_size)
+        live = self.read(plan.segment_code)
         if live.fingerprint != plan.live_fingerprint:
             before = pl.DataFrame({"customer_id": plan.live})
             now = live.frame()
@@ -470,6 +483,7 @@ class Pusher:
                 lease=lease,
             )
             run.expect(live.n)
+            run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
             # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
@@ -558,17 +572,46 @@ class Pusher:
             wait_s = min(wait_s * 2, 5.0)
         return present
 
-    def still_present(self, code: str, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
-        page = self.options.page_size or self.client.traits.page_size
-        n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
-        if len(ids) < n_pages:
+    def still_present(self, code: str, ids: list[str], *, n_live: int | None = None) -> set[str]:
+        """Which of ``ids`` are members now, by the way that needs the fewest requests
+        (see ``lookup_method``; ``n_live``: the segment's size if known, else asked)."""
+        return self.lookup(code, ids, n_live=n_live)[0]
+
+    def lookup_method(self, n_ids: int, n_live: int) -> VerifyMethod:
+        """How to learn which of ``n_ids`` ids are members of a segment of ``n_live``:
+        ``in-filter`` (``⌈n_ids / page⌉`` member reads filtered by ``$in``, unless this
+        Shopgate is known not to take it), ``full-read`` (``n_live // page + 1`` pages) or
+        ``per-customer`` (one ``customers/{id}/segments`` read per id), the fewest
+        requests first."""
+        return lookup_plan(
+            n_ids,
+            n_live,
+            page=self.options.page_size or self.client.traits.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )[0]
+
+    def lookup(
+        self, code: str, ids: Sequence[str], *, n_live: int | None = None
+    ) -> tuple[set[str], VerifyMethod]:
+        """Which of ``ids`` are members now, and how it was learnt."""
+        if not ids:
+            return set(), "none"
+        if n_live is None:
+            n_live = int(self.client.get_segment(code).get("memberCount", 0))
+        method = self.lookup_method(len(ids), n_live)
+        if method == "in-filter":
+            found = self.client.members_among(code, ids)
+            if found is not None:
+                return found, method
+            # this Shopgate does not filter members by $in (now known): the next best way
+            method = self.lookup_method(len(ids), n_live)
+        if method == "per-customer":
             return {
                 cid
                 for cid in ids
                 if code in {s.get("code") for s in self.client.customer_segments(cid)}
-            }
-        return set(ids) & set(read_live(self.client, code, page_size=page).ids)
+            }, method
+        return set(ids) & set(self.read(code).ids), "full-read"
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
         """Settle a finished or interrupted run from reads, for an undo.
@@ -649,6 +692,9 @@ class _RunState:
         self.refused_in_a_row = 0
         self.last_refusal: BaseException | None = None
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
+        #: members the segment should hold after the run (None: asked when needed)
+        self.n_after: int | None = None
+        self.verify_method: VerifyMethod = "none"
 
     # -- one writer, intact journal ---------------------------------------------------------
 
@@ -800,6 +846,7 @@ class _RunState:
             timings=timings,
             message=message,
             batch_size=self.p.batch_size,
+            verify_method=self.verify_method,
         )
         if self.fatal is not None:
             raise ApplyIncompleteError(message, result=result) from self.fatal
@@ -1076,7 +1123,7 @@ class _RunState:
             self.tracker.advance(batches=0, members=len(removes), phase="reconcile")
         if not adds:
             return
-        live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+        live = set(self.p.read(self.code).ids)
         done = sorted(set(adds) & live)
         self.journal.set_member_status(self.run_id, "add", done, "applied")
         self.tracker.advance(batches=0, members=len(done), phase="reconcile")
@@ -1094,7 +1141,7 @@ class _RunState:
         for _ in range(self.p.options.max_rounds):
             if not (self.uncertain["add"] or self.uncertain["remove"]):
                 return
-            live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+            live = set(self.p.read(self.code).ids)
             with self.lock:
                 adds, removes = self.uncertain["add"], self.uncertain["remove"]
                 self.uncertain = {"add": set(), "remove": set()}
@@ -1136,8 +1183,11 @@ class _RunState:
         removed = self.journal.member_ids(self.run_id, "remove", ("accepted", "unverified"))
         if not added and not removed:
             return
-        self.tracker.emit("verify", "reading the segment back")
-        live = set(read_live(self.client, self.code, page_size=opts.page_size).ids)
+        changed = [*added, *removed]
+        n_live = self.n_after
+        method = self.p.lookup_method(len(changed), n_live) if n_live is not None else None
+        self.tracker.emit("verify", f"reading back {len(changed):,} changes ({method or 'auto'})")
+        live, self.verify_method = self.p.lookup(self.code, changed, n_live=n_live)
         self.journal.set_member_status(
             self.run_id, "add", [i for i in added if i in live], "verified"
         )
@@ -1155,7 +1205,7 @@ class _RunState:
         while pending and clock() < deadline:
             sleep(min(wait, max(deadline - clock(), 0)))
             wait = min(wait * 2, 5.0)
-            still = self.p.still_present(self.code, pending)
+            still = self.p.still_present(self.code, pending, n_live=n_live)
             self.journal.set_member_status(
                 self.run_id, "remove", [i for i in pending if i not in still], "verified"
             )

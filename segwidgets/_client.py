@@ -515,10 +515,13 @@ class ShopgateClient:
         meta = _meta(body)
         total = _int_or_none(meta.get("totalItemCount"))
         size = self._learn_page_limit(meta, size, len(members), offset, total)
+        next_cursor = _next_cursor(meta)
+        if offset and next_cursor is None:
+            self.traits.learn(member_paging="offset")
         return MemberPage(
             members=members,
             total=total,
-            next_cursor=_next_cursor(meta),
+            next_cursor=next_cursor,
             offset=offset,
             limit=size,
         )
