@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ._cost import WAVE_MIN, VerifyMethod, lookup_plan, read_pages
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -75,14 +76,13 @@ from ._export import write_private_csv
 from ._item_errors import ItemError
 from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
 from ._lease import SegmentLease
-from ._cost import WAVE_MIN, VerifyMethod, lookup_plan
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._types import ApplyStatus
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
-    from ._plan import SegmentPlan
+    from ._plan import Estimate, SegmentPlan
 
 __all__ = ["ApplyOptions", "ApplyResult", "Pusher", "chunked"]
 
@@ -343,14 +343,35 @@ class Pusher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def read(self, code: str) -> LiveSnapshot:
+    def read(self, code: str, *, on_page: Callable[[], object] | None = None) -> LiveSnapshot:
         """The segment's live members, offset pages ``concurrency`` at a time."""
         return read_live(
             self.client,
             code,
             page_size=self.options.page_size,
             concurrency=self.options.concurrency,
+            on_page=on_page,
         )
+
+    @property
+    def page_size(self) -> int:
+        """Members per page of a read."""
+        return self.options.page_size or self.client.traits.page_size
+
+    def estimate(self, plan: SegmentPlan, *, verify: bool = True) -> Estimate:
+        """``plan.estimate()`` at this pusher's batch size, concurrency, page size, what is
+        known of ``$in`` and the mean latency so far: the count a run's progress follows
+        (without the verification when ``verify`` is False)."""
+        estimate = plan.estimate(
+            batch_size=self.batch_size,
+            concurrency=self.options.concurrency,
+            latency=self.client.stats.mean_latency(),
+            page_size=self.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )
+        if verify:
+            return estimate
+        return estimate.without("verify")
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -381,9 +402,12 @@ class Pusher:
             )
             raise SegmentNotEditableError(msg)
 
-    def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
-        """Re-read the segment; refuse the plan if it changed since planning."""
-        live = self.read(plan.segment_code)
+    def check_fresh(
+        self, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
+    ) -> LiveSnapshot:
+        """Re-read the segment (all of it: a change anywhere must show); refuse the plan
+        if it changed since planning."""
+        live = self.read(plan.segment_code, on_page=on_page)
         if live.fingerprint != plan.live_fingerprint:
             before = pl.DataFrame({"customer_id": plan.live})
             now = live.frame()
@@ -454,9 +478,19 @@ class Pusher:
         self.workers()
         run_kind = plan.kind if kind == "apply" else kind
         # One writer per segment: refused here (SegmentBusyError) before anything is read.
+        verifying = verify and self.options.verify
+        estimate = self.estimate(plan, verify=verifying)
+        tracker = ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=0,
+            requests_total=estimate.n_requests,
+            requests=lambda: self.client.stats.n_requests - before,
+        )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
             self.check_editable(plan.segment_code)
-            live = self.check_fresh(plan)
+            tracker.start_phase("check", read_pages(plan.n_live, self.page_size), "pages")
+            live = self.check_fresh(plan, on_page=lambda: tracker.step("check"))
             timings["check"] = self._clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self._batches(plan.removes, plan.adds))
@@ -479,8 +513,9 @@ class Pusher:
                 plan.segment_code,
                 progress,
                 cancel,
-                verify=verify and self.options.verify,
+                verify=verifying,
                 lease=lease,
+                tracker=tracker,
             )
             run.expect(live.n)
             run.n_after = plan.n_after
@@ -591,27 +626,60 @@ class Pusher:
         )[0]
 
     def lookup(
-        self, code: str, ids: Sequence[str], *, n_live: int | None = None
+        self,
+        code: str,
+        ids: Sequence[str],
+        *,
+        n_live: int | None = None,
+        on_step: Callable[[VerifyMethod, int], object] | None = None,
     ) -> tuple[set[str], VerifyMethod]:
-        """Which of ``ids`` are members now, and how it was learnt."""
+        """Which of ``ids`` are members now, and how it was learnt. ``on_step(method, n)``
+        after each request: ``n`` ids looked up (``in-filter``, ``per-customer``) or one
+        page read (``full-read``)."""
         if not ids:
             return set(), "none"
         if n_live is None:
             n_live = int(self.client.get_segment(code).get("memberCount", 0))
         method = self.lookup_method(len(ids), n_live)
         if method == "in-filter":
-            found = self.client.members_among(code, ids)
+            found = self._among(code, ids, on_step)
             if found is not None:
                 return found, method
             # this Shopgate does not filter members by $in (now known): the next best way
             method = self.lookup_method(len(ids), n_live)
         if method == "per-customer":
-            return {
-                cid
-                for cid in ids
-                if code in {s.get("code") for s in self.client.customer_segments(cid)}
-            }, method
-        return set(ids) & set(self.read(code).ids), "full-read"
+            present: set[str] = set()
+            for cid in ids:
+                if code in {s.get("code") for s in self.client.customer_segments(cid)}:
+                    present.add(cid)
+                if on_step is not None:
+                    on_step(method, 1)
+            return present, method
+
+        def page_read() -> None:
+            if on_step is not None:
+                on_step("full-read", 1)
+
+        return set(ids) & set(self.read(code, on_page=page_read).ids), "full-read"
+
+    def _among(
+        self,
+        code: str,
+        ids: Sequence[str],
+        on_step: Callable[[VerifyMethod, int], object] | None,
+    ) -> set[str] | None:
+        """``client.members_among`` a page of ids at a time (None: ``$in`` refused)."""
+        size = self.client.traits.page_size
+        present: set[str] = set()
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            found = self.client.members_among(code, chunk)
+            if found is None:
+                return None
+            present |= found
+            if on_step is not None:
+                on_step("in-filter", len(chunk))
+        return present
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
         """Settle a finished or interrupted run from reads, for an undo.
@@ -664,6 +732,7 @@ class _RunState:
         *,
         verify: bool,
         lease: SegmentLease | None = None,
+        tracker: ProgressTracker | None = None,
     ) -> None:
         self.p = pusher
         self.lease = lease
@@ -678,7 +747,7 @@ class _RunState:
         self.run_id = run_id
         self.code = code
         self.cancel = cancel or CancelToken()
-        self.tracker = ProgressTracker(progress, batches_total=0, members_total=0)
+        self.tracker = tracker or ProgressTracker(progress, batches_total=0, members_total=0)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
@@ -1185,9 +1254,24 @@ class _RunState:
             return
         changed = [*added, *removed]
         n_live = self.n_after
-        method = self.p.lookup_method(len(changed), n_live) if n_live is not None else None
-        self.tracker.emit("verify", f"reading back {len(changed):,} changes ({method or 'auto'})")
-        live, self.verify_method = self.p.lookup(self.code, changed, n_live=n_live)
+        if n_live is None:
+            n_live = int(self.client.get_segment(self.code).get("memberCount", 0))
+        self.p.lookup_method(len(changed), n_live)
+        units: dict[VerifyMethod, tuple[str, int]] = {
+            "full-read": ("pages", read_pages(n_live, self.p.page_size)),
+            "in-filter": ("ids", len(changed)),
+            "per-customer": ("ids", len(changed)),
+        }
+        started: set[VerifyMethod] = set()
+
+        def on_step(used: VerifyMethod, n: int) -> None:
+            if used not in started:  # the first step, or a fallback to another way
+                started.add(used)
+                unit, total = units[used]
+                self.tracker.start_phase("verify", total, unit)
+            self.tracker.step("verify", n, f"reading back {len(changed):,} changes ({used})")
+
+        live, self.verify_method = self.p.lookup(self.code, changed, n_live=n_live, on_step=on_step)
         self.journal.set_member_status(
             self.run_id, "add", [i for i in added if i in live], "verified"
         )

@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -409,7 +409,9 @@ class ShopgateClient:
             body={"newSegmentCode": new_code},
         )
 
-    def member_pages(self, code: str, *, page_size: int | None = None) -> Iterator[MemberPage]:
+    def member_pages(
+        self, code: str, *, page_size: int | None = None
+    ) -> Generator[MemberPage, None, None]:
         """The segment's members page by page (every type: customers and devices).
 
         Pages by ``offset`` (Shopgate's documented way); when an answer carries a cursor

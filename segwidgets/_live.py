@@ -9,8 +9,8 @@ walked one after another (each cursor comes in the previous answer).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from itertools import chain
 from operator import itemgetter
@@ -83,25 +83,40 @@ def _is_customer(member: dict[str, Any]) -> bool:
 
 
 def _read_once(
-    client: ShopgateClient, code: str, page_size: int | None, concurrency: int = 1
+    client: ShopgateClient,
+    code: str,
+    page_size: int | None,
+    concurrency: int = 1,
+    on_page: Callable[[], object] | None = None,
 ) -> _Read:
     if concurrency <= 1 or client.traits.member_paging == "cursor":
-        return _read_walk(client, code, page_size)
+        return _read_walk(client, code, page_size, on_page)
     walk = client.member_pages(code, page_size=page_size)
     first = next(walk)
     if first.next_cursor is not None:
         # Cursor paging (the walk learns it for the next reads): walked in order.
-        return _collect(chain([first], walk))
+        return _collect(chain([first], walk), on_page)
     walk.close()
-    return _read_offsets(client, code, first, concurrency)
+    if on_page is not None:
+        on_page()
+    return _read_offsets(client, code, first, concurrency, on_page)
 
 
-def _read_walk(client: ShopgateClient, code: str, page_size: int | None) -> _Read:
-    return _collect(client.member_pages(code, page_size=page_size))
+def _read_walk(
+    client: ShopgateClient,
+    code: str,
+    page_size: int | None,
+    on_page: Callable[[], object] | None = None,
+) -> _Read:
+    return _collect(client.member_pages(code, page_size=page_size), on_page)
 
 
 def _read_offsets(
-    client: ShopgateClient, code: str, first: MemberPage, concurrency: int
+    client: ShopgateClient,
+    code: str,
+    first: MemberPage,
+    concurrency: int,
+    on_page: Callable[[], object] | None = None,
 ) -> _Read:
     """The pages after ``first`` by offset: those its total implies concurrently, then
     the rest one by one until a page is short."""
@@ -111,13 +126,20 @@ def _read_offsets(
         if first.total is None or len(first.members) >= first.total:
             return _collect(pages)
         # Fewer than asked while the total says there is more: smaller pages than asked.
-        return _read_walk(client, code, size)
+        return _read_walk(client, code, size, on_page)
     n_full = max(first.total // size, 1) if first.total is not None else 1
+
+    def fetch(offset: int) -> MemberPage:
+        page = client.member_page(code, offset=offset, limit=size)
+        if on_page is not None:
+            on_page()
+        return page
+
     offsets = [k * size for k in range(1, n_full)]
     if offsets:
         workers = min(concurrency, len(offsets))
         with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-read") as pool:
-            futures = [pool.submit(client.member_page, code, offset=o, limit=size) for o in offsets]
+            futures = [pool.submit(fetch, o) for o in offsets]
             try:
                 pages.extend(f.result() for f in futures)
             finally:
@@ -126,11 +148,11 @@ def _read_offsets(
     offset = n_full * size
     previous = [m.get("id") for m in pages[-1].members]
     while True:
-        page = client.member_page(code, offset=offset, limit=size)
+        page = fetch(offset)
         ids = [m.get("id") for m in page.members]
         if ids and ids == previous:
             # the server ignores ``offset``: the walk (which says so) reads it once more
-            return _read_walk(client, code, size)
+            return _read_walk(client, code, size, on_page)
         pages.append(page)
         if len(page.members) < size:
             return _collect(pages)
@@ -138,7 +160,7 @@ def _read_offsets(
         previous = ids
 
 
-def _collect(pages: Iterable[MemberPage]) -> _Read:
+def _collect(pages: Iterable[MemberPage], on_page: Callable[[], object] | None = None) -> _Read:
     ids: list[Any] = []
     totals: set[int] = set()
     n_pages = 0
@@ -146,6 +168,8 @@ def _collect(pages: Iterable[MemberPage]) -> _Read:
     # Pages are taken apart in this thread, one after another.
     for page in pages:
         n_pages += 1
+        if on_page is not None:
+            on_page()
         members = page.members
         if all(map(_is_customer, members)):
             ids.extend(map(_ID, members))
@@ -190,12 +214,14 @@ def read_live(
     page_size: int | None = None,
     attempts: int = 3,
     concurrency: int = 1,
+    on_page: Callable[[], object] | None = None,
 ) -> LiveSnapshot:
     """Read every page of a segment's members (``page_size`` defaults to the client's
     ``traits.page_size``), offset pages ``concurrency`` at a time (1: one after another).
 
     A read of N members by offset takes ``N // page_size + 1`` page requests (a full page
-    is never the last one), whatever the concurrency.
+    is never the last one), whatever the concurrency. ``on_page`` is called (from any
+    thread) after each page request is answered.
 
     A read is torn when the segment changed between two pages: the page totals disagree,
     or an id came twice. A read whose ids do not add up to the total is read once more: the
@@ -209,7 +235,7 @@ def read_live(
     n_torn = 0
     while n_torn < attempts and n_reads < attempts + 1:
         n_reads += 1
-        read = _read_once(client, code, page_size, concurrency)
+        read = _read_once(client, code, page_size, concurrency, on_page)
         if not read.whole:
             n_torn += 1
             unconfirmed = None

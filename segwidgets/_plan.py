@@ -129,6 +129,19 @@ class Estimate:
         """The cost of one phase (``check``, ``push``, ``verify``), None if it has none."""
         return next((p for p in self.phases if p.phase == name), None)
 
+    def without(self, phase: str) -> Estimate:
+        """The same estimate without one phase (``verify`` for a push that skips it)."""
+        cost = self.phase(phase)
+        if cost is None or phase == "push":
+            return self
+        return replace(
+            self,
+            n_read_requests=self.n_read_requests - cost.n_requests,
+            seconds=self.seconds - cost.seconds,
+            phases=tuple(p for p in self.phases if p.phase != phase),
+            verify_method="none" if phase == "verify" else self.verify_method,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """Counts and seconds per phase, JSON-ready."""
         return {

@@ -180,7 +180,8 @@ def test_estimate_time_follows_concurrency() -> None:
     eight = plan.estimate(concurrency=8, latency=0.1)
     assert one.n_requests == eight.n_requests  # waves are at least 8 batches either way
     check1, check8 = one.phase("check"), eight.phase("check")
-    assert check1 is not None and check8 is not None
+    assert check1 is not None
+    assert check8 is not None
     # 1,001 pages: first and last alone, the 999 between them 8 at a time
     assert check8.seconds == pytest.approx(0.1 + (2 + 125) * 0.1)
     assert check1.seconds == pytest.approx(0.1 + 1001 * 0.1)
