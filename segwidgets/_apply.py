@@ -703,17 +703,33 @@ class Pusher:
         ids: Sequence[str],
         on_step: Callable[[VerifyMethod, int], object] | None,
     ) -> set[str] | None:
-        """``client.members_among`` a chunk of ids at a time (None: ``$in`` refused)."""
+        """``client.members_among`` a chunk of ids a request, ``concurrency`` requests at a
+        time (the first one alone while it is not known whether ``$in`` works); None when
+        ``$in`` is refused."""
         size = in_chunk(self.page_size)
-        present: set[str] = set()
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
+        chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+        def one(chunk: Sequence[str]) -> set[str] | None:
             found = self.client.members_among(code, chunk, chunk=size)
+            if found is not None and on_step is not None:
+                on_step("in-filter", len(chunk))
+            return found
+
+        present: set[str] = set()
+        if self.client.traits.in_on_id is None:
+            found = one(chunks[0])
             if found is None:
                 return None
             present |= found
-            if on_step is not None:
-                on_step("in-filter", len(chunk))
+            chunks = chunks[1:]
+        if not chunks:
+            return present
+        workers = min(max(1, self.options.concurrency), len(chunks))
+        with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-lookup") as pool:
+            for found in pool.map(one, chunks):
+                if found is None:
+                    return None
+                present |= found
         return present
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
