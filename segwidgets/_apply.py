@@ -30,9 +30,19 @@ How a push goes:
    still missing is sent, for at most ``max_rounds`` rounds. A removal the read still
    shows may be accepted and not applied yet: it is waited for (up to ``verify_timeout``)
    before it is sent again. ``resume`` settles batches left *sending* the same way.
-4. **verify** — the segment is read back; adds must show, removes must be gone (polled
-   until ``verify_timeout``, since deletes apply later). What is still not gone is
-   ``accepted_unverified``.
+4. **verify** — the changes are read back the way that needs the fewest requests (see
+   ``segwidgets._cost.lookup_plan``): member reads filtered by ``{"id": {"$in": [...]}}``,
+   100 ids a request, where Shopgate takes them (a 400 naming ``filters`` teaches
+   ``traits.in_on_id = False`` and the next best way is used), else a full read of the
+   segment, or ``customers/{id}/segments`` per id; ``ApplyResult.verify_method`` says which.
+   Adds must show, removes must be gone (polled until ``verify_timeout``, since deletes
+   apply later). What is still not gone is ``accepted_unverified``.
+
+Every full read of the segment (the stale check, a reconcile round, a full-read
+verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). The
+stale check stays a full read: only reading every page can show a change anywhere in the
+segment. The run's progress counts each phase in its own unit and the whole run against
+``Pusher.estimate(plan)`` (the plan's estimate at this session's settings).
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ._cost import WAVE_MIN, VerifyMethod, in_chunk, lookup_plan, read_pages, verify_plan
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -81,7 +92,7 @@ from ._types import ApplyStatus
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
-    from ._plan import SegmentPlan
+    from ._plan import Estimate, SegmentPlan
 
 __all__ = ["ApplyOptions", "ApplyResult", "Pusher", "chunked"]
 
@@ -97,7 +108,7 @@ _OUTAGE_AFTER = 3
 
 #: Batches per wave between two checks of the segment's member count (at least; a wave is
 #: ``concurrency`` batches when that is larger).
-_WAVE_MIN = 8
+_WAVE_MIN = WAVE_MIN
 
 #: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
 _Batch = tuple[Action, list[str], int | None]
@@ -154,6 +165,9 @@ class ApplyResult:
     message: str = ""
     requests: pl.DataFrame | None = None
     batch_size: int = 0
+    #: how verification read the changes back: ``in-filter`` (member reads filtered by
+    #: ``$in``, 100 ids a request), ``full-read``, ``per-customer`` or ``none``
+    verify_method: str = "none"
 
     def _n(self, action: str | None, *outcomes: str) -> int:
         frame = self.outcomes
@@ -339,6 +353,59 @@ class Pusher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def read(self, code: str, *, on_page: Callable[[], object] | None = None) -> LiveSnapshot:
+        """The segment's live members, offset pages ``concurrency`` at a time."""
+        return read_live(
+            self.client,
+            code,
+            page_size=self.options.page_size,
+            concurrency=self.options.concurrency,
+            on_page=on_page,
+        )
+
+    def read_with_progress(
+        self, code: str, progress: ProgressCallback | None, *, n_members: object = None
+    ) -> LiveSnapshot:
+        """``read``, reported as phase ``read`` in pages (``n_members``: the segment's
+        ``memberCount``, for the number of pages to expect)."""
+        if progress is None:
+            return self.read(code)
+        count = n_members if isinstance(n_members, int) and n_members >= 0 else 0
+        pages = read_pages(count, self.page_size)
+        before = self.client.stats.n_requests
+        tracker = ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=0,
+            clock=self._clock,
+            requests_total=pages,
+            requests=lambda: self.client.stats.n_requests - before,
+        )
+        tracker.start_phase("read", pages, "pages")
+        live = self.read(code, on_page=lambda: tracker.step("read"))
+        tracker.emit("done", f"{live.n:,} members in {live.n_pages:,} pages")
+        return live
+
+    @property
+    def page_size(self) -> int:
+        """Members per page of a read."""
+        return self.options.page_size or self.client.traits.page_size
+
+    def estimate(self, plan: SegmentPlan, *, verify: bool = True) -> Estimate:
+        """``plan.estimate()`` at this pusher's batch size, concurrency, page size, what is
+        known of ``$in`` and the mean latency so far: the count a run's progress follows
+        (without the verification when ``verify`` is False)."""
+        estimate = plan.estimate(
+            batch_size=self.batch_size,
+            concurrency=self.options.concurrency,
+            latency=self.client.stats.mean_latency(),
+            page_size=self.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )
+        if verify:
+            return estimate
+        return estimate.without("verify")
+
     # -- checks ----------------------------------------------------------------------------
 
     def check_target(self, plan: SegmentPlan, *, segment: str | None = None) -> None:
@@ -358,8 +425,8 @@ class Pusher:
             )
             raise PlanTargetError(msg)
 
-    def check_editable(self, code: str) -> None:
-        """Only fixed segments have a member list that can be edited."""
+    def check_editable(self, code: str) -> dict[str, Any]:
+        """Only fixed segments have a member list that can be edited; the segment."""
         segment = self.client.get_segment(code)
         if segment.get("type", "fixed") != "fixed":
             msg = (
@@ -367,10 +434,14 @@ class Pusher:
                 "Only fixed segments can be synced."
             )
             raise SegmentNotEditableError(msg)
+        return segment
 
-    def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
-        """Re-read the segment; refuse the plan if it changed since planning."""
-        live = read_live(self.client, plan.segment_code, page_size=self.options.page_size)
+    def check_fresh(
+        self, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
+    ) -> LiveSnapshot:
+        """Re-read the segment (all of it: a change anywhere must show); refuse the plan
+        if it changed since planning."""
+        live = self.read(plan.segment_code, on_page=on_page)
         if live.fingerprint != plan.live_fingerprint:
             before = pl.DataFrame({"customer_id": plan.live})
             now = live.frame()
@@ -441,9 +512,20 @@ class Pusher:
         self.workers()
         run_kind = plan.kind if kind == "apply" else kind
         # One writer per segment: refused here (SegmentBusyError) before anything is read.
+        verifying = verify and self.options.verify
+        estimate = self.estimate(plan, verify=verifying)
+        tracker = ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=0,
+            clock=self._clock,
+            requests_total=estimate.n_requests,
+            requests=lambda: self.client.stats.n_requests - before,
+        )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
             self.check_editable(plan.segment_code)
-            live = self.check_fresh(plan)
+            tracker.start_phase("check", read_pages(plan.n_live, self.page_size), "pages")
+            live = self.check_fresh(plan, on_page=lambda: tracker.step("check"))
             timings["check"] = self._clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self._batches(plan.removes, plan.adds))
@@ -466,10 +548,12 @@ class Pusher:
                 plan.segment_code,
                 progress,
                 cancel,
-                verify=verify and self.options.verify,
+                verify=verifying,
                 lease=lease,
+                tracker=tracker,
             )
             run.expect(live.n)
+            run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
             # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
@@ -558,17 +642,95 @@ class Pusher:
             wait_s = min(wait_s * 2, 5.0)
         return present
 
-    def still_present(self, code: str, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
-        page = self.options.page_size or self.client.traits.page_size
-        n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
-        if len(ids) < n_pages:
-            return {
-                cid
-                for cid in ids
-                if code in {s.get("code") for s in self.client.customer_segments(cid)}
-            }
-        return set(ids) & set(read_live(self.client, code, page_size=page).ids)
+    def still_present(self, code: str, ids: list[str], *, n_live: int | None = None) -> set[str]:
+        """Which of ``ids`` are members now, by the way that needs the fewest requests
+        (see ``lookup_method``; ``n_live``: the segment's size if known, else asked)."""
+        return self.lookup(code, ids, n_live=n_live)[0]
+
+    def lookup_method(self, n_ids: int, n_live: int) -> VerifyMethod:
+        """How to learn which of ``n_ids`` ids are members of a segment of ``n_live``:
+        ``in-filter`` (``⌈n_ids / page⌉`` member reads filtered by ``$in``, unless this
+        Shopgate is known not to take it), ``full-read`` (``n_live // page + 1`` pages) or
+        ``per-customer`` (one ``customers/{id}/segments`` read per id), the fewest
+        requests first."""
+        return lookup_plan(
+            n_ids,
+            n_live,
+            page=self.options.page_size or self.client.traits.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )[0]
+
+    def lookup(
+        self,
+        code: str,
+        ids: Sequence[str],
+        *,
+        n_live: int | None = None,
+        on_step: Callable[[VerifyMethod, int], object] | None = None,
+    ) -> tuple[set[str], VerifyMethod]:
+        """Which of ``ids`` are members now, and how it was learnt. ``on_step(method, n)``
+        after each request: ``n`` ids looked up (``in-filter``, ``per-customer``) or one
+        page read (``full-read``)."""
+        if not ids:
+            return set(), "none"
+        if n_live is None:
+            n_live = int(self.client.get_segment(code).get("memberCount", 0))
+        method = self.lookup_method(len(ids), n_live)
+        if method == "in-filter":
+            found = self._among(code, ids, on_step)
+            if found is not None:
+                return found, method
+            # this Shopgate does not filter members by $in (now known): the next best way
+            method = self.lookup_method(len(ids), n_live)
+        if method == "per-customer":
+            present: set[str] = set()
+            for cid in ids:
+                if code in {s.get("code") for s in self.client.customer_segments(cid)}:
+                    present.add(cid)
+                if on_step is not None:
+                    on_step(method, 1)
+            return present, method
+
+        def page_read() -> None:
+            if on_step is not None:
+                on_step("full-read", 1)
+
+        return set(ids) & set(self.read(code, on_page=page_read).ids), "full-read"
+
+    def _among(
+        self,
+        code: str,
+        ids: Sequence[str],
+        on_step: Callable[[VerifyMethod, int], object] | None,
+    ) -> set[str] | None:
+        """``client.members_among`` a chunk of ids a request, ``concurrency`` requests at a
+        time (the first one alone while it is not known whether ``$in`` works); None when
+        ``$in`` is refused."""
+        size = in_chunk(self.page_size)
+        chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+        def one(chunk: Sequence[str]) -> set[str] | None:
+            found = self.client.members_among(code, chunk, chunk=size)
+            if found is not None and on_step is not None:
+                on_step("in-filter", len(chunk))
+            return found
+
+        present: set[str] = set()
+        if self.client.traits.in_on_id is None:
+            found = one(chunks[0])
+            if found is None:
+                return None
+            present |= found
+            chunks = chunks[1:]
+        if not chunks:
+            return present
+        workers = min(max(1, self.options.concurrency), len(chunks))
+        with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-lookup") as pool:
+            for found in pool.map(one, chunks):
+                if found is None:
+                    return None
+                present |= found
+        return present
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
         """Settle a finished or interrupted run from reads, for an undo.
@@ -621,6 +783,7 @@ class _RunState:
         *,
         verify: bool,
         lease: SegmentLease | None = None,
+        tracker: ProgressTracker | None = None,
     ) -> None:
         self.p = pusher
         self.lease = lease
@@ -635,7 +798,7 @@ class _RunState:
         self.run_id = run_id
         self.code = code
         self.cancel = cancel or CancelToken()
-        self.tracker = ProgressTracker(progress, batches_total=0, members_total=0)
+        self.tracker = tracker or ProgressTracker(progress, batches_total=0, members_total=0)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
@@ -649,6 +812,9 @@ class _RunState:
         self.refused_in_a_row = 0
         self.last_refusal: BaseException | None = None
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
+        #: members the segment should hold after the run (None: asked when needed)
+        self.n_after: int | None = None
+        self.verify_method: VerifyMethod = "none"
 
     # -- one writer, intact journal ---------------------------------------------------------
 
@@ -800,6 +966,7 @@ class _RunState:
             timings=timings,
             message=message,
             batch_size=self.p.batch_size,
+            verify_method=self.verify_method,
         )
         if self.fatal is not None:
             raise ApplyIncompleteError(message, result=result) from self.fatal
@@ -1076,7 +1243,7 @@ class _RunState:
             self.tracker.advance(batches=0, members=len(removes), phase="reconcile")
         if not adds:
             return
-        live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+        live = set(self.p.read(self.code).ids)
         done = sorted(set(adds) & live)
         self.journal.set_member_status(self.run_id, "add", done, "applied")
         self.tracker.advance(batches=0, members=len(done), phase="reconcile")
@@ -1094,7 +1261,7 @@ class _RunState:
         for _ in range(self.p.options.max_rounds):
             if not (self.uncertain["add"] or self.uncertain["remove"]):
                 return
-            live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+            live = set(self.p.read(self.code).ids)
             with self.lock:
                 adds, removes = self.uncertain["add"], self.uncertain["remove"]
                 self.uncertain = {"add": set(), "remove": set()}
@@ -1136,8 +1303,34 @@ class _RunState:
         removed = self.journal.member_ids(self.run_id, "remove", ("accepted", "unverified"))
         if not added and not removed:
             return
-        self.tracker.emit("verify", "reading the segment back")
-        live = set(read_live(self.client, self.code, page_size=opts.page_size).ids)
+        changed = [*added, *removed]
+        n_live = self.n_after
+        if n_live is None:
+            n_live = int(self.client.get_segment(self.code).get("memberCount", 0))
+        page = self.p.page_size
+        method, _ = verify_plan(
+            len(added), len(removed), n_live, page=page, in_filter=self.client.traits.in_on_id
+        )
+        units: dict[VerifyMethod, tuple[str, int]] = {
+            "full-read": ("pages", read_pages(n_live, page)),
+            "in-filter": ("ids", len(changed)),
+            "per-customer": ("ids", len(changed)),
+        }
+        started: set[VerifyMethod] = set()
+
+        def on_step(used: VerifyMethod, n: int) -> None:
+            if used not in started:  # the first step, or a fallback to another way
+                started.add(used)
+                unit, total = units[used]
+                self.tracker.start_phase("verify", total, unit)
+            self.tracker.step("verify", n, f"reading back {len(changed):,} changes ({used})")
+
+        if method == "full-read" or not added or not removed:
+            live, self.verify_method = self.p.lookup(
+                self.code, changed, n_live=n_live, on_step=on_step
+            )
+        else:
+            live, self.verify_method = self._lookup_apart(added, removed, n_live, on_step)
         self.journal.set_member_status(
             self.run_id, "add", [i for i in added if i in live], "verified"
         )
@@ -1155,7 +1348,7 @@ class _RunState:
         while pending and clock() < deadline:
             sleep(min(wait, max(deadline - clock(), 0)))
             wait = min(wait * 2, 5.0)
-            still = self.p.still_present(self.code, pending)
+            still = self.p.still_present(self.code, pending, n_live=n_live)
             self.journal.set_member_status(
                 self.run_id, "remove", [i for i in pending if i not in still], "verified"
             )
@@ -1179,6 +1372,37 @@ class _RunState:
                 "unverified",
                 error=f"accepted but still a member after {opts.verify_timeout:g} s",
             )
+
+    def _lookup_apart(
+        self,
+        added: list[str],
+        removed: list[str],
+        n_live: int,
+        on_step: Callable[[VerifyMethod, int], object],
+    ) -> tuple[set[str], VerifyMethod]:
+        """Adds looked up first, then removes: their last chunk alone until it shows them
+        gone (Shopgate applies removals later; waited for up to ``verify_timeout``), then
+        the rest. Which ids are members, and how it was learnt."""
+        clock, sleep = self.p._clock, self.p._sleep
+        code = self.code
+        present, used = self.p.lookup(code, added, n_live=n_live, on_step=on_step)
+        size = in_chunk(self.p.page_size)
+        probe, rest = removed[-size:], removed[:-size]
+        deadline = clock() + self.p.options.verify_timeout
+        wait = 0.25
+        while True:
+            found, probe_used = self.p.lookup(code, probe, n_live=n_live)
+            if not found or clock() >= deadline:
+                break
+            self.tracker.emit("verify", f"waiting for {len(found):,} removals to apply")
+            sleep(min(wait, max(deadline - clock(), 0)))
+            wait = min(wait * 2, 5.0)
+        on_step(probe_used, len(probe) if probe_used != "full-read" else 1)
+        present |= found
+        if rest:
+            others, _ = self.p.lookup(code, rest, n_live=n_live, on_step=on_step)
+            present |= others
+        return present, used
 
     # -- outcome ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -92,6 +92,9 @@ class MemberPage:
     total: int | None
     next_cursor: str | None
     offset: int | None = 0
+    #: the ``limit`` the page was read with (smaller than asked after a 400 naming ``limit``
+    #: or a ``meta.limit`` that cut a full page)
+    limit: int = DEFAULT_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,15 @@ class ClientStats:
     ``n_requests`` counts API requests sent (retries and replays included, sign-ins not);
     ``n_retries`` the requests sent again (after a retryable failure or a new sign-in);
     ``n_reauths`` the sign-ins forced by a 401; ``n_token_requests`` the requests sent to the
-    token endpoint; ``by_route`` the API requests per ``(method, route name)``.
+    token endpoint; ``by_route`` the API requests per ``(method, route name)``;
+    ``n_paused`` the waits of a request for the pause another one started after a 429.
     """
 
     n_requests: int = 0
     n_retries: int = 0
     n_reauths: int = 0
     n_token_requests: int = 0
+    n_paused: int = 0
     _by_route: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     _seconds: float = field(default=0.0, repr=False)
     _n_timed: int = field(default=0, repr=False)
@@ -142,6 +147,7 @@ class ClientStats:
                 "n_retries": self.n_retries,
                 "n_reauths": self.n_reauths,
                 "n_token_requests": self.n_token_requests,
+                "n_paused": self.n_paused,
                 "by_route": dict(self._by_route),
                 "mean_latency": self._seconds / self._n_timed if self._n_timed else None,
             }
@@ -150,6 +156,7 @@ class ClientStats:
         """Set every counter back to zero."""
         with self._lock:
             self.n_requests = self.n_retries = self.n_reauths = self.n_token_requests = 0
+            self.n_paused = 0
             self._by_route.clear()
             self._seconds = 0.0
             self._n_timed = 0
@@ -165,6 +172,10 @@ class ClientStats:
         with self._lock:
             self._seconds += max(seconds, 0.0)
             self._n_timed += 1
+
+    def _record_pause(self) -> None:
+        with self._lock:
+            self.n_paused += 1
 
     def _record_token_request(self) -> None:
         with self._lock:
@@ -199,6 +210,8 @@ class _Call:
     signed_in: bool = False
     #: The ids a member write sent, in order (to map an item error's index to its id).
     item_ids: Sequence[str] | None = None
+    #: The end of the client's rate-limit pause this call already waited for (or set).
+    paused_until: float = 0.0
 
     @cached_property
     def name(self) -> str:
@@ -262,6 +275,10 @@ class ShopgateClient:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._tokens = TokenCache(self._fetch_token, clock=clock)
+        #: when the pause after a 429 ends (clock time): no request of any thread goes out
+        #: before it
+        self._paused_until = 0.0
+        self._pause_lock = threading.Lock()
         install_httpx_log_filter()
         self._http = httpx.Client(
             transport=transport,
@@ -400,7 +417,9 @@ class ShopgateClient:
             body={"newSegmentCode": new_code},
         )
 
-    def member_pages(self, code: str, *, page_size: int | None = None) -> Iterator[MemberPage]:
+    def member_pages(
+        self, code: str, *, page_size: int | None = None
+    ) -> Generator[MemberPage, None, None]:
         """The segment's members page by page (every type: customers and devices).
 
         Pages by ``offset`` (Shopgate's documented way); when an answer carries a cursor
@@ -452,6 +471,7 @@ class ShopgateClient:
                 total=total,
                 next_cursor=next_cursor,
                 offset=None if cursor is not None else offset,
+                limit=size,
             )
             if not members:
                 return
@@ -476,6 +496,85 @@ class ShopgateClient:
                 # are smaller than asked; walk on at its size.
                 size = len(members)
             previous_ids = ids
+
+    def member_page(
+        self,
+        code: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> MemberPage:
+        """One offset page of a segment's members (``limit`` defaults to
+        ``traits.page_size``; ``filters`` travel as JSON in the ``filters`` parameter).
+
+        For readers that fetch offset pages concurrently (``segwidgets._live``) and for
+        lookups of given ids. ``MemberPage.limit`` is the limit the page was read with.
+        """
+        size = limit or self.traits.page_size
+        params: dict[str, Any] = {"limit": size}
+        if offset:
+            params["offset"] = offset
+        if filters is not None:
+            params["filters"] = json.dumps(dict(filters), separators=(",", ":"))
+        response, size = self._list_get(
+            "segmentation", "segments", code, "members", route="members.list", params=params
+        )
+        body = _json_object(response)
+        members = _list_of_objects(body, "members", response)
+        meta = _meta(body)
+        total = _int_or_none(meta.get("totalItemCount"))
+        size = self._learn_page_limit(meta, size, len(members), offset, total)
+        next_cursor = _next_cursor(meta)
+        if offset and next_cursor is None:
+            self.traits.learn(member_paging="offset")
+        return MemberPage(
+            members=members,
+            total=total,
+            next_cursor=next_cursor,
+            offset=offset,
+            limit=size,
+        )
+
+    def members_among(
+        self, code: str, ids: Sequence[str], *, chunk: int | None = None
+    ) -> set[str] | None:
+        """Which of ``ids`` are customer members of the segment, by
+        ``filters={"id": {"$in": [...]}}`` on the member list, one request per ``chunk``
+        ids (default and at most ``traits.page_size``).
+
+        None when this Shopgate does not filter members by ``$in``: a 400 that names
+        ``filters``, or an answer naming an id that was not asked for (the filter was
+        ignored). ``traits.in_on_id`` records what was learnt; when it is already False
+        nothing is sent.
+        """
+        if self.traits.in_on_id is False:
+            return None
+        size = min(chunk or self.traits.page_size, self.traits.page_size)
+        asked = [str(i) for i in ids]
+        present: set[str] = set()
+        for start in range(0, len(asked), size):
+            part = asked[start : start + size]
+            wanted = set(part)
+            try:
+                page = self.member_page(code, limit=size, filters={"id": {"$in": part}})
+            except BadRequestError as exc:
+                if _names_param(exc, "filters"):
+                    self.traits.learn(in_on_id=False)
+                    return None
+                raise
+            found = {str(m.get("id")) for m in page.members}
+            if not found <= wanted or len(page.members) > len(part):
+                self.traits.learn(in_on_id=False)
+                return None
+            present.update(
+                str(m.get("id"))
+                for m in page.members
+                if m.get("type", "customer") in ("customer", None)
+            )
+        if asked:
+            self.traits.learn(in_on_id=True)
+        return present
 
     def add_members(
         self, code: str, ids: Sequence[str], *, member_type: str = "customer"
@@ -714,8 +813,40 @@ class ShopgateClient:
         )
         return retrying(self._attempt, call)
 
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of the pause after a 429 (0 when requests may go out)."""
+        with self._pause_lock:
+            until = self._paused_until
+        return max(until - self._clock(), 0.0)
+
+    def _pause(self, call: _Call, wait: float) -> None:
+        """A 429: no request of this client goes out for ``wait`` seconds (the call that
+        met it waits through its own retry)."""
+        with self._pause_lock:
+            until = max(self._paused_until, self._clock() + wait)
+            self._paused_until = until
+        call.paused_until = until
+
+    def _wait_pause(self, call: _Call) -> None:
+        """Wait out a pause another call started after a 429 (once per pause). The call
+        that started a pause ends it when it sends again, its own wait over."""
+        with self._pause_lock:
+            until = self._paused_until
+            if until and until == call.paused_until:
+                self._paused_until = until = 0.0
+        if until <= call.paused_until:
+            return
+        call.paused_until = until
+        left = until - self._clock()
+        if left > 0:
+            log_attempt(call.name, 429, call.attempt, next_step=f"paused {left:.2f} s")
+            self.stats._record_pause()
+            self._sleep(left)
+
     def _attempt(self, call: _Call) -> httpx.Response:
         call.attempt += 1
+        self._wait_pause(call)
         token = None if call.is_token_call else self._tokens.current()
         request = call.build(token)
         if call.is_token_call:
@@ -768,6 +899,9 @@ class ShopgateClient:
                     call.attempt, retry_after=retry_after, policy=self._policy, rng=self._rng
                 )
                 log_attempt(call.name, status, call.attempt, next_step=f"retry in {wait:.2f} s")
+                if status == 429:
+                    # Shopgate pushed back: every thread of this client waits with this call.
+                    self._pause(call, wait)
                 raise _SendAgain(wait)
             reason = "the retry budget of this client is used up"
         log_attempt(call.name, status, call.attempt, next_step=f"raise ({reason})")
