@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -18,10 +19,11 @@ from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
 from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
-from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
+from ._errors import ApplyInProgressError, JournalError, PlanError, RunNotSettledError
 from ._journal import Journal
 from ._live import read_live
 from ._members import MemberList, read_members
+from ._people import People
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
@@ -110,6 +112,7 @@ class SegmentSession:
         )
         self._pusher = Pusher(self._client, self._journal, self._options, sleep=sleep, clock=clock)
         self._customer_counts = CustomerCounts(clock=clock)
+        self._people = People(self._client, concurrency=concurrency, page_size=page_size)
         #: the latest ``check_ids`` (the one behind the latest plan made from ids)
         self.last_id_check: IdCheck | None = None
         self._apply_lock = threading.Lock()
@@ -345,6 +348,15 @@ class SegmentSession:
             counts=self._customer_counts,
         )
 
+    def people(self, ids: pl.Series | Sequence[str]) -> pl.DataFrame:
+        """Who these customer ids are: ``customer_id``, ``email``, ``name``, ``account``.
+
+        Asks Shopgate only for ids this session has not looked up before (``$in`` on id, a
+        hundred per request); the panels call it for the rows they show.
+        """
+        values = ids.cast(pl.String).to_list() if isinstance(ids, pl.Series) else list(ids)
+        return self._people.lookup(values)
+
     # -- planning -----------------------------------------------------------------------------------
 
     def check_ids(self, ids: pl.Series | Sequence[str]) -> IdCheck:
@@ -490,11 +502,30 @@ class SegmentSession:
         try:
             if dry_run:
                 return self._pusher.dry_run(plan)
-            return self._pusher.apply(
+            result = self._pusher.apply(
                 plan, progress=progress_callback(progress), cancel=cancel, verify=verify
             )
         finally:
             self._apply_lock.release()
+        self._record_size(plan, result)
+        return result
+
+    def _record_size(self, plan: SegmentPlan, result: ApplyResult) -> None:
+        """Keep the segment's size before and after a run, for the History chart."""
+        if result.run_id is None:
+            return
+        creds = self._client.credentials
+        # The push is done whatever happens here: a journal that cannot take the size
+        # leaves a gap in the chart, not a failed push.
+        with contextlib.suppress(JournalError):
+            self._journal.record_size(
+                result.run_id,
+                merchant_code=creds.merchant_code,
+                target=creds.url_template,
+                segment_code=plan.segment_code,
+                n_before=plan.n_live,
+                n_after=plan.n_live + result.n_added - result.n_removed,
+            )
 
     def resume(
         self,
