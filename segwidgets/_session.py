@@ -348,13 +348,20 @@ class SegmentSession:
             counts=self._customer_counts,
         )
 
-    def people(self, ids: pl.Series | Sequence[str]) -> pl.DataFrame:
-        """Who these customer ids are: ``customer_id``, ``email``, ``name``, ``account``.
+    def people(
+        self, ids: pl.Series | Sequence[str], *, cached_only: bool = False
+    ) -> pl.DataFrame:
+        """Who these customer ids are: ``customer_id``, ``email``, ``name``, ``account``
+        (``registered``, ``guest``, ``deleted`` or ``unknown``), one row per distinct id.
 
         Asks Shopgate only for ids this session has not looked up before (``$in`` on id, a
-        hundred per request); the panels call it for the rows they show.
+        hundred per request, or one request per id where ``$in`` is refused); the panels
+        call it for the rows they show. ``cached_only=True`` asks nothing and returns only
+        the ids already known.
         """
         values = ids.cast(pl.String).to_list() if isinstance(ids, pl.Series) else list(ids)
+        if cached_only:
+            return self._people.cached(values)
         return self._people.lookup(values)
 
     # -- planning -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from .._plan import SegmentPlan
 from .._types import Mode
 from . import _html
 from ._base import Panel
+from ._people_columns import input_rows, session_lookup
 from ._planview import PlanView, for_review
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class DiffPreview(Panel):
         self.intro = widgets.HTML()
         self.view = PlanView()
         super().__init__(session, heading="Review changes", **kwargs)
+        self.view.set_lookup(session_lookup(self.session))
         self.mode_buttons.observe(self._on_mode_buttons_change, names="value")
         self.observe(self._on_mode_change, names="mode")
         self.observe(self._on_segment_change, names="segment")
@@ -142,6 +144,7 @@ class DiffPreview(Panel):
         self._replan()
 
     def _on_desired_change(self, change: dict[str, Any]) -> None:
+        self.view.inputs = input_rows(change["new"])
         self._replan()
 
     def _on_plan_change(self, change: dict[str, Any]) -> None:
@@ -149,6 +152,7 @@ class DiffPreview(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
+        self.view.set_lookup(session_lookup(change["new"]))
         if change["old"] is not None:
             self.plan = None
         self._show_intro()
