@@ -892,7 +892,6 @@ class Journal:
         data = json.loads(rows[0][0])
         return data if isinstance(data, dict) else None
 
-
     # -- segment sizes --------------------------------------------------------------------------
 
     def record_size(
@@ -934,6 +933,7 @@ class Journal:
             },
             orient="row",
         )
+
 
 #: What ``segwidgets doctor`` learned per merchant and target (created on first use, so
 #: journals of every layout version take it without an upgrade).

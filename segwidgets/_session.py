@@ -348,9 +348,7 @@ class SegmentSession:
             counts=self._customer_counts,
         )
 
-    def people(
-        self, ids: pl.Series | Sequence[str], *, cached_only: bool = False
-    ) -> pl.DataFrame:
+    def people(self, ids: pl.Series | Sequence[str], *, cached_only: bool = False) -> pl.DataFrame:
         """Who these customer ids are: ``customer_id``, ``email``, ``name``, ``account``
         (``registered``, ``guest``, ``deleted`` or ``unknown``), one row per distinct id.
 

@@ -42,21 +42,21 @@ def local_time(iso: str | None, *, seconds: bool = False) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def funnel_svg(
-    rows: Sequence[tuple[str, int, Level]], *, width: int = 560, title: str = ""
-) -> str:
+def funnel_svg(rows: Sequence[tuple[str, int, Level]], *, width: int = 560, title: str = "") -> str:
     """Horizontal bars, one per stage (label, count, colour), scaled to the largest count."""
     if not rows:
         return ""
     bar_h, gap, label_w, count_w = 16, 6, 150, 70
     top = 20 if title else 4
     height = top + len(rows) * (bar_h + gap) + 4
-    scale = max(max(count for _, count, _ in rows), 1)
+    scale = max(*(count for _, count, _ in rows), 1)
     room = width - label_w - count_w - 8
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' role='img' aria-label='{esc(title or 'funnel')}' "
-        f"style='{_FONT};max-width:100%'>"
+        (
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+            f"viewBox='0 0 {width} {height}' role='img' aria-label='{esc(title or 'funnel')}' "
+            f"style='{_FONT};max-width:100%'>"
+        )
     ]
     if title:
         parts.append(
@@ -91,7 +91,7 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
         points.append((when, int(row["n_before"])))
         points.append((when, int(row["n_after"])))
     values = [v for _, v in points]
-    high = max(max(values), 1)
+    high = max(*values, 1)
     left, right, top, bottom = 56, 12, 22, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     n_runs = sizes.height
@@ -109,9 +109,11 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
         f"{'M' if i == 0 else 'L'}{x_of(i):.1f},{y_of(v):.1f}" for i, (_, v) in enumerate(points)
     )
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' role='img' aria-label='segment size over time' "
-        f"style='{_FONT};max-width:100%'>",
+        (
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+            f"viewBox='0 0 {width} {height}' role='img' aria-label='segment size over time' "
+            f"style='{_FONT};max-width:100%'>"
+        ),
         f"<text x='0' y='13' fill='{_INK}' style='font-weight:600'>Members over time</text>",
     ]
     for v in (0, high):
@@ -121,9 +123,7 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
             f"stroke='{_FAINT}'/>"
             f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' fill='{_INK}'>{v:,}</text>"
         )
-    parts.append(
-        f"<path d='{path}' fill='none' stroke='{_FILL['info']}' stroke-width='2'/>"
-    )
+    parts.append(f"<path d='{path}' fill='none' stroke='{_FILL['info']}' stroke-width='2'/>")
     for i, (when, v) in enumerate(points):
         kind = "after" if i % 2 else "before"
         parts.append(

@@ -72,7 +72,7 @@ def counts(
     cells = []
     for item in items:
         label, value = item[0], item[1]
-        colour = _COLOURS[item[2]] if len(item) == 3 else _COLOURS[level]  # noqa: PLR2004
+        colour = _COLOURS[item[2]] if len(item) == 3 else _COLOURS[level]
         if colour == _COLOURS["muted"]:
             colour = "var(--jp-ui-font-color1, #1f2937)"
         shown = f"{value:,}" if isinstance(value, int) else esc(value)

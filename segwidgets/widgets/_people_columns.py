@@ -97,7 +97,9 @@ def session_lookup(session: object) -> Lookup | None:
 def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
     """Person columns first; list columns that say nothing on this page left out (all
     empty, as for members the list does not hold, or ``value`` equal to the email)."""
-    drop = [c for c in ("row", "value") if c in frame.columns and frame[c].null_count() == frame.height]
+    drop = [
+        c for c in ("row", "value") if c in frame.columns and frame[c].null_count() == frame.height
+    ]
     if "value" in frame.columns and "email" in frame.columns and "value" not in drop:
         same = (
             frame.get_column("value").str.strip_chars().str.to_lowercase()
@@ -141,7 +143,9 @@ def people_enricher(
     return enrich
 
 
-def people_searcher(lookup: Callable[[], Lookup | None]) -> Callable[[pl.DataFrame, str], pl.DataFrame]:
+def people_searcher(
+    lookup: Callable[[], Lookup | None],
+) -> Callable[[pl.DataFrame, str], pl.DataFrame]:
     """A ``searcher`` for ``PagedTable``: the text columns of the frame, and the email and
     name of every person of the frame already looked up (nothing new is asked)."""
 

@@ -98,7 +98,7 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
         self.reveal_box.observe(self._on_reveal_box_change, names="value")
         self.tools = widgets.HBox(
             [self.reveal_box, self.csv_button, self.parquet_button],
-            layout=widgets.Layout(align_items="center", gap="8px", flex_flow="row wrap"),
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
         super().__init__(
             [self.summary, self.warning, self.tools, self.download_link, self.people_note,

@@ -104,7 +104,9 @@ def tool_button(label: str, icon: str, tooltip: str) -> widgets.Button:
         description=label,
         icon=icon,
         tooltip=tooltip,
-        layout=widgets.Layout(width="auto", min_width="max-content", padding="0 10px"),
+        layout=widgets.Layout(
+            width="auto", min_width="max-content", padding="0 10px", margin="2px 8px 2px 0"
+        ),
     )
 
 
@@ -203,14 +205,12 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
                 self.csv_button,
                 self.parquet_button,
             ],
-            layout=widgets.Layout(
-                align_items="center", flex_flow="row wrap", gap="4px 8px", margin="2px 0"
-            ),
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap", margin="2px 0"),
         )
         self.toolbar.layout.display = "flex" if tools else "none"
         pager = widgets.HBox(
             [self.previous_button, self.label, self.next_button, self.page_box],
-            layout=widgets.Layout(align_items="center", gap="4px"),
+            layout=widgets.Layout(align_items="center"),
         )
         self.pager = pager
         super().__init__(
