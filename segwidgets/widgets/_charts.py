@@ -91,7 +91,10 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
         points.append((when, int(row["n_before"])))
         points.append((when, int(row["n_after"])))
     values = [v for _, v in points]
-    high = max(*values, 1)
+    high, low = max(*values, 1), min(values)
+    # A segment of 50,000 that changes by 200 should show the change: the axis starts near
+    # the smallest size unless that leaves most of the chart empty anyway.
+    floor = 0 if low < high * 0.5 or low == high else max(0, low - (high - low) // 4)
     left, right, top, bottom = 56, 12, 22, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     n_runs = sizes.height
@@ -103,7 +106,7 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
         return left + slot * run + slot * (0.25 + 0.5 * after)
 
     def y_of(v: int) -> float:
-        return top + plot_h - plot_h * v / high
+        return top + plot_h - plot_h * (v - floor) / max(high - floor, 1)
 
     path = " ".join(
         f"{'M' if i == 0 else 'L'}{x_of(i):.1f},{y_of(v):.1f}" for i, (_, v) in enumerate(points)
@@ -116,7 +119,7 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
         ),
         f"<text x='0' y='13' fill='{_INK}' style='font-weight:600'>Members over time</text>",
     ]
-    for v in (0, high):
+    for v in sorted({floor, high}):
         y = y_of(v)
         parts.append(
             f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' "

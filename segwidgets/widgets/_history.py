@@ -39,7 +39,10 @@ _MODES = {"mirror": "mirror", "add": "add only", "remove": "remove only"}
 def _what(row: dict[str, Any], when_of: dict[str, str]) -> str:
     if row.get("kind") == "undo":
         parent = row.get("parent_run_id")
-        return f"undo of the run of {when_of.get(parent, parent)}" if parent else "undo"
+        if not parent:
+            return "undo"
+        when = when_of.get(parent)
+        return f"undo of run …{parent[-8:]}" + (f" ({when})" if when else "")
     return f"push, {_MODES.get(str(row.get('mode')), row.get('mode'))}"
 
 
@@ -74,10 +77,11 @@ def runs_table(runs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _label(row: dict[str, Any]) -> str:
+def _label(row: dict[str, Any], *, segment: bool = True) -> str:
+    where = f" · {row['segment_code']}" if segment else ""
     return (
-        f"{row['when']} · {row['segment_code']} · {row['what']} · {row['status']} · "
-        f"+{row['n_add'] or 0:,} -{row['n_remove'] or 0:,}"
+        f"{row['when']}{where} · {row['what']} · {row['status']} · "
+        f"+{row['n_add'] or 0:,} -{row['n_remove'] or 0:,} · …{str(row['run_id'])[-8:]}"
     )
 
 
@@ -210,9 +214,7 @@ class HistoryPanel(Panel):
             f"Changes of the run {label}: {frame.height:,} member(s).", level="info"
         )
         self.details_table.name = f"run-{run}"
-        self.details_table.frame = frame.select(
-            "customer_id", "action", "status", "error"
-        ).with_columns(pl.col("error").fill_null(""))
+        self.details_table.frame = frame.select("customer_id", "action", "status", "error")
         self.details_box.layout.display = "flex"
         return frame
 
@@ -232,7 +234,7 @@ class HistoryPanel(Panel):
     def _fill(self) -> None:
         shown = runs_table(self.runs)
         rows = shown.to_dicts()
-        options = [(_label(row), str(row["run_id"])) for row in rows]
+        options = [(_label(row, segment=self.segment is None), str(row["run_id"])) for row in rows]
         newest = options[0][1] if options else None
         known = {v for _, v in options}
         # A run that appeared since the last reading (a push just made) is selected.
