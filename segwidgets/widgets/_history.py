@@ -138,6 +138,7 @@ class HistoryPanel(Panel):
             page_size=10,
             empty="This run changed nobody.",
             name="run-outcomes",
+            downloads=True,
             formatter=self._mask_details,
             enrich=people_enricher(lookup),
             searcher=people_searcher(lookup),

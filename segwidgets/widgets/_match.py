@@ -110,6 +110,7 @@ class MatchReport(Panel):
             formatter=self._mask,
             empty="No problem rows: every email matched.",
             name="match-problems",
+            downloads=True,
             headers=_HEADERS,
         )
         self.terms = widgets.HTML(_terms_html())

@@ -75,6 +75,7 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
             "enrich": enrich,
             "searcher": search,
             "headers": HEADERS,
+            "downloads": True,
         }
         self.adds_table = PagedTable(empty="Nobody to add.", name="to-add", **common)
         self.removes_table = PagedTable(empty="Nobody to remove.", name="to-remove", **common)

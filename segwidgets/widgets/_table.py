@@ -118,9 +118,11 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
 
     ``searcher(frame, query)`` picks the rows that match the search box (default: any text
     column contains it); ``enrich(page)`` adds columns to the visible page only;
-    ``formatter(page)`` turns it into what is shown. ``name`` is the file name of a download
-    (without extension); ``export_frame()`` what a download holds (default: the rows that
-    match the search, in the order shown, without the enrichment).
+    ``formatter(page)`` turns it into what is shown. Search and sort show once the frame
+    is longer than a page (or a search is on); ``downloads=True`` adds CSV and parquet
+    buttons. ``name`` is the file name of a download (without extension); ``export_frame()``
+    what a download holds (default: the rows that match the search, in the order shown,
+    without the enrichment).
     """
 
     #: The page shown, counted from 0.
@@ -146,7 +148,7 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
         export_frame: Callable[[], pl.DataFrame] | None = None,
         name: str = "table",
         headers: dict[str, str] | None = None,
-        tools: bool = True,
+        downloads: bool = False,
         **kwargs: Any,
     ) -> None:
         self._frame = frame
@@ -207,7 +209,9 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
             ],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap", margin="2px 0"),
         )
-        self.toolbar.layout.display = "flex" if tools else "none"
+        self._downloads = downloads
+        self.csv_button.layout.display = "flex" if downloads else "none"
+        self.parquet_button.layout.display = "flex" if downloads else "none"
         pager = widgets.HBox(
             [self.previous_button, self.label, self.next_button, self.page_box],
             layout=widgets.Layout(align_items="center"),
@@ -346,6 +350,11 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
         self.page_box.value = self.page + 1
         self.page_box.description = "page"
         self.page_box.tooltip = f"Go to page (1 to {self.n_pages:,})"
+        long = total > self.page_size or bool(self.search.strip())
+        self.search_box.layout.display = "flex" if long else "none"
+        self.sort_dropdown.layout.display = "flex" if long else "none"
+        self.descending_box.layout.display = "flex" if long else "none"
+        self.toolbar.layout.display = "flex" if long or (self._downloads and total) else "none"
         can_download = self._frame is not None and total > 0
         self.csv_button.disabled = not can_download
         self.parquet_button.disabled = not can_download

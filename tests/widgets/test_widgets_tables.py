@@ -155,9 +155,7 @@ def test_search_finds_a_removal_by_name_and_by_id(session, sandbox, mirror_diff)
 
 
 def test_adds_show_the_list_row(session, registered):
-    members = sw.read_members(
-        ["nobody@example.org", *registered["emailAddress"].head(5).to_list()]
-    )
+    members = sw.read_members(["nobody@example.org", *registered["emailAddress"].head(5).to_list()])
     diff = sww.DiffPreview(session, mode="add")
     diff.segment = "vip"
     diff.desired = session.resolve(members)
@@ -256,3 +254,28 @@ def test_local_time_and_empty_chart():
         schema={"recorded_at": pl.String, "n_before": pl.Int64, "n_after": pl.Int64}
     )
     assert size_chart_svg(empty) == ""
+
+
+def test_search_and_sort_show_only_for_tables_longer_than_a_page():
+    short = PagedTable(_frame(5), page_size=10)
+    assert short.search_box.layout.display == "none"
+    assert short.toolbar.layout.display == "none"
+    long = PagedTable(_frame(40), page_size=10)
+    assert long.search_box.layout.display == "flex"
+    assert long.csv_button.layout.display == "none"
+    assert PagedTable(_frame(5), downloads=True).csv_button.layout.display == "flex"
+
+
+def test_push_failures_show_who(session, registered):
+    good = registered["id"].head(2).to_list()
+    unknown = "00000000-0000-0000-0000-00000000abcd"
+    plan = session.plan("vip", [*good, unknown], mode="add", check_ids=False)
+    pusher = sww.PushPanel(session)
+    pusher.plan = plan
+    pusher.push(wait=True)
+    assert pusher.result is not None
+    assert pusher.result.n_failed == 1
+    html = pusher.failed_table.html.value
+    assert unknown in html
+    assert "unknown" in html  # the account column: no such customer
+    assert "customer id" in html
