@@ -51,13 +51,13 @@ class DiffPreview(Panel):
         self.mode_buttons = widgets.ToggleButtons(
             options=[("mirror", "mirror"), ("add only", "add"), ("remove only", "remove")],
             value="mirror",
-            description="Mode",
             tooltips=[_MODE_HELP[m] for m in ("mirror", "add", "remove")],
-            style={"description_width": "50px", "button_width": "110px"},
+            style={"button_width": "110px"},
         )
         self.refresh_button = widgets.Button(
-            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again"
-        )
+            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again",
+            layout=widgets.Layout(width="auto", min_width="max-content", margin="0 0 0 16px"),
+        )  # fmt: skip
         self.refresh_button.on_click(lambda _: self.refresh())
         self.intro = widgets.HTML()
         self.view = PlanView()
@@ -69,7 +69,19 @@ class DiffPreview(Panel):
         self.observe(self._on_desired_change, names="desired")
         self.observe(self._on_plan_change, names="plan")
         self._set_body(
-            widgets.HBox([self.mode_buttons, self.refresh_button]), self.intro, self.view
+            widgets.HBox(
+                [
+                    widgets.HTML(
+                        "<span style='white-space:nowrap'>Mode:</span>",
+                        layout=widgets.Layout(margin="0 4px 0 0"),
+                    ),
+                    self.mode_buttons,
+                    self.refresh_button,
+                ],
+                layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            ),
+            self.intro,
+            self.view,
         )
         self._show_intro()
 

@@ -209,7 +209,7 @@ class HistoryPanel(Panel):
         if self.session is None or run is None:
             self.details_box.layout.display = "none"
             return pl.DataFrame()
-        frame = self.session.run_details(run)
+        frame: pl.DataFrame = self.session.run_details(run)
         label = next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
         self.details_title.value = _html.note(
             f"Changes of the run {label}: {frame.height:,} member(s).", level="info"

@@ -60,6 +60,15 @@ _POLICY_HELP = {
 }
 
 
+def _label(text: str) -> widgets.HTML:
+    """A label in line with the buttons after it (a widget's own description wraps above
+    them in a narrow row)."""
+    return widgets.HTML(
+        f"<span style='white-space:nowrap'>{_html.esc(text)}</span>",
+        layout=widgets.Layout(margin="0 4px 0 16px"),
+    )
+
+
 def _terms_html() -> str:
     items = "".join(
         f"<li><b>{_html.esc(term)}</b>: {_html.esc(text)}</li>" for term, text in TERMS.items()
@@ -94,9 +103,8 @@ class MatchReport(Panel):
         self.policy_buttons = widgets.ToggleButtons(
             options=[("skip", "skip"), ("all", "all"), ("latest", "latest")],
             value="skip",
-            description="Ambiguous",
             tooltips=[_POLICY_HELP[p] for p in ("skip", "all", "latest")],
-            style={"description_width": "80px", "button_width": "70px"},
+            style={"button_width": "70px"},
         )
         self.run_button = widgets.Button(
             description="Find customers", icon="search", button_style="primary"
@@ -140,7 +148,10 @@ class MatchReport(Panel):
         self.observe(self._on_policy_change, names="policy")
         self.observe(self._on_resolution_change, names="resolution")
         self._set_body(
-            widgets.HBox([self.run_button, self.policy_buttons]),
+            widgets.HBox(
+                [self.run_button, _label("Ambiguous emails:"), self.policy_buttons],
+                layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            ),
             self.intro,
             self.funnel,
             self.problems_box,

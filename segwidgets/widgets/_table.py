@@ -93,9 +93,11 @@ def offer_download(frame: pl.DataFrame, file_name: str) -> str:
     return _html.note(f"{frame.height:,} rows ready:", level="success", raw_html=link)
 
 
-def _button(icon: str, tooltip: str) -> widgets.Button:
+def _button(label: str, tooltip: str) -> widgets.Button:
     return widgets.Button(
-        icon=icon, tooltip=tooltip, layout=widgets.Layout(width="34px", padding="0")
+        description=label,
+        tooltip=tooltip,
+        layout=widgets.Layout(width="auto", min_width="max-content", padding="0 10px"),
     )
 
 
@@ -161,8 +163,12 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
         self.name = name
         self.headers = dict(headers or {})
         self.html = widgets.HTML()
-        self.previous_button = _button("chevron-left", "Previous page")
-        self.next_button = _button("chevron-right", "Next page")
+        self.previous_button = _button(
+            "\N{SINGLE LEFT-POINTING ANGLE QUOTATION MARK} previous", "Previous page"
+        )
+        self.next_button = _button(
+            "next \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}", "Next page"
+        )
         self.label = widgets.HTML()
         self.page_box = widgets.BoundedIntText(
             value=1,
@@ -210,8 +216,10 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
             layout=widgets.Layout(align_items="center", flex_flow="row wrap", margin="2px 0"),
         )
         self._downloads = downloads
-        self.csv_button.layout.display = "flex" if downloads else "none"
-        self.parquet_button.layout.display = "flex" if downloads else "none"
+        # None (not "flex") shows a widget as its own CSS lays it out: a button forced to
+        # flex puts its icon beside the label at the wrong height.
+        self.csv_button.layout.display = None if downloads else "none"
+        self.parquet_button.layout.display = None if downloads else "none"
         pager = widgets.HBox(
             [self.previous_button, self.label, self.next_button, self.page_box],
             layout=widgets.Layout(align_items="center"),
@@ -342,7 +350,7 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
             )
         self.previous_button.disabled = self.page <= 0
         self.next_button.disabled = self.page >= self.n_pages - 1
-        visible = "flex" if self.n_pages > 1 else "none"
+        visible = None if self.n_pages > 1 else "none"
         self.previous_button.layout.display = visible
         self.next_button.layout.display = visible
         self.page_box.layout.display = visible
@@ -351,9 +359,9 @@ class PagedTable(widgets.VBox):  # type: ignore[misc]
         self.page_box.description = "page"
         self.page_box.tooltip = f"Go to page (1 to {self.n_pages:,})"
         long = total > self.page_size or bool(self.search.strip())
-        self.search_box.layout.display = "flex" if long else "none"
-        self.sort_dropdown.layout.display = "flex" if long else "none"
-        self.descending_box.layout.display = "flex" if long else "none"
+        self.search_box.layout.display = None if long else "none"
+        self.sort_dropdown.layout.display = None if long else "none"
+        self.descending_box.layout.display = None if long else "none"
         self.toolbar.layout.display = "flex" if long or (self._downloads and total) else "none"
         can_download = self._frame is not None and total > 0
         self.csv_button.disabled = not can_download

@@ -261,9 +261,9 @@ def test_search_and_sort_show_only_for_tables_longer_than_a_page():
     assert short.search_box.layout.display == "none"
     assert short.toolbar.layout.display == "none"
     long = PagedTable(_frame(40), page_size=10)
-    assert long.search_box.layout.display == "flex"
+    assert long.search_box.layout.display != "none"
     assert long.csv_button.layout.display == "none"
-    assert PagedTable(_frame(5), downloads=True).csv_button.layout.display == "flex"
+    assert PagedTable(_frame(5), downloads=True).csv_button.layout.display != "none"
 
 
 def test_push_failures_show_who(session, registered):
