@@ -98,7 +98,10 @@ def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
     """Person columns first; list columns that say nothing on this page left out (all
     empty, as for members the list does not hold, or ``value`` equal to the email)."""
     drop = [
-        c for c in ("row", "value") if c in frame.columns and frame[c].null_count() == frame.height
+        c
+        for c in ("row", "value", "error")
+        if c in frame.columns
+        and bool(frame.get_column(c).cast(pl.String).fill_null("").eq("").all())
     ]
     if "value" in frame.columns and "email" in frame.columns and "value" not in drop:
         same = (
