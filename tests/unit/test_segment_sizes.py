@@ -1,0 +1,58 @@
+"""The journal keeps a segment's size before and after each run (the History chart), and
+a plan's estimate never reads "about under a second"."""
+
+from __future__ import annotations
+
+import pytest
+
+from segwidgets._journal import Journal
+from segwidgets._plan import Estimate
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(tmp_path / "j.sqlite3")
+    try:
+        yield j
+    finally:
+        j.close()
+
+
+def _record(journal: Journal, run_id: str, code: str, before: int, after: int) -> None:
+    journal.record_size(
+        run_id, merchant_code="M", target="t", segment_code=code, n_before=before, n_after=after
+    )
+
+
+def test_sizes_are_kept_per_segment_oldest_first(journal):
+    _record(journal, "r1", "news", 10, 14)
+    _record(journal, "r2", "vip", 3, 2)
+    _record(journal, "r3", "news", 14, 9)
+    sizes = journal.sizes("M", "t", "news")
+    assert sizes["run_id"].to_list() == ["r1", "r3"]
+    assert sizes["n_before"].to_list() == [10, 14]
+    assert sizes["n_after"].to_list() == [14, 9]
+    assert journal.sizes("M", "other", "news").height == 0
+
+
+def test_a_second_record_of_a_run_replaces_the_first(journal):
+    _record(journal, "r1", "news", 10, 12)
+    _record(journal, "r1", "news", 10, 14)  # resumed: the run ends at 14
+    assert journal.sizes("M", "t", "news")["n_after"].to_list() == [14]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.2, "under a second"), (14, "about 14 s"), (300, "about 5.0 min")],
+)
+def test_estimate_wording(seconds, text):
+    estimate = Estimate(
+        n_add_requests=1,
+        n_remove_requests=0,
+        n_read_requests=2,
+        batch_size=1000,
+        concurrency=8,
+        seconds=seconds,
+    )
+    assert str(estimate).endswith(", " + text)
+    assert "about under" not in str(estimate)
