@@ -97,7 +97,7 @@ def test_falls_back_to_one_request_per_id_when_in_is_refused(sandbox, tmp_path):
     ],
 )
 def test_person_of(record, account):
-    email, name, got = person_of(record)
+    _email, name, got = person_of(record)
     assert got == account
     if record and record.get("firstName"):
         assert name == "Ana Li"
