@@ -515,6 +515,28 @@ class SegmentSession:
         self._record_size(plan, result)
         return result
 
+    def _record_resumed_size(self, result: ApplyResult) -> None:
+        """A resumed run ends at another size: its record is updated (its size before is the
+        one recorded when it started; a run with no record is left out of the chart)."""
+        if result.run_id is None:
+            return
+        creds = self._client.credentials
+        with contextlib.suppress(JournalError):
+            sizes = self._journal.sizes(
+                creds.merchant_code, creds.url_template, result.segment_code
+            )
+            known = sizes.filter(pl.col("run_id") == result.run_id)
+            if known.height:
+                n_before = int(known["n_before"][0])
+                self._journal.record_size(
+                    result.run_id,
+                    merchant_code=creds.merchant_code,
+                    target=creds.url_template,
+                    segment_code=result.segment_code,
+                    n_before=n_before,
+                    n_after=n_before + result.n_added - result.n_removed,
+                )
+
     def _record_size(self, plan: SegmentPlan, result: ApplyResult) -> None:
         """Keep the segment's size before and after a run, for the History chart."""
         if result.run_id is None:
@@ -544,9 +566,13 @@ class SegmentSession:
             msg = "Another push is running in this session; wait for it to finish."
             raise ApplyInProgressError(msg)
         try:
-            return self._pusher.resume(run_id, progress=progress_callback(progress), cancel=cancel)
+            result = self._pusher.resume(
+                run_id, progress=progress_callback(progress), cancel=cancel
+            )
         finally:
             self._apply_lock.release()
+        self._record_resumed_size(result)
+        return result
 
     # -- history ------------------------------------------------------------------------------------
 

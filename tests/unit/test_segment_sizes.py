@@ -3,9 +3,12 @@ a plan's estimate never reads "about under a second"."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
+import segwidgets as sw
 from segwidgets._journal import Journal
+from segwidgets._progress import CancelToken
 from segwidgets._plan import Estimate
 
 
@@ -56,3 +59,30 @@ def test_estimate_wording(seconds, text):
     )
     assert str(estimate).endswith(", " + text)
     assert "about under" not in str(estimate)
+
+
+def test_a_resumed_run_updates_its_size(sandbox, tmp_path):
+    sandbox.configure(delete_delay=0)
+    with sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "j.sqlite3", batch_size=10, concurrency=1
+    ) as session:
+        before = sandbox.member_ids("vip")
+        customers = sandbox.model.customers_frame()
+        ids = customers.filter(
+            ~pl.col("isAnonymous"),
+            pl.col("status") == "active",
+            ~pl.col("id").is_in(sorted(before)),
+        )["id"].head(30)
+        token = CancelToken()
+        token.cancel()
+        result = session.apply(session.plan("vip", ids, mode="add"), cancel=token)
+        assert result.run_id is not None
+        creds = session.client.credentials
+        sizes = session.journal.sizes(creds.merchant_code, creds.url_template, "vip")
+        assert sizes["n_before"].to_list() == [len(before)]
+        assert sizes["n_after"].to_list() == [len(before) + result.n_added]
+        assert result.n_added < 30
+        session.resume(result.run_id)
+        sizes = session.journal.sizes(creds.merchant_code, creds.url_template, "vip")
+        assert sizes["n_after"].to_list() == [len(before) + 30]
+        assert len(sandbox.member_ids("vip")) == len(before) + 30
