@@ -8,8 +8,8 @@ import pytest
 
 import segwidgets as sw
 from segwidgets._journal import Journal
-from segwidgets._progress import CancelToken
 from segwidgets._plan import Estimate
+from segwidgets._progress import CancelToken
 
 
 @pytest.fixture
