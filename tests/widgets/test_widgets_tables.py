@@ -282,3 +282,11 @@ def test_push_failures_show_who(session, registered):
     assert unknown in html
     assert "unknown" in html  # the account column: no such customer
     assert "customer id" in html
+
+
+def test_segment_table_has_plain_headers(session):
+    picker = sww.SegmentPicker(session)
+    picker.refresh()
+    html = picker.table.html.value
+    assert ">members<" in html
+    assert "memberCount" not in html
