@@ -11,7 +11,7 @@ from .._plan import SegmentPlan
 from .._types import Mode
 from . import _html
 from ._base import Panel
-from ._people_columns import input_rows, session_lookup
+from ._people_columns import input_rows, session_email_finder, session_lookup
 from ._planview import PlanView, for_review
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class DiffPreview(Panel):
         self.intro = widgets.HTML()
         self.view = PlanView()
         super().__init__(session, heading="Review changes", **kwargs)
-        self.view.set_lookup(session_lookup(self.session))
+        self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.mode_buttons.observe(self._on_mode_buttons_change, names="value")
         self.observe(self._on_mode_change, names="mode")
         self.observe(self._on_segment_change, names="segment")
@@ -164,7 +164,7 @@ class DiffPreview(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
-        self.view.set_lookup(session_lookup(change["new"]))
+        self.view.set_lookup(session_lookup(change["new"]), session_email_finder(change["new"]))
         if change["old"] is not None:
             self.plan = None
         self._show_intro()

@@ -12,7 +12,14 @@ from .._plan import SegmentPlan
 from . import _html
 from ._base import Panel
 from ._charts import local_time, size_chart_svg
-from ._people_columns import HEADERS, masked, people_enricher, people_searcher, session_lookup
+from ._people_columns import (
+    HEADERS,
+    masked,
+    people_enricher,
+    people_searcher,
+    session_email_finder,
+    session_lookup,
+)
 from ._planview import PlanView, for_review
 from ._push import PushPanel
 from ._table import PagedTable
@@ -141,7 +148,7 @@ class HistoryPanel(Panel):
             downloads=True,
             formatter=self._mask_details,
             enrich=people_enricher(lookup),
-            searcher=people_searcher(lookup),
+            searcher=people_searcher(lookup, lambda: session_email_finder(self.session)),
             headers=HEADERS,
         )
         self.details_title = widgets.HTML()
@@ -154,7 +161,7 @@ class HistoryPanel(Panel):
         self.pusher = PushPanel(session, heading="Apply the undo")
         self.undo_box = widgets.VBox([self.view, self.pusher])
         super().__init__(session, heading="History", **kwargs)
-        self.view.set_lookup(session_lookup(self.session))
+        self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.run_dropdown.observe(self._on_run_dropdown_change, names="value")
         self.observe(self._on_segment_change, names="segment")
         self.observe(self._on_run_id_change, names="run_id")
@@ -293,7 +300,7 @@ class HistoryPanel(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
-        self.view.set_lookup(session_lookup(change["new"]))
+        self.view.set_lookup(session_lookup(change["new"]), session_email_finder(change["new"]))
         self.pusher.session = change["new"]
         self.undo_plan = None
         self.refresh()

@@ -8,12 +8,13 @@ search box also finds rows by the email or name of anyone already shown.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import polars as pl
 
 from .._errors import SegwidgetsError
-from .._members import MemberList
+from .._members import MemberList, read_members
 from .._privacy import mask_email
 from .._resolve import Resolution
 from ._table import search_frame
@@ -22,9 +23,11 @@ __all__ = [
     "HEADERS",
     "Lookup",
     "input_rows",
+    "looks_like_email",
     "masked",
     "people_enricher",
     "people_searcher",
+    "session_email_finder",
     "session_lookup",
 ]
 
@@ -146,11 +149,39 @@ def people_enricher(
     return enrich
 
 
+def looks_like_email(text: str) -> bool:
+    """A whole email address (something@domain.tld), worth asking Shopgate about."""
+    local, at, domain = text.strip().partition("@")
+    return bool(local and at and "." in domain and " " not in text.strip())
+
+
+def session_email_finder(session: object) -> Callable[[str], list[str]] | None:
+    """The customer ids of one email address, asked of Shopgate through the session's
+    matching (every registered customer with that email), None without a session."""
+    if session is None or not hasattr(session, "resolve"):
+        return None
+
+    def find(email: str) -> list[str]:
+        members = read_members([email.strip()], name="search")
+        if members.is_empty():
+            return []
+        resolution: Resolution = session.resolve(
+            members, policy="all", strategy="lookup", classify_guests=False
+        )
+        ids: list[str] = resolution.customer_ids.cast(pl.String).to_list()
+        return ids
+
+    return find
+
+
 def people_searcher(
     lookup: Callable[[], Lookup | None],
+    find_email: Callable[[], Callable[[str], list[str]] | None] | None = None,
 ) -> Callable[[pl.DataFrame, str], pl.DataFrame]:
-    """A ``searcher`` for ``PagedTable``: the text columns of the frame, and the email and
-    name of every person of the frame already looked up (nothing new is asked)."""
+    """A ``searcher`` for ``PagedTable``: the text columns of the frame, the email and name
+    of every person of the frame already looked up, and, for a whole email address, the
+    customers Shopgate has with it (``find_email``: the matching of that one email, never
+    a request per row)."""
 
     def search(frame: pl.DataFrame, query: str) -> pl.DataFrame:
         direct = search_frame(frame, query)
@@ -159,9 +190,15 @@ def people_searcher(
             return direct
         known = ask(frame.get_column("customer_id").cast(pl.String).to_list(), True)
         hits = search_frame(known.select("customer_id", "email", "name"), query)
-        if hits.height == 0:
+        found: list[str] = hits.get_column("customer_id").to_list()
+        finder = find_email() if find_email is not None else None
+        if finder is not None and looks_like_email(query):
+            # A failed question leaves the rows found locally.
+            with contextlib.suppress(SegwidgetsError):
+                found += finder(query)
+        if not found:
             return direct
-        wanted = pl.col("customer_id").is_in(hits.get_column("customer_id").implode())
+        wanted = pl.col("customer_id").is_in(pl.Series(found, dtype=pl.String).implode())
         if direct.height:
             wanted = wanted | pl.col("customer_id").is_in(
                 direct.get_column("customer_id").implode()

@@ -8,7 +8,7 @@ page of each side is rendered, whatever the size of the plan; each row shows the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -63,12 +63,14 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
 
     def __init__(self, *, page_size: int = 15, **kwargs: Any) -> None:
         self.lookup: Lookup | None = None
+        #: the customer ids of a whole email address (the search box asks Shopgate)
+        self.find_email: Callable[[str], list[str]] | None = None
         self._inputs: pl.DataFrame | None = None
         self.summary = widgets.HTML()
         self.warning = widgets.HTML()
         self.people_note = widgets.HTML()
         enrich = people_enricher(lambda: self.lookup, self._lookup_failed)
-        search = people_searcher(lambda: self.lookup)
+        search = people_searcher(lambda: self.lookup, lambda: self.find_email)
         common: dict[str, Any] = {
             "page_size": page_size,
             "formatter": self._mask,
@@ -122,9 +124,13 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
         self._inputs = frame
         self.render()
 
-    def set_lookup(self, lookup: Lookup | None) -> None:
-        """Who a customer id is (``session.people``-like); None shows ids only."""
+    def set_lookup(
+        self, lookup: Lookup | None, find_email: Callable[[str], list[str]] | None = None
+    ) -> None:
+        """Who a customer id is (``session.people``-like) and which ids an email has; None
+        shows ids only."""
         self.lookup = lookup
+        self.find_email = find_email
         for table in self.tables:
             table.render()
 
