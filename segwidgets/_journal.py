@@ -892,6 +892,48 @@ class Journal:
         data = json.loads(rows[0][0])
         return data if isinstance(data, dict) else None
 
+    # -- segment sizes --------------------------------------------------------------------------
+
+    def record_size(
+        self,
+        run_id: str,
+        *,
+        merchant_code: str,
+        target: str,
+        segment_code: str,
+        n_before: int,
+        n_after: int,
+    ) -> None:
+        """Keep a segment's member count before and after a run (for the size-over-time
+        chart); a second record for the same run replaces the first (a resume)."""
+        with self._tx() as db:
+            db.execute(_SIZES_TABLE)
+            db.execute(
+                "INSERT OR REPLACE INTO segment_sizes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, merchant_code, target, segment_code, _now(), n_before, n_after),
+            )
+
+    def sizes(self, merchant_code: str, target: str, segment_code: str) -> pl.DataFrame:
+        """The recorded sizes of a segment, oldest first: ``run_id``, ``recorded_at``
+        (ISO time, UTC), ``n_before``, ``n_after``."""
+        self._exec(_SIZES_TABLE)
+        rows, _ = self._query(
+            "SELECT run_id, recorded_at, n_before, n_after FROM segment_sizes"
+            " WHERE merchant_code=? AND target=? AND segment_code=?"
+            " ORDER BY recorded_at, run_id",
+            (merchant_code, target, segment_code),
+        )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "run_id": pl.String,
+                "recorded_at": pl.String,
+                "n_before": pl.Int64,
+                "n_after": pl.Int64,
+            },
+            orient="row",
+        )
+
 
 #: What ``segwidgets doctor`` learned per merchant and target (created on first use, so
 #: journals of every layout version take it without an upgrade).
@@ -902,6 +944,19 @@ CREATE TABLE IF NOT EXISTS server_traits (
     traits TEXT NOT NULL,
     saved_at TEXT NOT NULL,
     PRIMARY KEY (merchant_code, target)
+)
+"""
+
+#: A segment's member count at each run (created on first use, like ``server_traits``).
+_SIZES_TABLE = """
+CREATE TABLE IF NOT EXISTS segment_sizes (
+    run_id TEXT PRIMARY KEY,
+    merchant_code TEXT NOT NULL,
+    target TEXT NOT NULL,
+    segment_code TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    n_before INTEGER NOT NULL,
+    n_after INTEGER NOT NULL
 )
 """
 

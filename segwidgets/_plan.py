@@ -170,7 +170,7 @@ class Estimate:
             f"{self.n_write_requests:,} write requests ({self.n_add_requests:,} add, "
             f"{self.n_remove_requests:,} remove; batches of {self.batch_size:,}, "
             f"{self.concurrency} at a time) + {self.n_read_requests:,} reads, "
-            f"about {_format_seconds(self.seconds)}"
+            f"{_format_seconds(self.seconds)}"
         )
         if self.phases:
             text += " (" + ", ".join(map(str, self.phases)) + ")"
@@ -181,8 +181,8 @@ def _format_seconds(seconds: float) -> str:
     if seconds < 1:
         return "under a second"
     if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.1f} min"
 
 
 @dataclass(frozen=True, repr=False)

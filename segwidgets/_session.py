@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -18,9 +19,10 @@ from ._apply import ApplyOptions, ApplyResult, Pusher
 from ._client import ShopgateClient
 from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
-from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
+from ._errors import ApplyInProgressError, JournalError, PlanError, RunNotSettledError
 from ._journal import Journal
 from ._members import MemberList, read_members
+from ._people import People
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
@@ -109,6 +111,7 @@ class SegmentSession:
         )
         self._pusher = Pusher(self._client, self._journal, self._options, sleep=sleep, clock=clock)
         self._customer_counts = CustomerCounts(clock=clock)
+        self._people = People(self._client, concurrency=concurrency, page_size=page_size)
         #: the latest ``check_ids`` (the one behind the latest plan made from ids)
         self.last_id_check: IdCheck | None = None
         self._apply_lock = threading.Lock()
@@ -344,6 +347,20 @@ class SegmentSession:
             counts=self._customer_counts,
         )
 
+    def people(self, ids: pl.Series | Sequence[str], *, cached_only: bool = False) -> pl.DataFrame:
+        """Who these customer ids are: ``customer_id``, ``email``, ``name``, ``account``
+        (``registered``, ``guest``, ``deleted`` or ``unknown``), one row per distinct id.
+
+        Asks Shopgate only for ids this session has not looked up before (``$in`` on id, a
+        hundred per request, or one request per id where ``$in`` is refused); the panels
+        call it for the rows they show. ``cached_only=True`` asks nothing and returns only
+        the ids already known.
+        """
+        values = ids.cast(pl.String).to_list() if isinstance(ids, pl.Series) else list(ids)
+        if cached_only:
+            return self._people.cached(values)
+        return self._people.lookup(values)
+
     # -- planning -----------------------------------------------------------------------------------
 
     def check_ids(self, ids: pl.Series | Sequence[str]) -> IdCheck:
@@ -496,11 +513,52 @@ class SegmentSession:
         try:
             if dry_run:
                 return self._pusher.dry_run(plan)
-            return self._pusher.apply(
+            result = self._pusher.apply(
                 plan, progress=progress_callback(progress), cancel=cancel, verify=verify
             )
         finally:
             self._apply_lock.release()
+        self._record_size(plan, result)
+        return result
+
+    def _record_resumed_size(self, result: ApplyResult) -> None:
+        """A resumed run ends at another size: its record is updated (its size before is the
+        one recorded when it started; a run with no record is left out of the chart)."""
+        if result.run_id is None:
+            return
+        creds = self._client.credentials
+        with contextlib.suppress(JournalError):
+            sizes = self._journal.sizes(
+                creds.merchant_code, creds.url_template, result.segment_code
+            )
+            known = sizes.filter(pl.col("run_id") == result.run_id)
+            if known.height:
+                n_before = int(known["n_before"][0])
+                self._journal.record_size(
+                    result.run_id,
+                    merchant_code=creds.merchant_code,
+                    target=creds.url_template,
+                    segment_code=result.segment_code,
+                    n_before=n_before,
+                    n_after=n_before + result.n_added - result.n_removed,
+                )
+
+    def _record_size(self, plan: SegmentPlan, result: ApplyResult) -> None:
+        """Keep the segment's size before and after a run, for the History chart."""
+        if result.run_id is None:
+            return
+        creds = self._client.credentials
+        # The push is done whatever happens here: a journal that cannot take the size
+        # leaves a gap in the chart, not a failed push.
+        with contextlib.suppress(JournalError):
+            self._journal.record_size(
+                result.run_id,
+                merchant_code=creds.merchant_code,
+                target=creds.url_template,
+                segment_code=plan.segment_code,
+                n_before=plan.n_live,
+                n_after=plan.n_live + result.n_added - result.n_removed,
+            )
 
     def resume(
         self,
@@ -514,9 +572,13 @@ class SegmentSession:
             msg = "Another push is running in this session; wait for it to finish."
             raise ApplyInProgressError(msg)
         try:
-            return self._pusher.resume(run_id, progress=progress_callback(progress), cancel=cancel)
+            result = self._pusher.resume(
+                run_id, progress=progress_callback(progress), cancel=cancel
+            )
         finally:
             self._apply_lock.release()
+        self._record_resumed_size(result)
+        return result
 
     # -- history ------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from .._plan import SegmentPlan
 from .._types import Mode
 from . import _html
 from ._base import Panel
+from ._people_columns import input_rows, session_email_finder, session_lookup
 from ._planview import PlanView, for_review
 
 if TYPE_CHECKING:
@@ -50,24 +51,37 @@ class DiffPreview(Panel):
         self.mode_buttons = widgets.ToggleButtons(
             options=[("mirror", "mirror"), ("add only", "add"), ("remove only", "remove")],
             value="mirror",
-            description="Mode",
             tooltips=[_MODE_HELP[m] for m in ("mirror", "add", "remove")],
-            style={"description_width": "50px", "button_width": "110px"},
+            style={"button_width": "110px"},
         )
         self.refresh_button = widgets.Button(
-            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again"
-        )
+            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again",
+            layout=widgets.Layout(width="auto", min_width="max-content", margin="0 0 0 16px"),
+        )  # fmt: skip
         self.refresh_button.on_click(lambda _: self.refresh())
         self.intro = widgets.HTML()
         self.view = PlanView()
         super().__init__(session, heading="Review changes", **kwargs)
+        self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.mode_buttons.observe(self._on_mode_buttons_change, names="value")
         self.observe(self._on_mode_change, names="mode")
         self.observe(self._on_segment_change, names="segment")
         self.observe(self._on_desired_change, names="desired")
         self.observe(self._on_plan_change, names="plan")
         self._set_body(
-            widgets.HBox([self.mode_buttons, self.refresh_button]), self.intro, self.view
+            widgets.HBox(
+                [
+                    widgets.HTML(
+                        "<span style='white-space:nowrap'>Mode:</span>",
+                        layout=widgets.Layout(margin="0 4px 0 0"),
+                    ),
+                    self.mode_buttons,
+                    self.refresh_button,
+                ],
+                layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            ),
+            self.intro,
+            self.view,
         )
         self._show_intro()
 
@@ -142,6 +156,7 @@ class DiffPreview(Panel):
         self._replan()
 
     def _on_desired_change(self, change: dict[str, Any]) -> None:
+        self.view.inputs = input_rows(change["new"])
         self._replan()
 
     def _on_plan_change(self, change: dict[str, Any]) -> None:
@@ -149,6 +164,7 @@ class DiffPreview(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
+        self.view.set_lookup(session_lookup(change["new"]), session_email_finder(change["new"]))
         if change["old"] is not None:
             self.plan = None
         self._show_intro()

@@ -9,7 +9,17 @@ import polars as pl
 import traitlets
 
 from .._plan import SegmentPlan
+from . import _html
 from ._base import Panel
+from ._charts import local_time, size_chart_svg
+from ._people_columns import (
+    HEADERS,
+    masked,
+    people_enricher,
+    people_searcher,
+    session_email_finder,
+    session_lookup,
+)
 from ._planview import PlanView, for_review
 from ._push import PushPanel
 from ._table import PagedTable
@@ -17,15 +27,68 @@ from ._table import PagedTable
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["HistoryPanel"]
+__all__ = ["HistoryPanel", "runs_table"]
 
-_COLUMNS = ("started_at", "run_id", "kind", "mode", "status", "n_add", "n_remove", "message")
+#: The history table's columns: plain headers over the journal's fields.
+_RUN_HEADERS = {
+    "when": "started",
+    "segment_code": "segment",
+    "what": "what",
+    "status": "status",
+    "n_add": "added",
+    "n_remove": "removed",
+    "run_id": "run",
+    "message": "note",
+}
+_MODES = {"mirror": "mirror", "add": "add only", "remove": "remove only"}
 
 
-def _label(row: dict[str, Any]) -> str:
+def _what(row: dict[str, Any], when_of: dict[str, str]) -> str:
+    if row.get("kind") == "undo":
+        parent = row.get("parent_run_id")
+        if not parent:
+            return "undo"
+        when = when_of.get(parent)
+        return f"undo of run …{parent[-8:]}" + (f" ({when})" if when else "")
+    return f"push, {_MODES.get(str(row.get('mode')), row.get('mode'))}"
+
+
+def runs_table(runs: pl.DataFrame) -> pl.DataFrame:
+    """The runs as the History panel lists them: local start time, what the run was (an
+    undo names the run it undid), status, counts, run id and note."""
+    if runs.height == 0:
+        return pl.DataFrame()
+    rows = runs.to_dicts()
+    when_of = {str(r["run_id"]): local_time(r.get("started_at")) for r in rows}
+    return pl.DataFrame(
+        {
+            "when": [when_of[str(r["run_id"])] for r in rows],
+            "segment_code": [r.get("segment_code") for r in rows],
+            "what": [_what(r, when_of) for r in rows],
+            "status": [r.get("status") for r in rows],
+            "n_add": [r.get("n_add") for r in rows],
+            "n_remove": [r.get("n_remove") for r in rows],
+            "run_id": [r.get("run_id") for r in rows],
+            "message": [r.get("message") or "" for r in rows],
+        },
+        schema={
+            "when": pl.String,
+            "segment_code": pl.String,
+            "what": pl.String,
+            "status": pl.String,
+            "n_add": pl.Int64,
+            "n_remove": pl.Int64,
+            "run_id": pl.String,
+            "message": pl.String,
+        },
+    )
+
+
+def _label(row: dict[str, Any], *, segment: bool = True) -> str:
+    where = f" · {row['segment_code']}" if segment else ""
     return (
-        f"{str(row['started_at'])[:19].replace('T', ' ')} · {row['segment_code']} · "
-        f"{row['kind']} · {row['status']} · +{row['n_add'] or 0:,} -{row['n_remove'] or 0:,}"
+        f"{row['when']}{where} · {row['what']} · {row['status']} · "
+        f"+{row['n_add'] or 0:,} -{row['n_remove'] or 0:,} · …{str(row['run_id'])[-8:]}"
     )
 
 
@@ -49,29 +112,69 @@ class HistoryPanel(Panel):
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
         self.runs = pl.DataFrame()
         self._filling = False
+        self._seen: set[str] = set()
         self.refresh_button = widgets.Button(
             icon="refresh", tooltip="Read the history again", layout=widgets.Layout(width="40px")
         )
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.table = PagedTable(page_size=8, empty="No runs recorded yet.")
+        self.chart = widgets.HTML()
+        self.table = PagedTable(
+            page_size=8, empty="No runs recorded yet.", name="runs", headers=_RUN_HEADERS
+        )
         self.run_dropdown = widgets.Dropdown(
             options=[], description="Run", style={"description_width": "40px"},
-            layout=widgets.Layout(width="560px"),
+            layout=widgets.Layout(width="auto", flex="1 1 auto", max_width="620px"),
         )  # fmt: skip
-        self.undo_button = widgets.Button(description="Plan undo", icon="undo")
+        self.undo_button = widgets.Button(
+            description="Plan undo", icon="undo", tooltip="Show the plan that reverses this run",
+            layout=widgets.Layout(width="auto", min_width="max-content"),
+        )  # fmt: skip
         self.undo_button.on_click(lambda _: self.undo())
+        self.details_button = widgets.Button(
+            description="Who it changed", icon="list",
+            tooltip="Every member change of this run, with its outcome",
+            layout=widgets.Layout(width="auto", min_width="max-content"),
+        )  # fmt: skip
+        self.details_button.on_click(lambda _: self.show_details())
+        self.details_reveal = widgets.Checkbox(
+            value=False, description="show emails", indent=False,
+            layout=widgets.Layout(width="auto"),
+        )  # fmt: skip
+        lookup = lambda: session_lookup(self.session)  # noqa: E731
+        self.details_table = PagedTable(
+            page_size=10,
+            empty="This run changed nobody.",
+            name="run-outcomes",
+            downloads=True,
+            formatter=self._mask_details,
+            enrich=people_enricher(lookup),
+            searcher=people_searcher(lookup, lambda: session_email_finder(self.session)),
+            headers=HEADERS,
+        )
+        self.details_title = widgets.HTML()
+        self.details_box = widgets.VBox(
+            [self.details_title, self.details_reveal, self.details_table]
+        )
+        self.details_box.layout.display = "none"
+        self.details_reveal.observe(lambda _: self.details_table.render(), names="value")
         self.view = PlanView(page_size=10)
         self.pusher = PushPanel(session, heading="Apply the undo")
         self.undo_box = widgets.VBox([self.view, self.pusher])
         super().__init__(session, heading="History", **kwargs)
+        self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.run_dropdown.observe(self._on_run_dropdown_change, names="value")
         self.observe(self._on_segment_change, names="segment")
         self.observe(self._on_run_id_change, names="run_id")
         self.observe(self._on_undo_plan_change, names="undo_plan")
         self.pusher.observe(self._on_pusher_result_change, names="result")
         self._set_body(
-            widgets.HBox([self.run_dropdown, self.undo_button, self.refresh_button]),
+            self.chart,
+            widgets.HBox(
+                [self.run_dropdown, self.details_button, self.undo_button, self.refresh_button],
+                layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            ),
             self.table,
+            self.details_box,
             self.undo_box,
         )
         self._show_undo()
@@ -105,14 +208,46 @@ class HistoryPanel(Panel):
                 self.clear_status()
         return self.undo_plan
 
+    def show_details(self, run_id: str | None = None) -> pl.DataFrame:
+        """Show every member change of ``run_id`` (default: the chosen run) with its outcome
+        and who the customer is; returns the changes (``customer_id``, ``action``,
+        ``status``, ``batch``, ``error``)."""
+        run = run_id or self.run_id
+        if self.session is None or run is None:
+            self.details_box.layout.display = "none"
+            return pl.DataFrame()
+        frame: pl.DataFrame = self.session.run_details(run)
+        label = next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
+        self.details_title.value = _html.note(
+            f"Changes of the run {label}: {frame.height:,} member(s).", level="info"
+        )
+        self.details_table.name = f"run-{run}"
+        self.details_table.frame = frame.select("customer_id", "action", "status", "error")
+        self.details_box.layout.display = "flex"
+        return frame
+
     # -- drawing ----------------------------------------------------------------------------------
 
+    def _mask_details(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame if self.details_reveal.value else masked(frame)
+
+    def _draw_chart(self) -> None:
+        if self.session is None or self.segment is None:
+            self.chart.value = ""
+            return
+        creds = self.session.client.credentials
+        sizes = self.session.journal.sizes(creds.merchant_code, creds.url_template, self.segment)
+        self.chart.value = size_chart_svg(sizes)
+
     def _fill(self) -> None:
-        rows = self.runs.to_dicts()
-        options = [(_label(row), str(row["run_id"])) for row in rows]
-        keep = self.run_id if self.run_id in {v for _, v in options} else None
-        if keep is None and options:
-            keep = options[0][1]
+        shown = runs_table(self.runs)
+        rows = shown.to_dicts()
+        options = [(_label(row, segment=self.segment is None), str(row["run_id"])) for row in rows]
+        newest = options[0][1] if options else None
+        known = {v for _, v in options}
+        # A run that appeared since the last reading (a push just made) is selected.
+        keep = self.run_id if self.run_id in known and newest in self._seen else newest
+        self._seen = known
         self._filling = True
         try:
             self.run_dropdown.options = options
@@ -120,8 +255,8 @@ class HistoryPanel(Panel):
         finally:
             self._filling = False
         self.run_id = keep
-        shown = [c for c in _COLUMNS if c in self.runs.columns]
-        self.table.frame = self.runs.select(shown) if shown else None
+        self.table.frame = shown if shown.height else None
+        self._draw_chart()
         self._update_controls()
 
     def _show_undo(self) -> None:
@@ -130,6 +265,7 @@ class HistoryPanel(Panel):
     def _update_controls(self) -> None:
         self.refresh_button.disabled = self.busy or self.session is None
         self.undo_button.disabled = self.busy or self.session is None or self.run_id is None
+        self.details_button.disabled = self.undo_button.disabled
 
     # -- observers --------------------------------------------------------------------------------
 
@@ -146,6 +282,7 @@ class HistoryPanel(Panel):
             finally:
                 self._filling = False
         self.undo_plan = None
+        self.details_box.layout.display = "none"
         self._update_controls()
 
     def _on_segment_change(self, change: dict[str, Any]) -> None:
@@ -163,6 +300,7 @@ class HistoryPanel(Panel):
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
+        self.view.set_lookup(session_lookup(change["new"]), session_email_finder(change["new"]))
         self.pusher.session = change["new"]
         self.undo_plan = None
         self.refresh()

@@ -62,15 +62,24 @@ def note(text: str, *, level: Level = "info", detail: str = "", raw_html: str = 
     )
 
 
-def counts(items: Iterable[tuple[str, int | str]], *, level: Level = "info") -> str:
-    """A row of labelled numbers (``12,345`` over ``to add``)."""
+def counts(
+    items: Iterable[tuple[str, int | str] | tuple[str, int | str, Level]],
+    *,
+    level: Level = "info",
+) -> str:
+    """A row of labelled numbers (``12,345`` over ``to add``); an item's third value is its
+    colour (adds ``success``, removes ``error``, totals ``muted``), else ``level``."""
     cells = []
-    for label, value in items:
+    for item in items:
+        label, value = item[0], item[1]
+        colour = _COLOURS[item[2]] if len(item) == 3 else _COLOURS[level]
+        if colour == _COLOURS["muted"]:
+            colour = "var(--jp-ui-font-color1, #1f2937)"
         shown = f"{value:,}" if isinstance(value, int) else esc(value)
         cells.append(
             "<div style='display:inline-block;margin:0 18px 2px 0'>"
             f"<div style='font-size:var(--jp-ui-font-size3,18px);font-weight:600;"
-            f"color:{_COLOURS[level]}'>{shown}</div>"
+            f"color:{colour}'>{shown}</div>"
             f"<div style='opacity:.75'>{esc(label)}</div></div>"
         )
     return f"<div style='{_TEXT};{_SMALL}'>{''.join(cells)}</div>"
@@ -95,7 +104,10 @@ def bars(rows: Sequence[tuple[str, int, Level]], *, total: int | None = None) ->
 
 
 def table_page(frame: pl.DataFrame, *, empty: str = "Nothing to show.") -> str:
-    """An HTML table of ``frame`` (the caller passes one page of rows, never all)."""
+    """An HTML table of ``frame`` (the caller passes one page of rows, never all).
+
+    Long cells are cut with an ellipsis (the whole value shows on hover), so a table fits
+    a 1024 px screen and scrolls sideways when it does not."""
     if frame.height == 0:
         return note(empty, level="muted")
     head = "".join(
@@ -106,13 +118,21 @@ def table_page(frame: pl.DataFrame, *, empty: str = "Nothing to show.") -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td style='text-align:left;padding:0 10px 0 0;line-height:1.35;{_MONO}'>{esc(cell)}</td>"
-            for cell in row
+            f"<td title='{esc(cell)}' style='text-align:left;padding:1px 12px 1px 0;"
+            f"line-height:1.35;max-width:28em;overflow:hidden;text-overflow:ellipsis;"
+            f"white-space:nowrap;{_MONO if _is_code(name) else ''}'>{esc(cell)}</td>"
+            for name, cell in zip(frame.columns, row, strict=True)
         )
         + "</tr>"
         for row in frame.iter_rows()
     )
     return (
+        f"<div style='overflow-x:auto;max-width:100%'>"
         f"<table style='{_TEXT};{_SMALL};border-collapse:collapse'>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
+
+
+def _is_code(column: str) -> bool:
+    """Columns of ids and raw values are shown in a monospace font, names and words not."""
+    return "id" in column.split() or column in {"customer_id", "run_id", "value", "email"}

@@ -14,23 +14,45 @@ from .._types import AmbiguityPolicy
 from . import _html
 from ._base import Panel
 from ._builder import masked_values
-from ._table import PagedTable
+from ._charts import funnel_svg
+from ._table import PagedTable, offer_download, tool_button
 
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["MatchReport"]
+__all__ = ["TERMS", "MatchReport"]
 
 # How each stage of ``Resolution.funnel()`` is labelled and coloured, in funnel order.
 _STAGES: dict[str, tuple[str, _html.Level]] = {
-    "input rows": ("input lines", "info"),
+    "input rows": ("data lines", "info"),
     "valid emails": ("valid emails", "info"),
     "matched": ("matched", "success"),
     "ambiguous": ("ambiguous", "warning"),
-    "guest_only": ("guest-only", "warning"),
+    "guest_only": ("guest only", "warning"),
     "unmatched": ("unmatched", "error"),
     "customer ids": ("customer ids", "success"),
 }
+#: What each outcome means, in the words the panel uses (shown under the funnel).
+TERMS: dict[str, str] = {
+    "matched": "exactly one registered customer has this email: it becomes a member",
+    "ambiguous": (
+        "several registered customers share this email; the Ambiguous setting says "
+        "whether none, all or the most recently updated of them becomes a member"
+    ),
+    "guest only": (
+        "only guest checkouts (orders without an account) used this email; guests "
+        "cannot be segment members"
+    ),
+    "unmatched": "no customer of this merchant has this email",
+    "rejected": "the value is not a usable email address (the reason says why)",
+}
+_PROBLEM_WORDS = {
+    "guest_only": "guest only",
+    "unmatched": "unmatched",
+    "ambiguous": "ambiguous",
+    "rejected": "rejected",
+}
+_HEADERS = {"row": "list row", "value": "as in the list", "problem": "problem", "rule": "why"}
 _POLICY_HELP = {
     "skip": "skip: an email that several customers share is left out",
     "all": "all: every customer with that email becomes a member",
@@ -38,10 +60,30 @@ _POLICY_HELP = {
 }
 
 
+def _label(text: str) -> widgets.HTML:
+    """A label in line with the buttons after it (a widget's own description wraps above
+    them in a narrow row)."""
+    return widgets.HTML(
+        f"<span style='white-space:nowrap'>{_html.esc(text)}</span>",
+        layout=widgets.Layout(margin="0 4px 0 16px"),
+    )
+
+
+def _terms_html() -> str:
+    items = "".join(
+        f"<li><b>{_html.esc(term)}</b>: {_html.esc(text)}</li>" for term, text in TERMS.items()
+    )
+    return (
+        "<details style='font-size:var(--jp-ui-font-size1,13px);margin:2px 0'>"
+        "<summary style='cursor:pointer'>What do matched, ambiguous, guest only and unmatched "
+        f"mean?</summary><ul style='margin:4px 0 4px 18px;padding:0'>{items}</ul></details>"
+    )
+
+
 class MatchReport(Panel):
     """Find the Shopgate customer behind each email, and show how the list narrowed down.
 
-    The funnel runs input → valid → matched / ambiguous / guest-only / unmatched →
+    The funnel runs input → valid → matched / ambiguous / guest only / unmatched →
     customer ids. Problem rows are listed with their reason (values masked unless "show
     values" is ticked). ``policy`` says what to do with an email that several registered
     customers share; changing it matches again.
@@ -61,9 +103,8 @@ class MatchReport(Panel):
         self.policy_buttons = widgets.ToggleButtons(
             options=[("skip", "skip"), ("all", "all"), ("latest", "latest")],
             value="skip",
-            description="Ambiguous",
             tooltips=[_POLICY_HELP[p] for p in ("skip", "all", "latest")],
-            style={"description_width": "80px", "button_width": "70px"},
+            style={"button_width": "70px"},
         )
         self.run_button = widgets.Button(
             description="Find customers", icon="search", button_style="primary"
@@ -73,11 +114,32 @@ class MatchReport(Panel):
         self.funnel = widgets.HTML()
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
         self.problems_table = PagedTable(
-            page_size=10, formatter=self._mask, empty="No problem rows: every email matched."
+            page_size=10,
+            formatter=self._mask,
+            empty="No problem rows: every email matched.",
+            name="match-problems",
+            downloads=True,
+            headers=_HEADERS,
         )
+        self.terms = widgets.HTML(_terms_html())
+        self.csv_button = tool_button(
+            "Match report as CSV", "download", "Every email with its outcome, as CSV"
+        )
+        self.parquet_button = tool_button(
+            "as parquet", "download", "Every email with its outcome, as parquet"
+        )
+        self.download_link = widgets.HTML()
+        self.csv_button.on_click(lambda _: self.download("csv"))
+        self.parquet_button.on_click(lambda _: self.download("parquet"))
         self.problems_box = widgets.VBox(
-            [widgets.HTML(_html.note("Rows that do not become a member", level="muted")),
-             self.reveal, self.problems_table]
+            [self.terms,
+             widgets.HBox([self.reveal, self.csv_button, self.parquet_button],
+                          layout=widgets.Layout(align_items="center",
+                                                flex_flow="row wrap")),
+             self.download_link,
+             widgets.HTML(_html.note("Lines that do not become exactly one member",
+                                     level="muted")),
+             self.problems_table]
         )  # fmt: skip
         super().__init__(session, heading="Match customers", **kwargs)
         self.policy_buttons.observe(self._on_policy_buttons_change, names="value")
@@ -86,7 +148,10 @@ class MatchReport(Panel):
         self.observe(self._on_policy_change, names="policy")
         self.observe(self._on_resolution_change, names="resolution")
         self._set_body(
-            widgets.HBox([self.run_button, self.policy_buttons]),
+            widgets.HBox(
+                [self.run_button, _label("Ambiguous emails:"), self.policy_buttons],
+                layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            ),
             self.intro,
             self.funnel,
             self.problems_box,
@@ -112,6 +177,19 @@ class MatchReport(Panel):
             )
             self.clear_status()
         return self.resolution
+
+    def download(self, fmt: str = "csv") -> str:
+        """Offer the whole match report (one row per email: outcome, chosen ids, why) as a
+        file; returns the file name ("" before a match)."""
+        if self.resolution is None:
+            self.download_link.value = ""
+            return ""
+        name = "match-report." + ("parquet" if fmt == "parquet" else "csv")
+        report = self.resolution.report.with_columns(
+            pl.col("customer_ids").cast(pl.List(pl.String)).list.join(";")
+        )
+        self.download_link.value = offer_download(report, name)
+        return name
 
     # -- drawing ----------------------------------------------------------------------------------
 
@@ -145,11 +223,17 @@ class MatchReport(Panel):
             if stage in counts
         ]
         summary = (
-            f"{resolution.n_ids:,} customer ids from {resolution.n_valid:,} valid emails "
-            f"({resolution.strategy}, {resolution.n_requests:,} requests)"
+            f"{resolution.n_ids:,} customer ids from {resolution.n_valid:,} valid emails; "
+            f"Shopgate was asked {resolution.n_requests:,} "
+            f"time{'s' if resolution.n_requests != 1 else ''}."
         )
-        self.funnel.value = _html.bars(rows) + _html.note(summary, level="muted")
-        self.problems_table.frame = resolution.problems()
+        self.funnel.value = funnel_svg(rows, title="From the list to members") + _html.note(
+            summary, level="muted"
+        )
+        self.download_link.value = ""
+        self.problems_table.frame = resolution.problems().with_columns(
+            pl.col("problem").replace(_PROBLEM_WORDS)
+        )
         self.problems_box.layout.display = "flex"
 
     def _update_controls(self) -> None:

@@ -46,7 +46,9 @@ class SegmentPicker(Panel):
         )
         self.refresh_button.on_click(lambda _: self.refresh())
         self.details = widgets.HTML()
-        self.table = PagedTable(page_size=10, empty="No segments yet.")
+        self.table = PagedTable(
+            page_size=10, empty="No segments yet.", headers={"memberCount": "members"}
+        )
         self.new_code = widgets.Text(
             description="Code", placeholder="e.g. summer-sale", style=_STYLE,
             layout=widgets.Layout(width="300px"),

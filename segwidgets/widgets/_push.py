@@ -15,6 +15,7 @@ from .._plan import SegmentPlan
 from .._progress import CancelToken, ProgressEvent
 from . import _html
 from ._base import Panel
+from ._people_columns import HEADERS, masked, people_enricher, session_lookup
 from ._table import PagedTable
 
 if TYPE_CHECKING:
@@ -101,7 +102,10 @@ class PushPanel(Panel):
             [self.progress, self.progress_label], layout=widgets.Layout(align_items="center")
         )
         self.result_html = widgets.HTML()
-        self.failed_table = PagedTable(page_size=10, empty="Nothing failed.")
+        self.failed_table = PagedTable(
+            page_size=10, empty="Nothing failed.", headers=HEADERS, formatter=masked,
+            enrich=people_enricher(lambda: session_lookup(self.session)),
+        )  # fmt: skip
         self.download_button = widgets.Button(description="Download failed ids", icon="download")
         self.download_button.on_click(lambda _: self.prepare_download())
         self.download_link = widgets.HTML()
