@@ -9,6 +9,7 @@ them back.
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,7 +26,16 @@ from . import _html
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["Panel", "display_data"]
+__all__ = ["Panel", "check_keywords", "display_data", "strip_paths"]
+
+# ``File "/any/folder/segwidgets/widgets/_push.py"`` → ``File "segwidgets/widgets/_push.py"``;
+# a file outside a package keeps only its name.
+_TRACE_FILE = re.compile(r'File "(?:[^"]*?[\\/])?((?:segwidgets|polars|httpx|ipywidgets)[\\/][^"]*|[^"\\/]+)"')
+
+
+def strip_paths(trace: str) -> str:
+    """A traceback without the folders of this machine (package-relative file names)."""
+    return _TRACE_FILE.sub(lambda m: f'File "{m.group(1)}"', trace)
 
 
 def display_data(html_text: str, plain: str) -> dict[str, Any]:
@@ -37,6 +47,14 @@ def display_data(html_text: str, plain: str) -> dict[str, Any]:
     }
 
 
+def check_keywords(cls: type, kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` for a keyword that is neither a parameter nor a widget trait."""
+    unknown = sorted(set(kwargs) - set(cls.class_trait_names()))  # type: ignore[attr-defined]
+    if unknown:
+        msg = f"{cls.__name__}() got unexpected keyword argument(s): {', '.join(unknown)}"
+        raise TypeError(msg)
+
+
 class Panel(widgets.VBox):  # type: ignore[misc]
     """Base class of the panels: heading, body, status ``Output``, busy handling."""
 
@@ -46,6 +64,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
     busy = traitlets.Bool(False)
 
     def __init__(self, session: SegmentSession | None = None, *, heading: str, **kwargs: Any):
+        check_keywords(type(self), kwargs)
         self.heading = widgets.HTML(_html.title(heading))
         self.out = widgets.Output(layout=widgets.Layout(margin="2px 0 0 0"))
         #: The last error an action ran into (also shown in ``out``); None after a success.
@@ -85,7 +104,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         """Show what went wrong while ``doing`` something, what to do, and the traceback."""
         self.last_error = exc
         message = mask_emails_in(str(exc)) or type(exc).__name__
-        trace = mask_emails_in("".join(traceback.format_exception(exc)))
+        trace = strip_paths(mask_emails_in("".join(traceback.format_exception(exc))))
         if isinstance(exc, SegwidgetsError):
             headline = f"Could not finish {doing}: {message}"
             hint = self._hint(exc)
@@ -97,7 +116,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
             )
         folded = (
             "<details style='margin-top:2px'><summary style='cursor:pointer;opacity:.8'>"
-            "Traceback</summary><pre style='font-size:var(--jp-code-font-size,12px);"
+            "Details for a bug report</summary><pre style='font-size:var(--jp-code-font-size,12px);"
             f"white-space:pre-wrap;margin:2px 0'>{_html.esc(trace)}</pre></details>"
         )
         self.status_text = f"{headline}\n{hint}".strip()
