@@ -1,0 +1,174 @@
+"""The app's state machine driven through the panels: nothing stale is ever shown."""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+import pytest
+
+import segwidgets as sw
+from segwidgets import widgets as sww
+
+
+def _ids_not_in(registered, sandbox, code, n):
+    live = sandbox.member_ids(code)
+    return registered.filter(~pl.col("id").is_in(sorted(live)))["id"].head(n).to_list()
+
+
+def test_mode_switch_drops_the_mass_removal_warning(session, registered, sandbox):
+    app = session.panel()
+    app.picker.value = "newsletter"
+    app.builder.load(pl.DataFrame({"customer_id": registered["id"].head(3).to_list()}))
+    assert app.pusher.needs_confirmation
+    assert app.pusher.confirm_text.layout.display == "flex"
+    app.pusher.push()  # refused: the code was not typed
+    assert "Type newsletter into Confirm" in app.pusher.status_text
+    app.diff.mode = "add"
+    assert app.state.plan is app.diff.plan
+    assert app.diff.plan.n_remove == 0
+    assert not app.pusher.needs_confirmation
+    assert app.pusher.confirm_text.layout.display == "none"
+    assert app.pusher.status_text == ""  # the old warning went with the old plan
+
+
+def test_a_new_segment_clears_the_result_of_the_old_one(session, registered, sandbox):
+    app = session.panel()
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 4)}))
+    app.pusher.push(wait=True)
+    assert app.pusher.result.status == "verified"
+    assert app.state.run is app.pusher.result
+    app.picker.value = "newsletter"
+    assert app.state.segment == "newsletter"
+    assert app.state.run is None
+    assert app.pusher.result is None
+    assert app.pusher.result_html.value == ""
+    assert app.state.plan is app.diff.plan
+    assert app.pusher.plan is app.diff.plan
+    assert app.pusher.plan.segment_code == "newsletter"
+
+
+def test_a_new_list_clears_the_plan_and_the_result(session, registered, sandbox):
+    app = session.panel()
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 3)}))
+    app.pusher.push(wait=True)
+    assert app.state.pushed
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 2)}))
+    assert app.state.run is None
+    assert not app.state.pushed
+    assert app.state.plan is not None
+    assert app.state.plan.n_add == 2
+    assert not app.pusher.push_button.disabled
+
+
+def test_cancel_then_resume_from_the_button(registered, sandbox, tmp_path):
+    sandbox.configure(delete_delay=0)
+    ids = _ids_not_in(registered, sandbox, "vip", 40)
+    with sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "j.sqlite3", batch_size=5, concurrency=1
+    ) as session:
+        app = session.panel()
+        app.picker.value = "vip"
+        app.diff.mode = "add"
+        app.builder.load(pl.DataFrame({"customer_id": ids}))
+        push = app.pusher
+        first = threading.Event()
+        release = threading.Event()
+        shown = push._on_progress
+
+        def held(event):
+            shown(event)
+            if event.phase == "push" and event.batches_done >= 1:
+                first.set()
+                release.wait(30)
+
+        push._on_progress = held
+        assert push.push() is not None
+        assert first.wait(30)
+        push.cancel()
+        release.set()
+        assert push.wait(60)
+        result = push.result
+        assert result.status == "cancelled"
+        assert push.result_html.value.count("Cancelled:") == 1
+        assert f"{result.n_pending:,} not sent" in push.result_html.value
+        assert "Cancelling" not in push.status_text
+        assert app.state.resume_run_id == result.run_id
+        assert push.resume_button.layout.display == "flex"
+        push._on_progress = shown
+        push.resume(wait=True)
+        assert push.result.status == "verified", push.status_text
+        assert set(ids) <= sandbox.member_ids("vip")
+        assert push.resume_button.layout.display == "none"
+        assert app.state.resume_run_id is None
+
+
+def test_an_interrupted_run_is_offered_when_its_segment_is_opened(registered, sandbox, tmp_path):
+    sandbox.configure(delete_delay=0)
+    ids = _ids_not_in(registered, sandbox, "vip", 20)
+    journal = tmp_path / "j.sqlite3"
+    with sw.SegmentSession(
+        sandbox.credentials, journal=journal, batch_size=5, concurrency=1
+    ) as session:
+        plan = session.plan("vip", ids, mode="add")
+
+        def crash(event):
+            if event.phase == "push" and event.batches_done >= 1:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            session.apply(plan, progress=crash)
+        run_id = session.history("vip")["run_id"][0]
+        assert session.history("vip")["status"][0] == "interrupted"
+
+        app = session.panel()
+        app.picker.value = "newsletter"
+        assert app.state.resumable is None
+        app.picker.value = "vip"
+        assert app.state.resumable == run_id
+        assert app.pusher.resume_run_id == run_id
+        assert app.pusher.resume_button.layout.display == "flex"
+        assert "stopped before it finished" in app.pusher.status_text
+        app.pusher.resume(wait=True)
+        assert app.pusher.result.status == "verified", app.pusher.status_text
+        assert set(ids) <= sandbox.member_ids("vip")
+        assert app.state.resumable is None
+
+
+def test_badges_say_where_a_push_goes(session):
+    app = session.panel()
+    assert "SANDBOX" in app.pusher.badge.value
+    assert "DEMO" in app.pusher.badge.value
+    assert "SANDBOX" in app.connect.summary.value
+
+
+def test_unknown_keywords_are_refused():
+    with pytest.raises(TypeError, match="colour"):
+        sww.SegmentApp(None, environ={}, colour="red")
+    for panel in (sww.PushPanel, sww.DiffPreview, sww.MatchReport, sww.SegmentPicker):
+        with pytest.raises(TypeError, match="bogus"):
+            panel(None, bogus=1)
+    with pytest.raises(TypeError, match="bogus"):
+        sww.MemberListBuilder(bogus=1)
+
+
+def test_environment_is_chosen_on_purpose():
+    panel = sww.ConnectPanel(None, environ={})
+    assert panel.environment.value == ""
+    panel.target = "shopgate"
+    for field, value in (
+        (panel.merchant_code, "ACME"),
+        (panel.client_id, "c"),
+        (panel.client_secret, "s"),
+        (panel.username, "u"),
+        (panel.password, "p"),
+    ):
+        field.value = value
+    assert panel.connect() is None
+    assert "Missing: environment" in panel.status_text
+    preset = sww.ConnectPanel(None, environ={"SHOPGATE_ENV": "pg"})
+    assert preset.environment.value == "pg"
