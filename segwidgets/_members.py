@@ -85,6 +85,7 @@ __all__ = [
     "MemberKind",
     "MemberList",
     "MemberSource",
+    "from_pandas",
     "normalize_customer_ids",
     "read_members",
 ]
@@ -381,9 +382,28 @@ class _Box:
         return table
 
 
+def from_pandas(source: object) -> pl.DataFrame | pl.Series | None:
+    """A pandas DataFrame or Series as polars (``pl.from_pandas``); None for anything else.
+
+    Without this a pandas frame would be iterated like a list, which gives its column names.
+    """
+    module = type(source).__module__ or ""
+    if not (module == "pandas" or module.startswith("pandas.")):
+        return None
+    if type(source).__name__ not in {"DataFrame", "Series"}:
+        return None
+    converted = pl.from_pandas(source)  # type: ignore[call-overload]
+    if isinstance(converted, (pl.DataFrame, pl.Series)):
+        return converted
+    return None
+
+
 def _load(
     source: object, *, sheet: str | int | None, name: str | None, max_bytes: int | None
 ) -> _Table:
+    converted = from_pandas(source)
+    if converted is not None:
+        source = converted
     if isinstance(source, pl.LazyFrame):
         return _Table(source=name, frame=_collect(source, name))
     if isinstance(source, pl.DataFrame):

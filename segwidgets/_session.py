@@ -21,7 +21,7 @@ from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
 from ._journal import Journal
 from ._live import read_live
-from ._members import MemberList, read_members
+from ._members import MemberList, from_pandas, read_members
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
@@ -41,7 +41,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentSession"]
 
-Desired = MemberList | Resolution | pl.DataFrame | pl.LazyFrame | pl.Series | Sequence[str]
+Desired = (
+    MemberList
+    | Resolution
+    | pl.DataFrame
+    | pl.LazyFrame
+    | pl.Series
+    | Sequence[str]
+    | str
+    | os.PathLike[str]
+)
 
 
 class SegmentSession:
@@ -366,6 +375,7 @@ class SegmentSession:
         Emails are resolved; ids given directly are checked against Shopgate first
         (``check_ids``), so no unknown id, guest or deleted account is offered.
         """
+        desired = self._desired_source(desired)
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
@@ -388,6 +398,25 @@ class SegmentSession:
             desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
         )
         return self._checked(series, "ids", check=check_ids)
+
+    @staticmethod
+    def _desired_source(desired: Any) -> Any:
+        """A path becomes its member list and a pandas frame a polars one; a bare string
+        that names no file is refused (it would otherwise be read one character per id)."""
+        converted = from_pandas(desired)
+        if converted is not None:
+            return converted
+        if isinstance(desired, (str, os.PathLike)):
+            path = Path(os.fspath(desired))
+            if path.is_file():
+                return read_members(path)
+            msg = (
+                f"{os.fspath(desired)!r} is not a file. Pass the path of a member list "
+                "(csv, Excel, parquet), a data frame, or a list of customer ids such as "
+                "['id1', 'id2']. Nothing was planned."
+            )
+            raise PlanError(msg)
+        return desired
 
     def _checked(self, ids: pl.Series, what: str, *, check: bool) -> tuple[pl.Series, str]:
         distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
@@ -416,7 +445,9 @@ class SegmentSession:
         """Read the segment's live members and compute what to add and remove.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
-        a frame with ``customer_id`` (or ``email``), or a list of ids. Ids given directly are
+        a path of a member list (str or Path, read like ``read_members``), a polars or pandas
+        frame with ``customer_id`` (or ``email``), or a list of ids. A string that is not a
+        file is refused. Ids given directly are
         checked against Shopgate first (``check_ids``); ``check_ids=False`` offers them
         unchecked, and Shopgate then refuses unknown ones item by item when they are sent.
         Raises ``MassRemovalError`` when the plan removes more than the guard allows and
