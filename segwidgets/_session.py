@@ -21,7 +21,7 @@ from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
 from ._journal import Journal
 from ._live import read_live
-from ._members import MemberList, from_pandas, read_members
+from ._members import MemberList, from_pandas, read_members, require_members
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
@@ -339,6 +339,7 @@ class SegmentSession:
     ) -> Resolution:
         """Find the customer id of every email (see ``Resolution``)."""
         member_list = members if isinstance(members, MemberList) else read_members(members)
+        require_members(member_list)
         if member_list.kind != "email":
             msg = "This list holds customer ids already: pass it to plan() directly."
             raise PlanError(msg)
@@ -379,6 +380,7 @@ class SegmentSession:
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
+            require_members(desired)
             if desired.kind == "customer_id":
                 return self._checked(desired.keys, desired.source or "list", check=check_ids)
             return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"

@@ -172,3 +172,42 @@ def test_environment_is_chosen_on_purpose():
     assert "Missing: environment" in panel.status_text
     preset = sww.ConnectPanel(None, environ={"SHOPGATE_ENV": "pg"})
     assert preset.environment.value == "pg"
+
+
+def test_builder_reads_a_path_and_refuses_a_list_without_valid_lines(session, tmp_path):
+    app = session.panel()
+    app.picker.value = "newsletter"
+    bad = tmp_path / "allbad.csv"
+    bad.write_text("email\nnot-an-email\nalso bad\n")
+    app.builder.location.value = str(bad)
+    app.builder.location_button.click()
+    assert app.builder.members is None
+    assert app.builder.shown is not None  # the report still shows why
+    assert "rejected" in app.builder.report.value
+    assert "none of the 2 data lines" in app.builder.status_text
+    assert app.state.members is None
+    assert app.match.run_button.disabled
+    assert app.diff.plan is None
+    good = tmp_path / "good.csv"
+    good.write_text("email\na@example.org\n")
+    assert app.builder.load_location(str(good)) is not None
+    assert app.state.members is app.builder.members
+
+
+def test_builder_refuses_a_column_of_names_and_suggests_the_right_one(session, registered):
+    app = session.panel()
+    app.picker.value = "newsletter"
+    frame = pl.DataFrame(
+        {
+            "first_name": ["Clara", "Ivan", "Mei", "Jonas"],
+            "E-Mail": registered["emailAddress"].head(4).to_list(),
+        }
+    )
+    app.builder.load(frame, column="first_name")
+    assert app.builder.members is None
+    assert "neither email addresses nor customer ids" in app.builder.status_text
+    assert "E-Mail" in app.builder.status_text
+    assert app.diff.plan is None
+    app.builder.column = "E-Mail"
+    assert app.builder.members is not None
+    assert app.builder.members.kind == "email"

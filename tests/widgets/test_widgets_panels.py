@@ -230,8 +230,11 @@ def test_builder_reads_customer_ids():
     assert members.n_valid == 2
     builder.kind = "email"
     assert builder.kind_buttons.value == "email"
-    assert builder.members is not None
-    assert builder.members.kind == "email"
+    # Read as emails no line is valid: the report shows why, and the list is refused.
+    assert builder.shown is not None
+    assert builder.shown.kind == "email"
+    assert builder.members is None
+    assert isinstance(builder.last_error, sw.EmptyFileError)
 
 
 def test_builder_shows_unreadable_input():
