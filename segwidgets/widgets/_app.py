@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 __all__ = ["SegmentApp"]
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where a frozen cell freezes the notebook)."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415 - only needed here
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 class SegmentApp(widgets.VBox):  # type: ignore[misc]
     """Connect → pick a segment → load a list → match → review → push → history.
 
@@ -50,6 +60,7 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         session: SegmentSession | None = None,
         *,
         environ: Mapping[str, str] | None = None,
+        background: bool | None = None,
         **kwargs: Any,
     ) -> None:
         check_keywords(type(self), kwargs)
@@ -74,6 +85,10 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
             ],
             **kwargs,
         )
+        #: Matching and planning run in worker threads (default: when inside a kernel).
+        self.background = _in_kernel() if background is None else background
+        for panel in (self.match, self.diff):
+            panel.background = self.background
         self.add_class("segwidgets-app")
         self.layout.max_width = "980px"
         self.state = AppState()
@@ -89,6 +104,11 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         self.history.pusher.observe(self._on_undo_result_change, names="result")
         self.update(session=session)
         self._on_picker_value_change({"new": self.picker.value})
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no panel works in the background; True when all are idle."""
+        panels = (self.match, self.diff, self.pusher, self.history.pusher)
+        return all(panel.wait(timeout) for panel in panels)
 
     @property
     def panels(self) -> tuple[widgets.Widget, ...]:

@@ -62,6 +62,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]
     session = traitlets.Instance("segwidgets._session.SegmentSession", allow_none=True)
     #: True while an action runs; the action controls are disabled meanwhile.
     busy = traitlets.Bool(False)
+    #: Run slow actions (matching, planning) in a worker thread (the app sets it in a kernel).
+    background = traitlets.Bool(False)
 
     def __init__(self, session: SegmentSession | None = None, *, heading: str, **kwargs: Any):
         check_keywords(type(self), kwargs)
@@ -72,6 +74,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         #: The plain text of the last status message (what ``out`` shows).
         self.status_text = ""
         self._worker: threading.Thread | None = None
+        self._queued: tuple[Callable[[], None], str] | None = None
+        self._queue_lock = threading.RLock()
         super().__init__(**kwargs)
         self.add_class("segwidgets-panel")
         self.layout.padding = "4px 8px"
@@ -145,6 +149,20 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         finally:
             self.busy = False
 
+    def perform(self, work: Callable[[], None], *, doing: str) -> threading.Thread | None:
+        """Run ``work`` as one user action: in a worker thread when ``background`` is set
+        (the notebook stays usable; returns the thread), else right here (returns None)."""
+        if self.background:
+            with self._queue_lock:
+                if self._worker is not None and self._worker.is_alive():
+                    # The newest request runs once the current one ends (older ones drop).
+                    self._queued = (work, doing)
+                    return None
+                return self.run_in_background(work, doing=doing)
+        with self.action(doing):
+            work()
+        return None
+
     def run_in_background(self, work: Callable[[], None], *, doing: str) -> threading.Thread:
         """Run ``work`` in a worker thread (the kernel stays responsive); busy until it ends."""
         if self._worker is not None and self._worker.is_alive():
@@ -159,19 +177,37 @@ class Panel(widgets.VBox):  # type: ignore[misc]
             except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
                 self.show_error(exc, doing=doing)
             finally:
-                self.busy = False
+                with self._queue_lock:
+                    queued, self._queued = self._queued, None
+                    if queued is None:
+                        self.busy = False
+                if queued is not None:
+                    self._worker = threading.Thread(
+                        target=run_next, args=queued, name=f"segwidgets {queued[1]}", daemon=True
+                    )
+                    self._worker.start()
+
+        def run_next(next_work: Callable[[], None], next_doing: str) -> None:
+            nonlocal work, doing
+            work, doing = next_work, next_doing
+            self.last_error = None
+            run()
 
         self._worker = threading.Thread(target=run, name=f"segwidgets {doing}", daemon=True)
         self._worker.start()
         return self._worker
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for background work to end; True when nothing is running any more."""
-        worker = self._worker
-        if worker is not None:
+        """Wait for background work (and work queued behind it) to end; True when idle."""
+        while True:
+            worker = self._worker
+            if worker is None:
+                return True
             worker.join(timeout)
-            return not worker.is_alive()
-        return True
+            if worker.is_alive():
+                return False
+            if self._worker is worker:
+                return True
 
     # -- hooks for subclasses -----------------------------------------------------------------------
 

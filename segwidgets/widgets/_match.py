@@ -97,20 +97,25 @@ class MatchReport(Panel):
     # -- actions ----------------------------------------------------------------------------------
 
     def run(self) -> Resolution | None:
-        """Match the list's emails to customers (a few requests per hundred emails)."""
-        with self.action("matching the emails"):
-            if self.session is None or self.members is None:
-                self.show("Connect and load a member list first.", level="muted")
-                return None
-            if self.members.kind != "email":
-                self.show("This list holds customer ids: nothing to match.", level="muted")
-                return None
-            self.show(f"Matching {self.members.n_valid:,} emails …")
-            self.resolution = self.session.resolve(
-                self.members,
-                policy=self.policy,
-            )
+        """Match the list's emails to customers (a few requests per hundred emails).
+
+        With ``background`` set it runs in a worker thread and returns None at once."""
+        if self.session is None or self.members is None:
+            self.show("Connect and load a member list first.", level="muted")
+            return None
+        if self.members.kind != "email":
+            self.show("This list holds customer ids: nothing to match.", level="muted")
+            return None
+        session, members, policy = self.session, self.members, self.policy
+
+        def work() -> None:
+            self.show(f"Matching {members.n_valid:,} emails …")
+            resolution = session.resolve(members, policy=policy)
+            if self.members is members and self.session is session:  # not stale
+                self.resolution = resolution
             self.clear_status()
+
+        self.perform(work, doing="matching the emails")
         return self.resolution
 
     # -- drawing ----------------------------------------------------------------------------------

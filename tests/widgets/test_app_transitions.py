@@ -211,3 +211,44 @@ def test_builder_refuses_a_column_of_names_and_suggests_the_right_one(session, r
     app.builder.column = "E-Mail"
     assert app.builder.members is not None
     assert app.builder.members.kind == "email"
+
+
+def test_matching_and_planning_run_in_the_background(session, registered, sandbox):
+    app = sww.SegmentApp(session, environ={}, background=True)
+    assert app.match.background and app.diff.background
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    emails = registered["emailAddress"].head(5).to_list()
+    app.builder.load(pl.DataFrame({"email": emails}))
+    assert app.match.run() is None or app.match.resolution is not None
+    assert app.wait(60)
+    assert app.match.resolution is not None
+    assert app.match.resolution.n_ids == 5
+    assert app.wait(60)
+    assert app.state.plan is not None
+    assert app.state.plan is app.diff.plan
+    assert app.pusher.plan is app.diff.plan
+
+
+def test_most_of_the_segment_removed_offers_add_only(session, registered):
+    app = session.panel()
+    app.picker.value = "newsletter"
+    app.builder.load(pl.DataFrame({"customer_id": registered["id"].head(2).to_list()}))
+    assert app.diff.add_only_button.layout.display == "flex"
+    app.diff.add_only_button.click()
+    assert app.diff.mode == "add"
+    assert app.diff.plan.n_remove == 0
+    assert app.diff.add_only_button.layout.display == "none"
+    assert not app.pusher.needs_confirmation
+
+
+def test_a_change_while_planning_is_planned_after_it(session, registered, sandbox):
+    app = sww.SegmentApp(session, environ={}, background=True)
+    app.picker.value = "vip"
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 3)}))
+    app.diff.mode = "add"  # while the mirror plan may still be running
+    assert app.wait(60)
+    assert app.diff.plan is not None
+    assert app.diff.plan.mode == "add"
+    assert app.state.plan is app.diff.plan
+    assert not app.diff.busy
