@@ -394,10 +394,8 @@ def from_pandas(source: object) -> pl.DataFrame | pl.Series | None:
         return None
     if type(source).__name__ not in {"DataFrame", "Series"}:
         return None
-    converted = pl.from_pandas(source)  # type: ignore[call-overload]
-    if isinstance(converted, (pl.DataFrame, pl.Series)):
-        return converted
-    return None
+    converted: pl.DataFrame | pl.Series = pl.from_pandas(source)
+    return converted
 
 
 def _load(
@@ -1015,8 +1013,7 @@ def _checked_kind(
     )
     raise ColumnError(
         f"{_name(source)}: the values of column {_quote(names[index])} are neither email "
-        "addresses nor customer ids (most are words, such as names, without a digit)."
-        + hint,
+        "addresses nor customer ids (most are words, such as names, without a digit)." + hint,
         columns=names,
         source=source,
     )

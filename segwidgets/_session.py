@@ -396,9 +396,11 @@ class SegmentSession:
                 return resolution.customer_ids, "data frame (resolved emails)"
             msg = "A desired frame needs a 'customer_id' or an 'email' column."
             raise PlanError(msg)
-        series = (
-            desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
-        )
+        if isinstance(desired, pl.Series):
+            series = desired
+        else:
+            assert not isinstance(desired, (str, os.PathLike))  # read by _desired_source
+            series = pl.Series(list(desired), dtype=pl.String)
         return self._checked(series, "ids", check=check_ids)
 
     @staticmethod

@@ -28,7 +28,7 @@ __all__ = ["SegmentApp"]
 def _in_kernel() -> bool:
     """True inside a Jupyter kernel (where a frozen cell freezes the notebook)."""
     try:
-        from IPython import get_ipython  # noqa: PLC0415 - only needed here
+        from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()

@@ -30,7 +30,9 @@ __all__ = ["Panel", "check_keywords", "display_data", "strip_paths"]
 
 # ``File "/any/folder/segwidgets/widgets/_push.py"`` → ``File "segwidgets/widgets/_push.py"``;
 # a file outside a package keeps only its name.
-_TRACE_FILE = re.compile(r'File "(?:[^"]*?[\\/])?((?:segwidgets|polars|httpx|ipywidgets)[\\/][^"]*|[^"\\/]+)"')
+_TRACE_FILE = re.compile(
+    r'File "(?:[^"]*?[\\/])?((?:segwidgets|polars|httpx|ipywidgets)[\\/][^"]*|[^"\\/]+)"'
+)
 
 
 def strip_paths(trace: str) -> str:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 import httpx
-
 import ipywidgets as widgets
 import polars as pl
 import traitlets
@@ -167,10 +166,14 @@ class MemberListBuilder(Panel):
             self.show("Type the path of the file, or its https:// URL.", level="muted")
             return None
         if text.startswith(("https://", "http://")):
+            fetched: list[bytes] = []  # empty when the download failed (the error is shown)
             with self.action("downloading the list"):
-                name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
-                return self.load(fetch_url(text), name=name)
-            return None
+                fetched.append(fetch_url(text))
+            if not fetched:
+                return None
+            data = fetched[0]
+            name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
+            return self.load(data, name=name)
         return self.load(text)
 
     def read(self) -> MemberList | None:

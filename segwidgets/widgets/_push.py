@@ -357,9 +357,7 @@ class PushPanel(Panel):
         parts = [
             label,
             event.message,
-            f"batch {event.batches_done:,}/{event.batches_total:,}"
-            if event.batches_total
-            else "",
+            f"batch {event.batches_done:,}/{event.batches_total:,}" if event.batches_total else "",
             f"{event.members_done:,}/{event.members_total:,} members",
             rate,
             f"ETA {_duration(event.eta)}" if event.eta is not None else "",
@@ -539,7 +537,9 @@ def result_sentences(result: ApplyResult) -> tuple[str, str]:
     run = f" (run {result.run_id})" if result.run_id else ""
     status = result.status
     if status == "cancelled":
-        return cancel_sentence(result) + run, "Press Resume to send the rest; nothing is sent twice."
+        return cancel_sentence(
+            result
+        ) + run, "Press Resume to send the rest; nothing is sent twice."
     if status == "dry_run":
         return f"Dry run: nothing was sent ({took}).", ""
     if status == "verified":
@@ -547,11 +547,11 @@ def result_sentences(result: ApplyResult) -> tuple[str, str]:
     if status == "applied":
         return f"Done: {took}{run} (not read back).", ""
     if status == "accepted_unverified":
-        return (
+        head = (
             f"Sent{run}, but {result.n_unverified:,} removals were accepted and not yet "
-            "applied by Shopgate.",
-            "They usually apply within minutes; check the segment later.",
+            "applied by Shopgate."
         )
+        return head, "They usually apply within minutes; check the segment later."
     applied = result.n_added + result.n_removed
     if status == "failed" or applied == 0:
         head = f"Nothing was applied{run}: Shopgate refused every change."

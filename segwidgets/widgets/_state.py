@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["DEPENDENTS", "Activity", "AppState", "Step", "cancel_sentence"]
 
 #: What the app is doing in the background (``idle`` when nothing runs).
-Activity: TypeAlias = Literal["idle", "connecting", "resolving", "planning", "pushing", "cancelling"]
+Activity: TypeAlias = Literal[
+    "idle", "connecting", "resolving", "planning", "pushing", "cancelling"
+]
 
 #: The next thing the analyst has to do.
 Step: TypeAlias = Literal["connect", "segment", "members", "match", "plan", "push", "done"]

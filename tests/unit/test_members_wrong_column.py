@@ -31,7 +31,7 @@ def test_a_chosen_column_of_names_is_refused_with_the_right_column():
 
 def test_the_suggestion_comes_from_the_values_when_no_name_helps():
     frame = pl.DataFrame({"who": NAMES, "contact": [f"p{i}@example.org" for i in range(6)]})
-    with pytest.raises(sw.ColumnError, match="'contact'|contact"):
+    with pytest.raises(sw.ColumnError, match="contact"):
         read_members(frame, column="who")
 
 

@@ -215,7 +215,8 @@ def test_builder_refuses_a_column_of_names_and_suggests_the_right_one(session, r
 
 def test_matching_and_planning_run_in_the_background(session, registered, sandbox):
     app = sww.SegmentApp(session, environ={}, background=True)
-    assert app.match.background and app.diff.background
+    assert app.match.background
+    assert app.diff.background
     app.picker.value = "vip"
     app.diff.mode = "add"
     emails = registered["emailAddress"].head(5).to_list()
