@@ -776,8 +776,13 @@ class _RunState:
                 f"resume('{self.run_id}') sends them."
             )
         elif by.get("failed", 0):
-            status = "partial"
-            message = f"{by['failed']:,} changes refused by Shopgate; see result.failed."
+            done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
+            # Nothing applied is a failure, whatever the reasons: "partial" would promise more.
+            status = "partial" if done else "failed"
+            message = (
+                f"{by['failed']:,} changes refused by Shopgate; result.failure_lines() gives "
+                "the reasons."
+            )
         elif by.get("accepted_unverified", 0):
             status = "accepted_unverified"
             message = (
