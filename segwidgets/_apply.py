@@ -77,6 +77,7 @@ from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
 from ._lease import SegmentLease
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
+from ._segment_kind import is_fixed, not_editable_reason
 from ._types import ApplyStatus
 
 if TYPE_CHECKING:
@@ -361,12 +362,8 @@ class Pusher:
     def check_editable(self, code: str) -> None:
         """Only fixed segments have a member list that can be edited."""
         segment = self.client.get_segment(code)
-        if segment.get("type", "fixed") != "fixed":
-            msg = (
-                f"Segment {code!r} is {segment.get('type')}: its members follow its rules. "
-                "Only fixed segments can be synced."
-            )
-            raise SegmentNotEditableError(msg)
+        if not is_fixed(segment):
+            raise SegmentNotEditableError(not_editable_reason({"code": code, **segment}))
 
     def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
         """Re-read the segment; refuse the plan if it changed since planning."""

@@ -72,6 +72,7 @@ from ._errors import (
     DuplicateHeaderError,
     EmptyFileError,
     HeaderOnlyError,
+    InputFileError,
     InputTooLargeError,
     UnreadableFileError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "MemberList",
     "MemberSource",
     "from_pandas",
+    "list_columns",
     "looks_like_ids",
     "normalize_customer_ids",
     "read_members",
@@ -1017,6 +1019,31 @@ def _checked_kind(
         columns=names,
         source=source,
     )
+
+
+def list_columns(source: MemberSource, *, name: str | None = None) -> list[str]:
+    """The column names of a member list source, for choosing the member column.
+
+    Frames give their columns; files (a path or the bytes of one) the names in their header;
+    a Series, a sequence or an unreadable file give none (reading it reports the problem).
+    """
+    if isinstance(source, pl.LazyFrame):
+        return [str(c) for c in source.collect_schema().names()]
+    if isinstance(source, pl.DataFrame):
+        return [str(c) for c in source.columns]
+    if not isinstance(source, (bytes, str, os.PathLike)):
+        return []
+    try:
+        read_members(source, column=_NO_SUCH_COLUMN, name=name)
+    except ColumnError as exc:
+        return list(exc.columns)
+    except InputFileError:
+        return []
+    return []
+
+
+# A column name no file has: reading with it makes ColumnError list every column.
+_NO_SUCH_COLUMN = "\x00"
 
 
 def require_members(members: MemberList) -> MemberList:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast, get_args
 
 import httpx
@@ -10,8 +9,15 @@ import ipywidgets as widgets
 import polars as pl
 import traitlets
 
-from .._errors import ColumnError, InputFileError
-from .._members import KindOption, MemberList, MemberSource, read_members, require_members
+from .._errors import ColumnError
+from .._members import (
+    KindOption,
+    MemberList,
+    MemberSource,
+    list_columns,
+    read_members,
+    require_members,
+)
 from .._privacy import mask_email
 from . import _html
 from ._base import Panel, check_keywords
@@ -27,8 +33,6 @@ DOWNLOAD_LIMIT_BYTES = 512 * 1024 * 1024
 _AUTO = "(auto)"
 _STYLE = {"description_width": "90px"}
 _ACCEPT = ".csv,.tsv,.txt,.parquet,.pq,.xlsx,.xlsm,.xls,.ods"
-# A column name no file has: reading with it makes ColumnError list every column.
-_NO_SUCH_COLUMN = "\x00"
 
 
 def fetch_url(url: str, *, limit: int = DOWNLOAD_LIMIT_BYTES) -> bytes:
@@ -207,17 +211,7 @@ class MemberListBuilder(Panel):
 
     @staticmethod
     def _columns_of(source: MemberSource, name: str | None) -> list[str]:
-        if isinstance(source, pl.DataFrame):
-            return [str(c) for c in source.columns]
-        if isinstance(source, pl.Series) or not isinstance(source, (bytes, str, Path)):
-            return []
-        try:
-            read_members(source, column=_NO_SUCH_COLUMN, name=name)
-        except ColumnError as exc:
-            return list(exc.columns)
-        except InputFileError:
-            return []  # read() reports the problem
-        return []
+        return list_columns(source, name=name)
 
     def _set_columns(self, columns: list[str]) -> None:
         self._filling = True

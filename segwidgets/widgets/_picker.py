@@ -8,8 +8,9 @@ import ipywidgets as widgets
 import polars as pl
 import traitlets
 
+from .._segment_kind import is_fixed
 from . import _html
-from ._base import Panel
+from ._base import Panel, check_keywords
 from ._table import PagedTable
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class SegmentPicker(Panel):
     value = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
+        check_keywords(type(self), kwargs)
         self.segments = pl.DataFrame()
         self._filling = False
         self.dropdown = widgets.Dropdown(
@@ -95,7 +97,7 @@ class SegmentPicker(Panel):
     def editable(self) -> bool:
         """True when a segment is chosen and it is fixed (its members can be synced)."""
         segment = self.segment
-        return segment is not None and segment.get("type") == "fixed"
+        return segment is not None and is_fixed(segment)
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class SegmentPicker(Panel):
             ]
         )
         text = str(segment.get("description") or "")
-        if segment.get("type") == "fixed":
+        if is_fixed(segment):
             self.details.value = facts + (_html.note(text, level="muted") if text else "")
         else:
             self.details.value = facts + _html.note(
