@@ -96,7 +96,8 @@ class MemberListBuilder(Panel):
             options=[("auto", "auto"), ("emails", "email"), ("customer ids", "customer_id")],
             value="auto",
             description="Holds",
-            style={"description_width": "50px", "button_width": "110px"},
+            style={"description_width": "50px", "button_width": "100px"},
+            layout=widgets.Layout(width="auto"),
         )
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
         self.location = widgets.Text(
@@ -182,8 +183,9 @@ class MemberListBuilder(Panel):
 
     def read(self) -> MemberList | None:
         """Read the loaded source again with the current ``column`` and ``kind``."""
+        self.shown = None  # first: clearing members redraws from it
         self.members = None
-        self.shown = None
+        self._show_members()
         if self._source is None:
             self.show("Upload a file or call builder.load(frame) first.", level="muted")
             return None

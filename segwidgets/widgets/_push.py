@@ -314,11 +314,14 @@ class PushPanel(Panel):
 
     def cancel(self) -> None:
         """Stop the running push after the batches in flight (nothing new is sent)."""
-        if self._token is not None and self.busy:
-            self._token.cancel()
+        token = self._token
+        if token is not None and self.busy:
+            # Said before the token is set: the worker clears it when the result is in, so
+            # the note can never outlive the result.
             self.show(
                 "Cancelling: the batches in flight finish, nothing new is sent …", level="warning"
             )
+            token.cancel()
 
     def replan(self) -> None:
         """Ask the diff preview to plan again (after a stale plan, or to push more)."""
