@@ -765,12 +765,12 @@ class _RunState:
             status = "partial" if done else "failed"
             message = f"Stopped: {self.fatal}"
             if not isinstance(self.fatal, JournalError):
-                message += f" Run resume('{self.run_id}') once the cause is fixed."
+                message += f" Resume run {self.run_id} once the cause is fixed."
         elif self.cancel.cancelled and (by.get("pending", 0) or by.get("unknown", 0)):
             status = "cancelled"
             message = (
                 f"Cancelled; {by.get('pending', 0):,} changes not sent. "
-                f"resume('{self.run_id}') sends them."
+                f"Resuming run {self.run_id} sends them."
             )
         elif by.get("failed", 0):
             done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))

@@ -123,7 +123,7 @@ class PushPanel(Panel):
         self.replan_button = widgets.Button(description="Plan again", icon="refresh")
         self.resume_button = widgets.Button(
             description="Resume",
-            icon="play",
+            icon="redo",
             button_style="warning",
             tooltip="Send the changes the stopped run did not send (nothing is sent twice)",
             layout=widgets.Layout(width="auto"),
@@ -266,8 +266,8 @@ class PushPanel(Panel):
             if not dry_run:
                 self._pushed.add(plan.plan_id)
                 self.confirmation = ""
+            self.clear_status()  # before the result: no "Pushing…" or "Cancelling…" under it
             self.result = result
-            self.clear_status()
 
         worker = self.run_in_background(work, doing="pushing" if not dry_run else "the dry run")
         if wait:
@@ -304,8 +304,8 @@ class PushPanel(Panel):
             if self.plan is not None:
                 self._pushed.add(self.plan.plan_id)
             self.resume_run_id = None
-            self.result = result
             self.clear_status()
+            self.result = result
 
         worker = self.run_in_background(work, doing="resuming the run")
         if wait:
@@ -363,7 +363,9 @@ class PushPanel(Panel):
             f"batch {event.batches_done:,}/{event.batches_total:,}" if event.batches_total else "",
             f"{event.members_done:,}/{event.members_total:,} members",
             rate,
-            f"ETA {_duration(event.eta)}" if event.eta is not None else "",
+            f"ETA {_duration(event.eta)}"
+            if event.eta is not None and event.phase != "done"
+            else "",
         ]
         self.progress_label.value = (
             "<span style='padding-left:8px;font-size:var(--jp-ui-font-size1,13px)'>"
@@ -410,6 +412,14 @@ class PushPanel(Panel):
                 self.progress_box.layout.display = "none"
             return
         self.progress.bar_style = "success" if result.is_success else "warning"
+        if not result.is_success:
+            # The bar stays where the run stopped; its label says so.
+            self.progress_label.value = (
+                "<span style='padding-left:8px;font-size:var(--jp-ui-font-size1,13px)'>"
+                f"stopped: {result.n_pending:,} not sent</span>"
+                if result.n_pending
+                else ""
+            )
         if result.status == "dry_run":
             actions = result.outcomes.get_column("action")
             items = [
