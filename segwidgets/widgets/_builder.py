@@ -97,7 +97,8 @@ class MemberListBuilder(Panel):
             value="auto",
             description="Holds",
             style={"description_width": "50px", "button_width": "100px"},
-            layout=widgets.Layout(width="auto"),
+            # wide enough for the label and the three buttons on one line
+            layout=widgets.Layout(width="380px"),
         )
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
         self.location = widgets.Text(

@@ -53,6 +53,7 @@ class DiffPreview(Panel):
             description="Mode",
             tooltips=[_MODE_HELP[m] for m in ("mirror", "add", "remove")],
             style={"description_width": "50px", "button_width": "110px"},
+            layout=widgets.Layout(width="400px"),
         )
         self.refresh_button = widgets.Button(
             description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again"

@@ -64,6 +64,7 @@ class MatchReport(Panel):
             description="Ambiguous",
             tooltips=[_POLICY_HELP[p] for p in ("skip", "all", "latest")],
             style={"description_width": "80px", "button_width": "70px"},
+            layout=widgets.Layout(width="320px"),
         )
         self.run_button = widgets.Button(
             description="Find customers", icon="search", button_style="primary"

@@ -382,9 +382,9 @@ class PushPanel(Panel):
                 f"Segment {plan.segment_code} already matches: nothing to push.", level="success"
             )
         elif self.pushed:
+            more = " Plan again to push more." if self._replan is not None else ""
             self.summary.value = _html.note(
-                f"This plan for {plan.segment_code} was pushed: see the result below. "
-                "Plan again to push more.",
+                f"This plan for {plan.segment_code} was pushed: see the result below.{more}",
                 level="muted",
             )
         else:
@@ -484,6 +484,7 @@ class PushPanel(Panel):
         self.dry_run_box.disabled = not idle
         self.confirm_text.disabled = not idle
         self.replan_button.disabled = not idle or self._replan is None
+        self.replan_button.layout.display = "none" if self._replan is None else "flex"
         self.push_button.description = "Dry run" if self.dry_run else "Push"
         self.push_button.button_style = "" if self.dry_run else "danger"
 

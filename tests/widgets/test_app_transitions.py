@@ -253,3 +253,24 @@ def test_a_change_while_planning_is_planned_after_it(session, registered, sandbo
     assert app.diff.plan.mode == "add"
     assert app.state.plan is app.diff.plan
     assert not app.diff.busy
+
+
+def test_an_applied_undo_does_not_offer_plan_again(session, registered, sandbox):
+    app = session.panel()
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 3)}))
+    app.pusher.push(wait=True)
+    app.history.undo()
+    undo = app.history.pusher
+    assert undo.replan_button.layout.display == "none"
+    undo.push(wait=True)
+    assert undo.result.status == "verified"
+    assert undo.push_button.disabled
+    assert "was pushed" in undo.summary.value
+    assert "Plan again" not in undo.summary.value
+    # The main panel planned again: the segment changed under its pushed plan.
+    assert app.state.run is None
+    assert app.pusher.result is None
+    assert app.state.plan is app.diff.plan
+    assert app.diff.plan.n_add == 3
