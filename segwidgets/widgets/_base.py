@@ -26,7 +26,7 @@ from . import _html
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["Panel", "check_keywords", "display_data", "strip_paths"]
+__all__ = ["Panel", "check_keywords", "display_data", "labelled", "strip_paths"]
 
 # ``File "/any/folder/segwidgets/widgets/_push.py"`` → ``File "segwidgets/widgets/_push.py"``;
 # a file outside a package keeps only its name.
@@ -47,6 +47,17 @@ def display_data(html_text: str, plain: str) -> dict[str, Any]:
         "data": {"text/html": html_text, "text/plain": plain},
         "metadata": {},
     }
+
+
+def labelled(label: str, control: widgets.Widget, *, width: str = "70px") -> widgets.HBox:
+    """``control`` with ``label`` on its left, vertically centred, never wrapped above it."""
+    text = widgets.HTML(
+        f"<span style='font-size:var(--jp-widgets-font-size,13px)'>{_html.esc(label)}</span>",
+        layout=widgets.Layout(width=width, justify_content="flex-end", margin="0 8px 0 0"),
+    )
+    return widgets.HBox(
+        [text, control], layout=widgets.Layout(align_items="center", flex_flow="row nowrap")
+    )
 
 
 def check_keywords(cls: type, kwargs: dict[str, Any]) -> None:

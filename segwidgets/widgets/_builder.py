@@ -20,7 +20,7 @@ from .._members import (
 )
 from .._privacy import mask_email
 from . import _html
-from ._base import Panel, check_keywords
+from ._base import Panel, check_keywords, labelled
 from ._table import PagedTable
 
 __all__ = ["UPLOAD_LIMIT_MIB", "MemberListBuilder", "fetch_url", "masked_values"]
@@ -95,15 +95,11 @@ class MemberListBuilder(Panel):
         self.kind_buttons = widgets.ToggleButtons(
             options=[("auto", "auto"), ("emails", "email"), ("customer ids", "customer_id")],
             value="auto",
-            description="Holds",
-            style={"description_width": "50px", "button_width": "100px"},
-            # wide enough for the label and the three buttons on one line
-            layout=widgets.Layout(width="380px"),
+            style={"button_width": "100px"},
         )
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
         self.location = widgets.Text(
             placeholder="or a path on the server, or an https:// URL",
-            layout=widgets.Layout(width="380px"),
         )
         self.location_button = widgets.Button(
             description="Read", icon="folder-open", layout=widgets.Layout(width="auto")
@@ -138,7 +134,7 @@ class MemberListBuilder(Panel):
             ),
             widgets.HBox([self.location, self.location_button]),
             self.upload_hint,
-            widgets.HBox([self.column_dropdown, self.kind_buttons]),
+            widgets.HBox([self.column_dropdown, labelled("Holds", self.kind_buttons)]),
             self.report,
             self.reveal,
             self.details,

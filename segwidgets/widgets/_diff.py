@@ -10,7 +10,7 @@ import traitlets
 from .._plan import SegmentPlan
 from .._types import Mode
 from . import _html
-from ._base import Panel
+from ._base import Panel, labelled
 from ._planview import PlanView, for_review
 
 if TYPE_CHECKING:
@@ -50,10 +50,8 @@ class DiffPreview(Panel):
         self.mode_buttons = widgets.ToggleButtons(
             options=[("mirror", "mirror"), ("add only", "add"), ("remove only", "remove")],
             value="mirror",
-            description="Mode",
             tooltips=[_MODE_HELP[m] for m in ("mirror", "add", "remove")],
-            style={"description_width": "50px", "button_width": "110px"},
-            layout=widgets.Layout(width="400px"),
+            style={"button_width": "110px"},
         )
         self.refresh_button = widgets.Button(
             description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again"
@@ -75,7 +73,7 @@ class DiffPreview(Panel):
         self.observe(self._on_desired_change, names="desired")
         self.observe(self._on_plan_change, names="plan")
         self._set_body(
-            widgets.HBox([self.mode_buttons, self.refresh_button]),
+            widgets.HBox([labelled("Mode", self.mode_buttons, width="50px"), self.refresh_button]),
             self.intro,
             self.view,
             self.add_only_button,

@@ -12,7 +12,7 @@ from .._members import MemberList
 from .._resolve import Resolution
 from .._types import AmbiguityPolicy
 from . import _html
-from ._base import Panel
+from ._base import Panel, labelled
 from ._builder import masked_values
 from ._table import PagedTable
 
@@ -61,10 +61,8 @@ class MatchReport(Panel):
         self.policy_buttons = widgets.ToggleButtons(
             options=[("skip", "skip"), ("all", "all"), ("latest", "latest")],
             value="skip",
-            description="Ambiguous",
             tooltips=[_POLICY_HELP[p] for p in ("skip", "all", "latest")],
-            style={"description_width": "80px", "button_width": "70px"},
-            layout=widgets.Layout(width="320px"),
+            style={"button_width": "70px"},
         )
         self.run_button = widgets.Button(
             description="Find customers", icon="search", button_style="primary"
@@ -87,7 +85,9 @@ class MatchReport(Panel):
         self.observe(self._on_policy_change, names="policy")
         self.observe(self._on_resolution_change, names="resolution")
         self._set_body(
-            widgets.HBox([self.run_button, self.policy_buttons]),
+            widgets.HBox(
+                [self.run_button, labelled("Ambiguous", self.policy_buttons, width="80px")]
+            ),
             self.intro,
             self.funnel,
             self.problems_box,
