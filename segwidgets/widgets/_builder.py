@@ -95,7 +95,7 @@ class MemberListBuilder(Panel):
         self.kind_buttons = widgets.ToggleButtons(
             options=[("auto", "auto"), ("emails", "email"), ("customer ids", "customer_id")],
             value="auto",
-            style={"button_width": "100px"},
+            style={"button_width": "auto"},
         )
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
         self.location = widgets.Text(

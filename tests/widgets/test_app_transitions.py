@@ -274,3 +274,29 @@ def test_an_applied_undo_does_not_offer_plan_again(session, registered, sandbox)
     assert app.pusher.result is None
     assert app.state.plan is app.diff.plan
     assert app.diff.plan.n_add == 3
+
+
+def test_errors_keep_no_machine_paths():
+    from segwidgets.widgets._base import strip_paths
+
+    trace = (
+        'File "/home/ana/work/segwidgets/widgets/_push.py", line 3\n'
+        'File "/usr/lib/python3.12/threading.py", line 1\n'
+        'File "C:\\\\Users\\\\ana\\\\venv\\\\Lib\\\\site-packages\\\\polars\\\\frame.py", line 9\n'
+    )
+    clean = strip_paths(trace)
+    assert "/home/ana" not in clean
+    assert "/usr/lib" not in clean
+    assert "Users" not in clean
+    assert 'File "segwidgets/widgets/_push.py"' in clean
+    assert 'File "threading.py"' in clean
+    assert "polars" in clean
+
+    panel = sww.PushPanel(None)
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        panel.show_error(exc, doing="testing")
+    html_text = panel.out.outputs[0]["data"]["text/html"]
+    assert "Details for a bug report" in html_text
+    assert __file__ not in html_text
