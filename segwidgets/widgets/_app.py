@@ -102,6 +102,8 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         self.diff.observe(self._on_diff_plan_change, names="plan")
         self.pusher.observe(self._on_pusher_result_change, names="result")
         self.history.pusher.observe(self._on_undo_result_change, names="result")
+        for panel in (self.connect, self.match, self.diff, self.pusher, self.history.pusher):
+            panel.observe(self._on_busy_change, names="busy")
         self.update(session=session)
         self._on_picker_value_change({"new": self.picker.value})
 
@@ -211,6 +213,20 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
             return None
         stopped = runs.filter(runs["status"] == "interrupted")
         return None if stopped.is_empty() else str(stopped["run_id"][0])
+
+    def _on_busy_change(self, change: dict[str, Any]) -> None:
+        # What runs, in the order a user would see it; "idle" when nothing does.
+        for panel, activity in (
+            (self.pusher, "pushing"),
+            (self.history.pusher, "pushing"),
+            (self.diff, "planning"),
+            (self.match, "resolving"),
+            (self.connect, "connecting"),
+        ):
+            if panel.busy:
+                self.update(activity=activity)
+                return
+        self.update(activity="idle")
 
     def _on_builder_members_change(self, change: dict[str, Any]) -> None:
         self.update(members=change["new"])

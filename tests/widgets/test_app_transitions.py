@@ -300,3 +300,43 @@ def test_errors_keep_no_machine_paths():
     html_text = panel.out.outputs[0]["data"]["text/html"]
     assert "Details for a bug report" in html_text
     assert __file__ not in html_text
+
+
+def test_the_state_says_what_runs(session, registered, sandbox):
+    app = session.panel()
+    seen = []
+    app.observe(lambda change: seen.append(change["new"].activity), names="state")
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    app.builder.load(pl.DataFrame({"customer_id": _ids_not_in(registered, sandbox, "vip", 2)}))
+    assert "planning" in seen
+    app.pusher.push(wait=True)
+    assert "pushing" in seen
+    assert app.state.activity == "idle"
+
+
+def test_production_needs_the_code_for_every_push(session, registered, sandbox, monkeypatch):
+    from segwidgets._destination import Destination
+    from segwidgets.widgets._push import destination_badge
+
+    badge = destination_badge(Destination("ACME", "PRODUCTION"))
+    assert "PRODUCTION" in badge
+    assert "#b45309" in badge  # the warning colour
+    monkeypatch.setattr(
+        sww.PushPanel, "destination", property(lambda self: Destination("DEMO", "PRODUCTION"))
+    )
+    app = session.panel()
+    app.picker.value = "vip"
+    app.diff.mode = "add"
+    ids = _ids_not_in(registered, sandbox, "vip", 2)
+    app.builder.load(pl.DataFrame({"customer_id": ids}))
+    push = app.pusher
+    assert push.needs_confirmation
+    assert "PRODUCTION" in push.summary.value
+    assert push.push() is None
+    assert "Type vip into Confirm" in push.status_text
+    assert not set(ids) & sandbox.member_ids("vip")
+    push.confirmation = "vip"
+    push.push(wait=True)
+    assert push.result.status == "verified"
+    assert set(ids) <= sandbox.member_ids("vip")
