@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from .._errors import SegwidgetsError
+from .._errors import ConfigurationError, InputFileError, PlanError, SegwidgetsError
 from .._privacy import mask_emails_in
 from . import _html
 
@@ -33,6 +33,10 @@ __all__ = ["Panel", "check_keywords", "display_data", "labelled", "strip_paths"]
 _TRACE_FILE = re.compile(
     r'File "(?:[^"]*?[\\/])?((?:segwidgets|polars|httpx|ipywidgets)[\\/][^"]*|[^"\\/]+)"'
 )
+
+
+# Errors about the user's input or settings: the message is the whole story.
+_USER_ERRORS = (InputFileError, PlanError, ConfigurationError)
 
 
 def strip_paths(trace: str) -> str:
@@ -131,6 +135,13 @@ class Panel(widgets.VBox):  # type: ignore[misc]
                 "This is not a problem with your data. Try again; if it happens again, the "
                 "traceback below helps to report it."
             )
+        if isinstance(exc, _USER_ERRORS):
+            # The message says what to change; a traceback would only distract.
+            self.status_text = f"{headline}\n{hint}".strip()
+            self.out.outputs = (
+                display_data(_html.note(headline, level="error", detail=hint), self.status_text),
+            )
+            return
         folded = (
             "<details style='margin-top:2px'><summary style='cursor:pointer;opacity:.8'>"
             "Details for a bug report</summary><pre style='font-size:var(--jp-code-font-size,12px);"

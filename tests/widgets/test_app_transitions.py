@@ -340,3 +340,12 @@ def test_production_needs_the_code_for_every_push(session, registered, sandbox, 
     push.push(wait=True)
     assert push.result.status == "verified"
     assert set(ids) <= sandbox.member_ids("vip")
+
+
+def test_input_mistakes_show_no_traceback(tmp_path):
+    builder = sww.MemberListBuilder()
+    assert builder.load(b"email\n", name="empty.csv") is None
+    html_text = builder.out.outputs[0]["data"]["text/html"]
+    assert "no data lines" in html_text
+    assert "<details" not in html_text
+    assert "Traceback" not in builder.out.outputs[0]["data"]["text/plain"]
