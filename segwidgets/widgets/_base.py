@@ -101,6 +101,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         self.observe(self._on_busy_change, names="busy")
         self.observe(self._on_session_change, names="session")
         self.session = session
+        self._update_controls()  # also when no session was given (no change event then)
 
     # -- layout -----------------------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ class SegmentPicker(Panel):
         self._set_body(
             widgets.HBox([self.dropdown, self.refresh_button]), self.details, self.table, creator
         )
+        self._show_details()
         self._update_controls()
 
     # -- state ------------------------------------------------------------------------------------
@@ -156,6 +157,10 @@ class SegmentPicker(Panel):
 
     def _show_details(self) -> None:
         segment = self.segment
+        self.table.layout.display = "none" if self.session is None else "flex"
+        if self.session is None:
+            self.details.value = _html.note("Connect first to see the segments.", level="muted")
+            return
         if segment is None:
             self.details.value = _html.note("Choose the segment to sync.", level="muted")
             return

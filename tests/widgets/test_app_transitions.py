@@ -349,3 +349,16 @@ def test_input_mistakes_show_no_traceback(tmp_path):
     assert "no data lines" in html_text
     assert "<details" not in html_text
     assert "Traceback" not in builder.out.outputs[0]["data"]["text/plain"]
+
+
+def test_before_connecting_nothing_looks_clickable():
+    app = sww.SegmentApp(None, environ={})
+    assert app.state.step == "connect"
+    assert app.match.run_button.disabled
+    assert app.pusher.push_button.disabled
+    assert app.pusher.cancel_button.disabled
+    assert app.diff.refresh_button.disabled
+    assert app.picker.create_button.disabled
+    assert "Connect first" in app.picker.details.value
+    assert app.picker.table.layout.display == "none"
+    assert "Not connected" in app.pusher.badge.value
