@@ -381,6 +381,12 @@ class PushPanel(Panel):
             self.summary.value = _html.note(
                 f"Segment {plan.segment_code} already matches: nothing to push.", level="success"
             )
+        elif self.pushed and self.resume_run_id is not None:
+            self.summary.value = _html.note(
+                f"The push of this plan to {plan.segment_code} stopped before the end: "
+                "Resume sends the rest.",
+                level="warning",
+            )
         elif self.pushed:
             more = " Plan again to push more." if self._replan is not None else ""
             self.summary.value = _html.note(

@@ -99,6 +99,7 @@ def test_cancel_then_resume_from_the_button(registered, sandbox, tmp_path):
         assert "Cancelling" not in push.status_text
         assert app.state.resume_run_id == result.run_id
         assert push.resume_button.layout.display == "flex"
+        assert "stopped before the end" in push.summary.value
         push._on_progress = shown
         push.resume(wait=True)
         assert push.result.status == "verified", push.status_text
