@@ -363,3 +363,26 @@ def test_before_connecting_nothing_looks_clickable():
     assert "Connect first" in app.picker.details.value
     assert app.picker.table.layout.display == "none"
     assert "Not connected" in app.pusher.badge.value
+
+
+def test_builder_reads_a_url(tmp_path):
+    import functools
+    import http.server
+
+    (tmp_path / "list.csv").write_text("email\na@example.org\nb@example.org\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        builder = sww.MemberListBuilder()
+        url = f"http://127.0.0.1:{server.server_address[1]}/list.csv"
+        members = builder.load_location(url)
+        assert members is not None, builder.status_text
+        assert members.n_valid == 2
+        assert members.source == "list.csv"
+        assert builder.load_location(url.replace("list.csv", "missing.csv")) is None
+        assert "404" in builder.status_text
+    finally:
+        server.shutdown()
+        server.server_close()
