@@ -155,9 +155,11 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     push.get_by_text(re.compile(r"Cancelled: [\d,]+ sent, [\d,]+ not sent")).first.wait_for(
         timeout=120_000
     )
-    resume = push.locator(".widget-button", has_text="Resume")
-    resume.wait_for()
+    resume = push.locator(".widget-button:not(:disabled)", has_text="Resume")
+    resume.wait_for()  # enabled: the push has settled
+    panels.nth(6).get_by_text("cancelled", exact=True).first.wait_for()  # history shows it
     assert "Cancelling" not in push.inner_text()
+    assert "stopped before the end" in push.inner_text()
     lab.screenshot("cancelled")
 
     # 8. resume: only what was not sent goes out
