@@ -88,6 +88,7 @@ from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
 from ._lease import SegmentLease
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
+from ._segment_kind import is_fixed, not_editable_reason
 from ._types import ApplyStatus
 
 if TYPE_CHECKING:
@@ -428,12 +429,8 @@ class Pusher:
     def check_editable(self, code: str) -> dict[str, Any]:
         """Only fixed segments have a member list that can be edited; the segment."""
         segment = self.client.get_segment(code)
-        if segment.get("type", "fixed") != "fixed":
-            msg = (
-                f"Segment {code!r} is {segment.get('type')}: its members follow its rules. "
-                "Only fixed segments can be synced."
-            )
-            raise SegmentNotEditableError(msg)
+        if not is_fixed(segment):
+            raise SegmentNotEditableError(not_editable_reason({"code": code, **segment}))
         return segment
 
     def check_fresh(
@@ -934,16 +931,21 @@ class _RunState:
             status = "partial" if done else "failed"
             message = f"Stopped: {self.fatal}"
             if not isinstance(self.fatal, JournalError):
-                message += f" Run resume('{self.run_id}') once the cause is fixed."
+                message += f" Resume run {self.run_id} once the cause is fixed."
         elif self.cancel.cancelled and (by.get("pending", 0) or by.get("unknown", 0)):
             status = "cancelled"
             message = (
                 f"Cancelled; {by.get('pending', 0):,} changes not sent. "
-                f"resume('{self.run_id}') sends them."
+                f"Resuming run {self.run_id} sends them."
             )
         elif by.get("failed", 0):
-            status = "partial"
-            message = f"{by['failed']:,} changes refused by Shopgate; see result.failed."
+            done = sum(by.get(k, 0) for k in ("applied", "verified", "accepted_unverified"))
+            # Nothing applied is a failure, whatever the reasons: "partial" would promise more.
+            status = "partial" if done else "failed"
+            message = (
+                f"{by['failed']:,} changes refused by Shopgate; result.failure_lines() gives "
+                "the reasons."
+            )
         elif by.get("accepted_unverified", 0):
             status = "accepted_unverified"
             message = (

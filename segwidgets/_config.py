@@ -34,7 +34,7 @@ ENV_VARS: dict[str, str] = {
     "base_url": "SHOPGATE_BASE_URL",
 }
 
-_ENV_SUFFIX: dict[str, str] = {"production": "", "pg": "pg", "dev": "dev"}
+_ENV_SUFFIX: dict[str, str] = {"production": "", "pg": "pg", "dev": "dev", "sandbox": ""}
 
 #: The keys of ``ENV_VARS`` whose values are secrets.
 SECRET_KEYS = frozenset({"client_secret", "password"})
@@ -142,6 +142,9 @@ class Credentials:
                 msg = "base_url must contain '{service}', e.g. http://127.0.0.1:8765/{service}."
                 raise ConfigurationError(msg)
             check_url_is_safe(self.base_url)
+        elif self.env == "sandbox":
+            msg = "A sandbox has no public host: sandbox credentials need the sandbox's base_url."
+            raise ConfigurationError(msg)
 
     @property
     def url_template(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,11 +33,13 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_EXAMPLES_DIR",
     "QUICKSTART",
+    "QUIET_LAB_SETTINGS",
     "copy_examples",
     "find_notebook_dir",
     "jupyter_command",
     "main",
     "packaged_examples",
+    "write_quiet_settings",
 ]
 
 QUICKSTART = "quickstart.ipynb"
@@ -158,6 +162,23 @@ def jupyter_command(
     ]
 
 
+#: JupyterLab's notification settings for the demo: no "Jupyter news" toast, no update check.
+QUIET_LAB_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
+
+
+def write_quiet_settings(settings_dir: Path) -> Path:
+    """Write the demo's JupyterLab settings (no news toast) into ``settings_dir``.
+
+    ``--LabApp.news_url=None`` alone still lets JupyterLab ask, in a toast, whether to fetch
+    news; the notification setting ``fetchNews: "false"`` answers that question up front.
+    Returns the folder, to be passed as ``JUPYTERLAB_SETTINGS_DIR``.
+    """
+    folder = settings_dir / "@jupyterlab" / "apputils-extension"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notification.jupyterlab-settings").write_text(json.dumps(QUIET_LAB_SETTINGS))
+    return settings_dir
+
+
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
     """Poll ``/api/status`` until the server answers, the process dies, or time runs out."""
     deadline = time.monotonic() + timeout
@@ -251,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     process: subprocess.Popen[bytes] | None = None
+    settings = tempfile.TemporaryDirectory(prefix="segwidgets-demo-lab-")
     try:
         # A session of its own: Ctrl-C reaches only this process, which then stops
         # JupyterLab without its interactive "Shutdown this Jupyter server?" question.
@@ -258,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             jupyter_command(notebook_dir, port=port, token=token),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={
+                **os.environ,
+                "JUPYTERLAB_SETTINGS_DIR": str(write_quiet_settings(Path(settings.name))),
+            },
         )
         _say(f"Starting JupyterLab on {base} (notebooks: {notebook_dir}) ...")
         if not _wait_until_up(f"{base}/api/status?token={token}", process, _START_TIMEOUT):
@@ -277,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if process is not None:
                 _stop(process)
         finally:
+            settings.cleanup()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -72,6 +72,7 @@ from ._errors import (
     DuplicateHeaderError,
     EmptyFileError,
     HeaderOnlyError,
+    InputFileError,
     InputTooLargeError,
     UnreadableFileError,
 )
@@ -85,8 +86,12 @@ __all__ = [
     "MemberKind",
     "MemberList",
     "MemberSource",
+    "from_pandas",
+    "list_columns",
+    "looks_like_ids",
     "normalize_customer_ids",
     "read_members",
+    "require_members",
 ]
 
 logger = logging.getLogger("segwidgets.members")
@@ -381,9 +386,26 @@ class _Box:
         return table
 
 
+def from_pandas(source: object) -> pl.DataFrame | pl.Series | None:
+    """A pandas DataFrame or Series as polars (``pl.from_pandas``); None for anything else.
+
+    Without this a pandas frame would be iterated like a list, which gives its column names.
+    """
+    module = type(source).__module__ or ""
+    if not (module == "pandas" or module.startswith("pandas.")):
+        return None
+    if type(source).__name__ not in {"DataFrame", "Series"}:
+        return None
+    converted: pl.DataFrame | pl.Series = pl.from_pandas(source)
+    return converted
+
+
 def _load(
     source: object, *, sheet: str | int | None, name: str | None, max_bytes: int | None
 ) -> _Table:
+    converted = from_pandas(source)
+    if converted is not None:
+        source = converted
     if isinstance(source, pl.LazyFrame):
         return _Table(source=name, frame=_collect(source, name))
     if isinstance(source, pl.DataFrame):
@@ -904,7 +926,7 @@ def _pick_column(
             return index, "email"
         if _is_id_name(name):
             return index, "customer_id"
-        return index, _kind_from_values(values(index))
+        return index, _checked_kind(names, index, values, source)
     emails = [i for i, n in enumerate(names) if _is_email_name(n)] or list(email_columns)
     ids = [i for i, n in enumerate(names) if _is_id_name(n)]
     if kind == "email":
@@ -916,7 +938,7 @@ def _pick_column(
     if ids:
         return _one_of(ids, names, "customer ids", source), "customer_id"
     if len(names) == 1:
-        return 0, _kind_from_values(values(0))
+        return 0, _checked_kind(names, 0, values, source)
     raise ColumnError(
         f"{_name(source)} has no column named like an email address or a customer id "
         f"(columns: {_list(names)}). Pass column= with the member column.",
@@ -960,6 +982,87 @@ def _kind_from_values(values: pl.Series) -> MemberKind:
     present = stripped.filter(stripped.str.len_bytes() > 0)
     with_at = int(present.str.contains("@", literal=True).sum())
     return "email" if present.len() == 0 or 2 * with_at >= present.len() else "customer_id"
+
+
+def looks_like_ids(values: pl.Series) -> bool:
+    """True unless most values look like words: customer ids carry a digit (a UUID, a
+    number), while names, cities or yes/no flags mostly do not."""
+    stripped = values.cast(pl.String).str.strip_chars(STRIP_CHARS)
+    present = stripped.filter(stripped.str.len_bytes() > 0)
+    if present.len() == 0:
+        return True
+    wordy = int((~present.str.contains(r"\d") | present.str.contains(r"\s")).sum())
+    return 2 * wordy < present.len()
+
+
+def _checked_kind(
+    names: list[str], index: int, values: Callable[[int], pl.Series], source: str | None
+) -> MemberKind:
+    """What a column holds, judged from its values; a column of words is refused, with
+    the column that more likely holds the members."""
+    column = values(index)
+    kind = _kind_from_values(column)
+    if kind == "email" or looks_like_ids(column):
+        return kind
+    others = [i for i in range(len(names)) if i != index]
+    better = [i for i in others if _is_email_name(names[i]) or _is_id_name(names[i])]
+    if not better:
+        better = [i for i in others if _kind_from_values(values(i)) == "email"]
+    hint = (
+        f" The column {_quote(names[better[0]])} looks like the members: choose it."
+        if better
+        else " Choose the column with the email addresses or customer ids."
+    )
+    raise ColumnError(
+        f"{_name(source)}: the values of column {_quote(names[index])} are neither email "
+        "addresses nor customer ids (most are words, such as names, without a digit)." + hint,
+        columns=names,
+        source=source,
+    )
+
+
+def list_columns(source: MemberSource, *, name: str | None = None) -> list[str]:
+    """The column names of a member list source, for choosing the member column.
+
+    Frames give their columns; files (a path or the bytes of one) the names in their header;
+    a Series, a sequence or an unreadable file give none (reading it reports the problem).
+    """
+    if isinstance(source, pl.LazyFrame):
+        return [str(c) for c in source.collect_schema().names()]
+    if isinstance(source, pl.DataFrame):
+        return [str(c) for c in source.columns]
+    if not isinstance(source, (bytes, str, os.PathLike)):
+        return []
+    try:
+        read_members(source, column=_NO_SUCH_COLUMN, name=name)
+    except ColumnError as exc:
+        return list(exc.columns)
+    except InputFileError:
+        return []
+    return []
+
+
+# A column name no file has: reading with it makes ColumnError list every column.
+_NO_SUCH_COLUMN = "\x00"
+
+
+def require_members(members: MemberList) -> MemberList:
+    """``members`` if it holds at least one valid member; else ``EmptyFileError``.
+
+    A list whose every line was rejected is refused like an empty file: planned in mirror
+    mode it would remove everyone.
+    """
+    if members.n_valid:
+        return members
+    what = "email address" if members.kind == "email" else "customer id"
+    origin = _name(members.source)
+    column = f", column {_quote(members.column)}" if members.column else ""
+    msg = (
+        f"{origin}{column}: none of the {members.n_rows:,} data lines holds a valid {what} "
+        f"({members.n_rejected:,} rejected, {members.n_blank:,} blank): no members. An empty "
+        "list never means 'remove everyone'; check the column and the file."
+    )
+    raise EmptyFileError(msg, source=members.source)
 
 
 def _normal_name(name: str) -> str:

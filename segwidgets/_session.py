@@ -21,7 +21,7 @@ from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, JournalError, PlanError, RunNotSettledError
 from ._journal import Journal
-from ._members import MemberList, read_members
+from ._members import MemberList, from_pandas, read_members, require_members
 from ._people import People
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
@@ -42,7 +42,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentSession"]
 
-Desired = MemberList | Resolution | pl.DataFrame | pl.LazyFrame | pl.Series | Sequence[str]
+Desired = (
+    MemberList
+    | Resolution
+    | pl.DataFrame
+    | pl.LazyFrame
+    | pl.Series
+    | Sequence[str]
+    | str
+    | os.PathLike[str]
+)
 
 
 class SegmentSession:
@@ -332,6 +341,7 @@ class SegmentSession:
     ) -> Resolution:
         """Find the customer id of every email (see ``Resolution``)."""
         member_list = members if isinstance(members, MemberList) else read_members(members)
+        require_members(member_list)
         if member_list.kind != "email":
             msg = "This list holds customer ids already: pass it to plan() directly."
             raise PlanError(msg)
@@ -382,9 +392,11 @@ class SegmentSession:
         Emails are resolved; ids given directly are checked against Shopgate first
         (``check_ids``), so no unknown id, guest or deleted account is offered.
         """
+        desired = self._desired_source(desired)
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
+            require_members(desired)
             if desired.kind == "customer_id":
                 return self._checked(desired.keys, desired.source or "list", check=check_ids)
             return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
@@ -400,10 +412,31 @@ class SegmentSession:
                 return resolution.customer_ids, "data frame (resolved emails)"
             msg = "A desired frame needs a 'customer_id' or an 'email' column."
             raise PlanError(msg)
-        series = (
-            desired if isinstance(desired, pl.Series) else pl.Series(list(desired), dtype=pl.String)
-        )
+        if isinstance(desired, pl.Series):
+            series = desired
+        else:
+            assert not isinstance(desired, (str, os.PathLike))  # read by _desired_source
+            series = pl.Series(list(desired), dtype=pl.String)
         return self._checked(series, "ids", check=check_ids)
+
+    @staticmethod
+    def _desired_source(desired: Any) -> Any:
+        """A path becomes its member list and a pandas frame a polars one; a bare string
+        that names no file is refused (it would otherwise be read one character per id)."""
+        converted = from_pandas(desired)
+        if converted is not None:
+            return converted
+        if isinstance(desired, (str, os.PathLike)):
+            path = Path(os.fspath(desired))
+            if path.is_file():
+                return read_members(path)
+            msg = (
+                f"{os.fspath(desired)!r} is not a file. Pass the path of a member list "
+                "(csv, Excel, parquet), a data frame, or a list of customer ids such as "
+                "['id1', 'id2']. Nothing was planned."
+            )
+            raise PlanError(msg)
+        return desired
 
     def _checked(self, ids: pl.Series, what: str, *, check: bool) -> tuple[pl.Series, str]:
         distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
@@ -436,7 +469,9 @@ class SegmentSession:
         the read: phase ``read``, counted in pages.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
-        a frame with ``customer_id`` (or ``email``), or a list of ids. Ids given directly are
+        a path of a member list (str or Path, read like ``read_members``), a polars or pandas
+        frame with ``customer_id`` (or ``email``), or a list of ids. A string that is not a
+        file is refused. Ids given directly are
         checked against Shopgate first (``check_ids``); ``check_ids=False`` offers them
         unchecked, and Shopgate then refuses unknown ones item by item when they are sent.
         Raises ``MassRemovalError`` when the plan removes more than the guard allows and

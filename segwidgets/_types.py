@@ -24,8 +24,9 @@ Mode: TypeAlias = Literal["mirror", "add", "remove"]
 Scope: TypeAlias = Literal["all", "owned"]
 
 #: Shopgate environment: the host is ``{service}.shopgate{suffix}.io`` with suffix
-#: "" for production, "pg" for staging, "dev" for development.
-Env: TypeAlias = Literal["production", "pg", "dev"]
+#: "" for production, "pg" for staging, "dev" for development; ``sandbox`` is the local
+#: emulator (its credentials always carry the ``base_url`` of the running sandbox).
+Env: TypeAlias = Literal["production", "pg", "dev", "sandbox"]
 
 #: What to do with an email that several registered customers share.
 AmbiguityPolicy: TypeAlias = Literal["skip", "all", "latest"]

@@ -56,6 +56,7 @@ class Sandbox:
             client_secret=Secret(account.client_secret),
             username=account.username,
             password=Secret(account.password),
+            env="sandbox",
             base_url=self.base_url,
         )
 

@@ -9,6 +9,7 @@ them back.
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -18,14 +19,29 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from .._errors import SegwidgetsError
+from .._errors import ConfigurationError, InputFileError, PlanError, SegwidgetsError
 from .._privacy import mask_emails_in
 from . import _html
 
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["Panel", "display_data"]
+__all__ = ["Panel", "check_keywords", "display_data", "labelled", "strip_paths"]
+
+# ``File "/any/folder/segwidgets/widgets/_push.py"`` → ``File "segwidgets/widgets/_push.py"``;
+# a file outside a package keeps only its name.
+_TRACE_FILE = re.compile(
+    r'File "(?:[^"]*?[\\/])?((?:segwidgets|polars|httpx|ipywidgets)[\\/][^"]*|[^"\\/]+)"'
+)
+
+
+# Errors about the user's input or settings: the message is the whole story.
+_USER_ERRORS = (InputFileError, PlanError, ConfigurationError)
+
+
+def strip_paths(trace: str) -> str:
+    """A traceback without the folders of this machine (package-relative file names)."""
+    return _TRACE_FILE.sub(lambda m: f'File "{m.group(1)}"', trace)
 
 
 def display_data(html_text: str, plain: str) -> dict[str, Any]:
@@ -37,6 +53,25 @@ def display_data(html_text: str, plain: str) -> dict[str, Any]:
     }
 
 
+def labelled(label: str, control: widgets.Widget, *, width: str = "70px") -> widgets.HBox:
+    """``control`` with ``label`` on its left, vertically centred, never wrapped above it."""
+    text = widgets.HTML(
+        f"<span style='font-size:var(--jp-widgets-font-size,13px)'>{_html.esc(label)}</span>",
+        layout=widgets.Layout(width=width, justify_content="flex-end", margin="0 8px 0 0"),
+    )
+    return widgets.HBox(
+        [text, control], layout=widgets.Layout(align_items="center", flex_flow="row nowrap")
+    )
+
+
+def check_keywords(cls: type, kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` for a keyword that is neither a parameter nor a widget trait."""
+    unknown = sorted(set(kwargs) - set(cls.class_trait_names()))  # type: ignore[attr-defined]
+    if unknown:
+        msg = f"{cls.__name__}() got unexpected keyword argument(s): {', '.join(unknown)}"
+        raise TypeError(msg)
+
+
 class Panel(widgets.VBox):  # type: ignore[misc]
     """Base class of the panels: heading, body, status ``Output``, busy handling."""
 
@@ -44,8 +79,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]
     session = traitlets.Instance("segwidgets._session.SegmentSession", allow_none=True)
     #: True while an action runs; the action controls are disabled meanwhile.
     busy = traitlets.Bool(False)
+    #: Run slow actions (matching, planning) in a worker thread (the app sets it in a kernel).
+    background = traitlets.Bool(False)
 
     def __init__(self, session: SegmentSession | None = None, *, heading: str, **kwargs: Any):
+        check_keywords(type(self), kwargs)
         self.heading = widgets.HTML(_html.title(heading))
         self.out = widgets.Output(layout=widgets.Layout(margin="2px 0 0 0"))
         #: The last error an action ran into (also shown in ``out``); None after a success.
@@ -53,6 +91,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         #: The plain text of the last status message (what ``out`` shows).
         self.status_text = ""
         self._worker: threading.Thread | None = None
+        self._queued: tuple[Callable[[], None], str] | None = None
+        self._queue_lock = threading.RLock()
         super().__init__(**kwargs)
         self.add_class("segwidgets-panel")
         self.layout.padding = "4px 8px"
@@ -61,6 +101,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         self.observe(self._on_busy_change, names="busy")
         self.observe(self._on_session_change, names="session")
         self.session = session
+        self._update_controls()  # also when no session was given (no change event then)
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -85,7 +126,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         """Show what went wrong while ``doing`` something, what to do, and the traceback."""
         self.last_error = exc
         message = mask_emails_in(str(exc)) or type(exc).__name__
-        trace = mask_emails_in("".join(traceback.format_exception(exc)))
+        trace = strip_paths(mask_emails_in("".join(traceback.format_exception(exc))))
         if isinstance(exc, SegwidgetsError):
             headline = f"Could not finish {doing}: {message}"
             hint = self._hint(exc)
@@ -95,9 +136,16 @@ class Panel(widgets.VBox):  # type: ignore[misc]
                 "This is not a problem with your data. Try again; if it happens again, the "
                 "traceback below helps to report it."
             )
+        if isinstance(exc, _USER_ERRORS):
+            # The message says what to change; a traceback would only distract.
+            self.status_text = f"{headline}\n{hint}".strip()
+            self.out.outputs = (
+                display_data(_html.note(headline, level="error", detail=hint), self.status_text),
+            )
+            return
         folded = (
             "<details style='margin-top:2px'><summary style='cursor:pointer;opacity:.8'>"
-            "Traceback</summary><pre style='font-size:var(--jp-code-font-size,12px);"
+            "Details for a bug report</summary><pre style='font-size:var(--jp-code-font-size,12px);"
             f"white-space:pre-wrap;margin:2px 0'>{_html.esc(trace)}</pre></details>"
         )
         self.status_text = f"{headline}\n{hint}".strip()
@@ -126,6 +174,20 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         finally:
             self.busy = False
 
+    def perform(self, work: Callable[[], None], *, doing: str) -> threading.Thread | None:
+        """Run ``work`` as one user action: in a worker thread when ``background`` is set
+        (the notebook stays usable; returns the thread), else right here (returns None)."""
+        if self.background:
+            with self._queue_lock:
+                if self._worker is not None and self._worker.is_alive():
+                    # The newest request runs once the current one ends (older ones drop).
+                    self._queued = (work, doing)
+                    return None
+                return self.run_in_background(work, doing=doing)
+        with self.action(doing):
+            work()
+        return None
+
     def run_in_background(self, work: Callable[[], None], *, doing: str) -> threading.Thread:
         """Run ``work`` in a worker thread (the kernel stays responsive); busy until it ends."""
         if self._worker is not None and self._worker.is_alive():
@@ -140,19 +202,37 @@ class Panel(widgets.VBox):  # type: ignore[misc]
             except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
                 self.show_error(exc, doing=doing)
             finally:
-                self.busy = False
+                with self._queue_lock:
+                    queued, self._queued = self._queued, None
+                    if queued is None:
+                        self.busy = False
+                if queued is not None:
+                    self._worker = threading.Thread(
+                        target=run_next, args=queued, name=f"segwidgets {queued[1]}", daemon=True
+                    )
+                    self._worker.start()
+
+        def run_next(next_work: Callable[[], None], next_doing: str) -> None:
+            nonlocal work, doing
+            work, doing = next_work, next_doing
+            self.last_error = None
+            run()
 
         self._worker = threading.Thread(target=run, name=f"segwidgets {doing}", daemon=True)
         self._worker.start()
         return self._worker
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for background work to end; True when nothing is running any more."""
-        worker = self._worker
-        if worker is not None:
+        """Wait for background work (and work queued behind it) to end; True when idle."""
+        while True:
+            worker = self._worker
+            if worker is None:
+                return True
             worker.join(timeout)
-            return not worker.is_alive()
-        return True
+            if worker.is_alive():
+                return False
+            if self._worker is worker:
+                return True
 
     # -- hooks for subclasses -----------------------------------------------------------------------
 

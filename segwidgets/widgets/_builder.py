@@ -4,24 +4,50 @@ from __future__ import annotations
 
 from typing import Any, cast, get_args
 
+import httpx
 import ipywidgets as widgets
 import polars as pl
 import traitlets
 
-from .._errors import ColumnError, InputFileError
-from .._members import KindOption, MemberList, MemberSource, read_members
+from .._errors import ColumnError
+from .._members import (
+    KindOption,
+    MemberList,
+    MemberSource,
+    list_columns,
+    read_members,
+    require_members,
+)
 from .._privacy import mask_email
 from . import _html
-from ._base import Panel
+from ._base import Panel, check_keywords, labelled
 from ._table import PagedTable
 
-__all__ = ["MemberListBuilder", "masked_values"]
+__all__ = ["UPLOAD_LIMIT_MIB", "MemberListBuilder", "fetch_url", "masked_values"]
+
+#: The largest upload the notebook's websocket carries (Jupyter's default message limit).
+UPLOAD_LIMIT_MIB = 10
+#: The largest download ``fetch_url`` reads.
+DOWNLOAD_LIMIT_BYTES = 512 * 1024 * 1024
 
 _AUTO = "(auto)"
 _STYLE = {"description_width": "90px"}
 _ACCEPT = ".csv,.tsv,.txt,.parquet,.pq,.xlsx,.xlsm,.xls,.ods"
-# A column name no file has: reading with it makes ColumnError list every column.
-_NO_SUCH_COLUMN = "\x00"
+
+
+def fetch_url(url: str, *, limit: int = DOWNLOAD_LIMIT_BYTES) -> bytes:
+    """The bytes at ``url`` (http or https), at most ``limit`` of them."""
+    chunks: list[bytes] = []
+    size = 0
+    with httpx.stream("GET", url, follow_redirects=True, timeout=60) as answer:
+        answer.raise_for_status()
+        for chunk in answer.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                msg = f"The file at the URL is larger than {limit // 2**20:,} MiB."
+                raise ValueError(msg)
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def masked_values(frame: pl.DataFrame, *, column: str = "value") -> pl.DataFrame:
@@ -53,6 +79,9 @@ class MemberListBuilder(Panel):
     kind = traitlets.Unicode("auto")
 
     def __init__(self, **kwargs: Any) -> None:
+        check_keywords(type(self), kwargs)
+        #: The list the report shows (also one with no valid line, which ``members`` refuses).
+        self.shown: MemberList | None = None
         self._source: MemberSource | None = None
         self._name: str | None = None
         self._filling = False
@@ -66,10 +95,23 @@ class MemberListBuilder(Panel):
         self.kind_buttons = widgets.ToggleButtons(
             options=[("auto", "auto"), ("emails", "email"), ("customer ids", "customer_id")],
             value="auto",
-            description="Holds",
-            style={"description_width": "50px", "button_width": "110px"},
+            style={"button_width": "auto"},
         )
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        self.location = widgets.Text(
+            placeholder="or a path on the server, or an https:// URL",
+        )
+        self.location_button = widgets.Button(
+            description="Read", icon="folder-open", layout=widgets.Layout(width="auto")
+        )
+        self.location_button.on_click(lambda _: self.load_location(self.location.value))
+        self.upload_hint = widgets.HTML(
+            _html.note(
+                f"Uploads up to {UPLOAD_LIMIT_MIB} MiB (the notebook's message limit); for a "
+                "larger file type its path or URL.",
+                level="muted",
+            )
+        )
         self.source_label = widgets.HTML()
         self.report = widgets.HTML()
         self.rejected_table = PagedTable(page_size=10, formatter=self._mask)
@@ -90,7 +132,9 @@ class MemberListBuilder(Panel):
             widgets.HBox(
                 [self.upload, self.source_label], layout=widgets.Layout(align_items="center")
             ),
-            widgets.HBox([self.column_dropdown, self.kind_buttons]),
+            widgets.HBox([self.location, self.location_button]),
+            self.upload_hint,
+            widgets.HBox([self.column_dropdown, labelled("Holds", self.kind_buttons)]),
             self.report,
             self.reveal,
             self.details,
@@ -117,9 +161,28 @@ class MemberListBuilder(Panel):
         self._quiet_set(column=column, kind=kind or "auto")
         return self.read()
 
+    def load_location(self, location: str) -> MemberList | None:
+        """Read a list from a path on the kernel's machine or from an http(s) URL."""
+        text = location.strip()
+        if not text:
+            self.show("Type the path of the file, or its https:// URL.", level="muted")
+            return None
+        if text.startswith(("https://", "http://")):
+            fetched: list[bytes] = []  # empty when the download failed (the error is shown)
+            with self.action("downloading the list"):
+                fetched.append(fetch_url(text))
+            if not fetched:
+                return None
+            data = fetched[0]
+            name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
+            return self.load(data, name=name)
+        return self.load(text)
+
     def read(self) -> MemberList | None:
         """Read the loaded source again with the current ``column`` and ``kind``."""
+        self.shown = None  # first: clearing members redraws from it
         self.members = None
+        self._show_members()
         if self._source is None:
             self.show("Upload a file or call builder.load(frame) first.", level="muted")
             return None
@@ -130,7 +193,9 @@ class MemberListBuilder(Panel):
                 kind=cast(KindOption, self.kind),
                 name=self._name,
             )
-            self.members = members
+            self.shown = members
+            self._show_members()
+            self.members = require_members(members)
             self.clear_status()
         if isinstance(self.last_error, ColumnError):
             self._set_columns(self.last_error.columns)
@@ -145,17 +210,7 @@ class MemberListBuilder(Panel):
 
     @staticmethod
     def _columns_of(source: MemberSource, name: str | None) -> list[str]:
-        if isinstance(source, pl.DataFrame):
-            return [str(c) for c in source.columns]
-        if isinstance(source, pl.Series) or not isinstance(source, (bytes, str)):
-            return []
-        try:
-            read_members(source, column=_NO_SUCH_COLUMN, name=name)
-        except ColumnError as exc:
-            return list(exc.columns)
-        except InputFileError:
-            return []  # read() reports the problem
-        return []
+        return list_columns(source, name=name)
 
     def _set_columns(self, columns: list[str]) -> None:
         self._filling = True
@@ -179,7 +234,7 @@ class MemberListBuilder(Panel):
         return frame if self.reveal.value else masked_values(frame)
 
     def _show_members(self) -> None:
-        members = self.members
+        members = self.shown
         if members is None:
             self.source_label.value = ""
             self.report.value = _html.note(
@@ -213,6 +268,8 @@ class MemberListBuilder(Panel):
 
     def _update_controls(self) -> None:
         self.upload.disabled = self.busy
+        self.location.disabled = self.busy
+        self.location_button.disabled = self.busy
         self.column_dropdown.disabled = self.busy
         self.kind_buttons.disabled = self.busy
 
@@ -256,6 +313,8 @@ class MemberListBuilder(Panel):
             self.read()
 
     def _on_members_change(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.shown = change["new"]
         self._show_members()
 
     def _on_reveal_change(self, change: dict[str, Any]) -> None:

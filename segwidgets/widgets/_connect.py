@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .._config import ENV_VARS, read_env_values
+from .._destination import destination_of
 from .._doctor import DoctorReport
 from .._errors import ConfigurationError
 from .._secrets import Secret
@@ -16,6 +17,7 @@ from .._session import SegmentSession
 from .._types import Env
 from . import _html
 from ._base import Panel
+from ._push import destination_badge
 
 __all__ = ["ConnectPanel", "Target"]
 
@@ -119,10 +121,16 @@ class ConnectPanel(Panel):
         )
         self.username = _text("Username", str(env["username"]))
         self.password = _secret("Password", ENV_VARS["password"], is_set=bool(env["password"]))
-        environment = str(env["env"]) or "production"
+        # No default: a real shop is chosen on purpose (SHOPGATE_ENV preselects one).
+        environment = str(env["env"])
         self.environment = widgets.Dropdown(
-            options=[("production", "production"), ("staging (pg)", "pg"), ("development", "dev")],
-            value=environment if environment in get_args(Env) else "production",
+            options=[
+                ("(choose)", ""),
+                ("production", "production"),
+                ("staging (pg)", "pg"),
+                ("development", "dev"),
+            ],
+            value=environment if environment in get_args(Env) else "",
             description="Environment",
             style=_STYLE,
             layout=widgets.Layout(width="300px"),
@@ -255,10 +263,14 @@ class ConnectPanel(Panel):
             "client_secret": Secret(self.client_secret.value) or env["client_secret"],
             "username": self.username.value.strip(),
             "password": Secret(self.password.value) or env["password"],
-            "env": self.environment.value,
+            "environment": self.environment.value,
             "base_url": self.base_url.value.strip() or None,
         }
+        # With a base URL the environment only names it (unknown counts as production).
+        if values["base_url"] and not values["environment"]:
+            values["environment"] = "production"
         missing = [name for name, value in values.items() if name != "base_url" and not value]
+        values["env"] = values.pop("environment")
         if missing:
             labels = ", ".join(name.replace("_", " ") for name in missing)
             msg = (
@@ -284,8 +296,8 @@ class ConnectPanel(Panel):
         if session.is_sandbox:
             where = session.server.url if session.server is not None else "a local sandbox"
             return f"Connected to the sandbox at {where} (merchant {session.merchant_code})."
-        env = session.client.credentials.env
-        return f"Connected to Shopgate ({env}), merchant {session.merchant_code}."
+        destination = destination_of(session.client.credentials)
+        return f"Connected to Shopgate {destination.environment}, merchant {session.merchant_code}."
 
     def _show_target(self) -> None:
         sandbox = self.target == "sandbox"
@@ -297,7 +309,14 @@ class ConnectPanel(Panel):
         if session is None:
             self.summary.value = _html.note("Not connected.", level="muted")
         else:
-            self.summary.value = _html.note(self._describe(session), level="success")
+            destination = destination_of(session.client.credentials)
+            self.summary.value = destination_badge(destination) + _html.note(
+                self._describe(session),
+                level="warning" if destination.is_production else "success",
+                detail="Pushes change the real shop: each one asks for the segment code."
+                if destination.is_production
+                else "",
+            )
 
     def _update_controls(self) -> None:
         self.connect_button.disabled = self.busy

@@ -10,7 +10,7 @@ import traitlets
 from .._plan import SegmentPlan
 from .._types import Mode
 from . import _html
-from ._base import Panel
+from ._base import Panel, labelled
 from ._people_columns import input_rows, session_email_finder, session_lookup
 from ._planview import PlanView, for_review
 
@@ -60,6 +60,13 @@ class DiffPreview(Panel):
         )  # fmt: skip
         self.refresh_button.on_click(lambda _: self.refresh())
         self.intro = widgets.HTML()
+        self.add_only_button = widgets.Button(
+            description="Add only instead",
+            icon="plus",
+            tooltip="Plan the list as additions only: nobody is removed",
+            layout=widgets.Layout(width="auto", display="none"),
+        )
+        self.add_only_button.on_click(lambda _: self.switch_to_add_only())
         self.view = PlanView()
         super().__init__(session, heading="Review changes", **kwargs)
         self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
@@ -70,40 +77,42 @@ class DiffPreview(Panel):
         self.observe(self._on_plan_change, names="plan")
         self._set_body(
             widgets.HBox(
-                [
-                    widgets.HTML(
-                        "<span style='white-space:nowrap'>Mode:</span>",
-                        layout=widgets.Layout(margin="0 4px 0 0"),
-                    ),
-                    self.mode_buttons,
-                    self.refresh_button,
-                ],
+                [labelled("Mode", self.mode_buttons, width="50px"), self.refresh_button],
                 layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
             ),
             self.intro,
             self.view,
+            self.add_only_button,
         )
         self._show_intro()
 
     # -- actions ----------------------------------------------------------------------------------
 
     def refresh(self) -> SegmentPlan | None:
-        """Read the segment's live members and plan (None if something is missing)."""
+        """Read the segment's live members and plan (None if something is missing).
+
+        With ``background`` set it plans in a worker thread and returns None at once; a
+        plan whose inputs changed meanwhile is dropped."""
         self.plan = None
-        with self.action("planning"):
-            if self.session is None or self.segment is None or self.desired is None:
-                self._show_intro()
-                return None
-            self.show(f"Reading segment {self.segment} and planning …")
-            plan = self.session.plan(
-                self.segment,
-                self.desired,
-                mode=self.mode,
-                allow_mass_removal=True,
-            )
-            self.plan = for_review(plan)
+        if self.session is None or self.segment is None or self.desired is None:
+            self._show_intro()
+            return None
+        session, segment, desired, mode = self.session, self.segment, self.desired, self.mode
+
+        def work() -> None:
+            self.show(f"Reading segment {segment} and planning …")
+            plan = session.plan(segment, desired, mode=mode, allow_mass_removal=True)
+            same = self.session is session and self.desired is desired
+            if same and (self.segment, self.mode) == (segment, mode):
+                self.plan = for_review(plan)
             self.clear_status()
+
+        self.perform(work, doing="planning")
         return self.plan
+
+    def switch_to_add_only(self) -> None:
+        """Plan the same list in add-only mode (nobody is removed)."""
+        self.mode = "add"
 
     # -- drawing ----------------------------------------------------------------------------------
 
@@ -160,7 +169,11 @@ class DiffPreview(Panel):
         self._replan()
 
     def _on_plan_change(self, change: dict[str, Any]) -> None:
-        self.view.plan = change["new"]
+        plan = change["new"]
+        self.view.plan = plan
+        # A mirror plan that removes most of the segment: offer the add-only plan up front.
+        offer = plan is not None and plan.mode == "mirror" and plan.needs_mass_removal_consent
+        self.add_only_button.layout.display = "flex" if offer else "none"
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)

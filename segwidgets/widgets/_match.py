@@ -12,7 +12,7 @@ from .._members import MemberList
 from .._resolve import Resolution
 from .._types import AmbiguityPolicy
 from . import _html
-from ._base import Panel
+from ._base import Panel, labelled
 from ._builder import masked_values
 from ._charts import funnel_svg
 from ._table import PagedTable, offer_download, tool_button
@@ -58,15 +58,6 @@ _POLICY_HELP = {
     "all": "all: every customer with that email becomes a member",
     "latest": "latest: the most recently updated of them becomes a member",
 }
-
-
-def _label(text: str) -> widgets.HTML:
-    """A label in line with the buttons after it (a widget's own description wraps above
-    them in a narrow row)."""
-    return widgets.HTML(
-        f"<span style='white-space:nowrap'>{_html.esc(text)}</span>",
-        layout=widgets.Layout(margin="0 4px 0 16px"),
-    )
 
 
 def _terms_html() -> str:
@@ -149,7 +140,7 @@ class MatchReport(Panel):
         self.observe(self._on_resolution_change, names="resolution")
         self._set_body(
             widgets.HBox(
-                [self.run_button, _label("Ambiguous emails:"), self.policy_buttons],
+                [self.run_button, labelled("Ambiguous", self.policy_buttons, width="80px")],
                 layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
             ),
             self.intro,
@@ -162,20 +153,25 @@ class MatchReport(Panel):
     # -- actions ----------------------------------------------------------------------------------
 
     def run(self) -> Resolution | None:
-        """Match the list's emails to customers (a few requests per hundred emails)."""
-        with self.action("matching the emails"):
-            if self.session is None or self.members is None:
-                self.show("Connect and load a member list first.", level="muted")
-                return None
-            if self.members.kind != "email":
-                self.show("This list holds customer ids: nothing to match.", level="muted")
-                return None
-            self.show(f"Matching {self.members.n_valid:,} emails …")
-            self.resolution = self.session.resolve(
-                self.members,
-                policy=self.policy,
-            )
+        """Match the list's emails to customers (a few requests per hundred emails).
+
+        With ``background`` set it runs in a worker thread and returns None at once."""
+        if self.session is None or self.members is None:
+            self.show("Connect and load a member list first.", level="muted")
+            return None
+        if self.members.kind != "email":
+            self.show("This list holds customer ids: nothing to match.", level="muted")
+            return None
+        session, members, policy = self.session, self.members, self.policy
+
+        def work() -> None:
+            self.show(f"Matching {members.n_valid:,} emails …")
+            resolution = session.resolve(members, policy=policy)
+            if self.members is members and self.session is session:  # not stale
+                self.resolution = resolution
             self.clear_status()
+
+        self.perform(work, doing="matching the emails")
         return self.resolution
 
     def download(self, fmt: str = "csv") -> str:

@@ -8,8 +8,9 @@ import ipywidgets as widgets
 import polars as pl
 import traitlets
 
+from .._segment_kind import is_fixed
 from . import _html
-from ._base import Panel
+from ._base import Panel, check_keywords
 from ._table import PagedTable
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class SegmentPicker(Panel):
     value = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
+        check_keywords(type(self), kwargs)
         self.segments = pl.DataFrame()
         self._filling = False
         self.dropdown = widgets.Dropdown(
@@ -81,6 +83,7 @@ class SegmentPicker(Panel):
         self._set_body(
             widgets.HBox([self.dropdown, self.refresh_button]), self.details, self.table, creator
         )
+        self._show_details()
         self._update_controls()
 
     # -- state ------------------------------------------------------------------------------------
@@ -97,7 +100,7 @@ class SegmentPicker(Panel):
     def editable(self) -> bool:
         """True when a segment is chosen and it is fixed (its members can be synced)."""
         segment = self.segment
-        return segment is not None and segment.get("type") == "fixed"
+        return segment is not None and is_fixed(segment)
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -156,6 +159,10 @@ class SegmentPicker(Panel):
 
     def _show_details(self) -> None:
         segment = self.segment
+        self.table.layout.display = "none" if self.session is None else "flex"
+        if self.session is None:
+            self.details.value = _html.note("Connect first to see the segments.", level="muted")
+            return
         if segment is None:
             self.details.value = _html.note("Choose the segment to sync.", level="muted")
             return
@@ -167,7 +174,7 @@ class SegmentPicker(Panel):
             ]
         )
         text = str(segment.get("description") or "")
-        if segment.get("type") == "fixed":
+        if is_fixed(segment):
             self.details.value = facts + (_html.note(text, level="muted") if text else "")
         else:
             self.details.value = facts + _html.note(

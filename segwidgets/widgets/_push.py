@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
 from .._apply import ApplyResult
+from .._consent import PushConsent, push_consent
+from .._destination import Destination, destination_of
 from .._errors import ApplyIncompleteError, SegwidgetsError, StalePlanError
 from .._plan import SegmentPlan
 from .._progress import CancelToken, ProgressEvent
 from . import _html
 from ._base import Panel
 from ._people_columns import HEADERS, masked, people_enricher, session_lookup
+from ._state import cancel_sentence
 from ._table import PagedTable
 
 if TYPE_CHECKING:
@@ -35,6 +39,33 @@ _STATUS_LEVEL: dict[str, _html.Level] = {
     "cancelled": "warning",
     "failed": "error",
 }
+
+
+#: How each phase of a push is named on the progress bar (other phases show as they come).
+_PHASE_LABELS = {
+    "check": "checking the segment did not change",
+    "push": "sending",
+    "reconcile": "reconciling",
+    "verify": "verifying",
+    "resolve": "finding customers",
+    "done": "done",
+}
+
+
+def destination_badge(destination: Destination | None) -> str:
+    """The badge naming where a push goes; production in a warning colour."""
+    if destination is None:
+        return _html.note("Not connected: nothing can be pushed.", level="muted")
+    colour = "#b45309" if destination.is_production else "#2563eb"
+    if destination.environment == "SANDBOX":
+        colour = "#15803d"
+    return (
+        "<span class='segwidgets-destination' style='display:inline-block;padding:2px 8px;"
+        f"border-radius:10px;border:1px solid {colour};color:{colour};font-weight:600;"
+        f"font-size:var(--jp-ui-font-size1,13px)'>{_html.esc(destination.environment)}</span>"
+        f"<span style='margin-left:6px'>merchant <b>{_html.esc(destination.merchant_code)}"
+        "</b></span>"
+    )
 
 
 def _duration(seconds: float | None) -> str:
@@ -91,6 +122,18 @@ class PushPanel(Panel):
         self.push_button = widgets.Button(description="Push", icon="upload", button_style="danger")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop")
         self.replan_button = widgets.Button(description="Plan again", icon="refresh")
+        self.resume_button = widgets.Button(
+            description="Resume",
+            icon="redo",
+            button_style="warning",
+            tooltip="Send the changes the stopped run did not send (nothing is sent twice)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.resume_button.on_click(lambda _: self.resume())
+        #: The run the Resume button finishes (a stopped push, or one found in the journal).
+        self.resume_run_id: str | None = None
+        #: Where the push goes: environment badge and merchant.
+        self.badge = widgets.HTML()
         self.push_button.on_click(lambda _: self.push())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.replan_button.on_click(lambda _: self.replan())
@@ -126,30 +169,53 @@ class PushPanel(Panel):
         self.observe(self._on_plan_change, names="plan")
         self.observe(self._on_result_change, names="result")
         self._set_body(
+            self.badge,
             self.summary,
             widgets.HBox([self.dry_run_box, self.confirm_text]),
-            widgets.HBox([self.push_button, self.cancel_button, self.replan_button]),
+            widgets.HBox(
+                [self.push_button, self.cancel_button, self.replan_button, self.resume_button]
+            ),
             self.progress_box,
             self.result_html,
             self.failed_box,
         )
+        self._show_badge()
         self._show_plan()
         self._show_result()
 
     # -- state ------------------------------------------------------------------------------------
 
     @property
+    def destination(self) -> Destination | None:
+        """Where a push goes (None: not connected)."""
+        if self.session is None:
+            return None
+        return destination_of(self.session.client.credentials)
+
+    @property
+    def consent(self) -> PushConsent | None:
+        """What the plan needs before a push (the segment code typed, and why)."""
+        if self.plan is None:
+            return None
+        return push_consent(self.plan, self.destination)
+
+    @property
     def needs_confirmation(self) -> bool:
-        """True when the plan is over the mass-removal limit (type the segment code)."""
-        return self.plan is not None and self.plan.needs_mass_removal_consent
+        """True when the segment code must be typed: a mass removal, or any production push."""
+        consent = self.consent
+        return consent is not None and consent.required
 
     @property
     def confirmed(self) -> bool:
         """True when no confirmation is needed or the segment code was typed."""
+        consent = self.consent
+        return consent is not None and consent.accepts(self.confirmation)
+
+    @property
+    def pushed(self) -> bool:
+        """True when the plan shown was pushed already (plan again to push more)."""
         plan = self.plan
-        return plan is not None and (
-            not plan.needs_mass_removal_consent or self.confirmation.strip() == plan.segment_code
-        )
+        return plan is not None and plan.plan_id in self._pushed
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -171,22 +237,21 @@ class PushPanel(Panel):
         if plan.is_empty() and not self.dry_run:
             self.show("Nothing to change: the segment already matches the list.", level="info")
             return None
-        if not self.dry_run and not self.confirmed:
-            self.show(
-                f"Type {plan.segment_code} into Confirm to remove {plan.n_remove:,} of "
-                f"{plan.n_live:,} members.",
-                level="warning",
-                detail="This plan removes more members than the safety limit allows.",
-            )
+        consent = push_consent(plan, self.destination)
+        if not self.dry_run and not consent.accepts(self.confirmation):
+            self.show(consent.reason, level="warning")
             return None
         session = self.session
         dry_run = self.dry_run
         to_send = plan.with_consent() if plan.needs_mass_removal_consent else plan
         token = CancelToken()
         self._token = token
+        self.result = None  # the previous result never stays under a running push
         self._start_progress(plan)
         self.show(
-            "Dry run: checking the plan …" if dry_run else f"Pushing to {plan.segment_code} …"
+            "Dry run: checking the plan …"
+            if dry_run
+            else f"Pushing to {plan.segment_code} ({self.destination}) …"
         )
 
         def work() -> None:
@@ -205,21 +270,62 @@ class PushPanel(Panel):
             if not dry_run:
                 self._pushed.add(plan.plan_id)
                 self.confirmation = ""
+            self.clear_status()  # before the result: no "Pushing…" or "Cancelling…" under it
             self.result = result
-            self.clear_status()
 
         worker = self.run_in_background(work, doing="pushing" if not dry_run else "the dry run")
         if wait:
             worker.join()
         return worker
 
+    def resume(self, run_id: str | None = None, *, wait: bool = False) -> threading.Thread | None:
+        """Finish a stopped run (default: the one the Resume button offers) in a worker
+        thread: only what the server did not confirm is sent."""
+        run = run_id or self.resume_run_id
+        if self.busy:
+            self.show("A push is running: wait for it, or press Cancel.", level="warning")
+            return None
+        if self.session is None or run is None:
+            self.show("Nothing to resume.", level="muted")
+            return None
+        session = self.session
+        token = CancelToken()
+        self._token = token
+        self.result = None
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_label.value = ""
+        self.progress_box.layout.display = "flex"
+        self.show(f"Resuming run {run} ({self.destination}) …")
+
+        def work() -> None:
+            try:
+                result = session.resume(run, progress=self._on_progress, cancel=token)
+            except ApplyIncompleteError as exc:
+                if isinstance(exc.result, ApplyResult):
+                    self.result = exc.result
+                raise
+            if self.plan is not None:
+                self._pushed.add(self.plan.plan_id)
+            self.resume_run_id = None
+            self.clear_status()
+            self.result = result
+
+        worker = self.run_in_background(work, doing="resuming the run")
+        if wait:
+            worker.join()
+        return worker
+
     def cancel(self) -> None:
         """Stop the running push after the batches in flight (nothing new is sent)."""
-        if self._token is not None and self.busy:
-            self._token.cancel()
+        token = self._token
+        if token is not None and self.busy:
+            # Said before the token is set: the worker clears it when the result is in, so
+            # the note can never outlive the result.
             self.show(
                 "Cancelling: the batches in flight finish, nothing new is sent …", level="warning"
             )
+            token.cancel()
 
     def replan(self) -> None:
         """Ask the diff preview to plan again (after a stale plan, or to push more)."""
@@ -254,12 +360,16 @@ class PushPanel(Panel):
         self.progress.max = max(event.members_total, 1)
         self.progress.value = min(event.members_done, self.progress.max)
         rate = f"{event.rate:,.0f} members/s" if event.rate else ""
+        label = str(getattr(event, "label", "") or _PHASE_LABELS.get(event.phase, event.phase))
         parts = [
-            event.phase,
-            f"batch {event.batches_done:,}/{event.batches_total:,}",
+            label,
+            event.message,
+            f"batch {event.batches_done:,}/{event.batches_total:,}" if event.batches_total else "",
             f"{event.members_done:,}/{event.members_total:,} members",
             rate,
-            f"ETA {_duration(event.eta)}" if event.phase == "push" else "",
+            f"ETA {_duration(event.eta)}"
+            if event.eta is not None and event.phase != "done"
+            else "",
         ]
         self.progress_label.value = (
             "<span style='padding-left:8px;font-size:var(--jp-ui-font-size1,13px)'>"
@@ -275,23 +385,51 @@ class PushPanel(Panel):
             self.summary.value = _html.note(
                 f"Segment {plan.segment_code} already matches: nothing to push.", level="success"
             )
+        elif self.pushed and self.resume_run_id is not None:
+            self.summary.value = _html.note(
+                f"The push of this plan to {plan.segment_code} stopped before the end: "
+                "Resume sends the rest.",
+                level="warning",
+            )
+        elif self.pushed:
+            more = " Plan again to push more." if self._replan is not None else ""
+            self.summary.value = _html.note(
+                f"This plan for {plan.segment_code} was pushed: see the result below.{more}",
+                level="muted",
+            )
         else:
+            consent = self.consent
             self.summary.value = _html.note(
                 f"Ready: add {plan.n_add:,} and remove {plan.n_remove:,} members of segment "
                 f"{plan.segment_code} ({plan.n_live:,} → {plan.n_after:,}).",
-                level="warning" if plan.needs_mass_removal_consent else "info",
+                level="warning" if consent is not None and consent.required else "info",
+                detail=consent.reason if consent is not None else "",
             )
-        self.confirm_text.layout.display = "flex" if self.needs_confirmation else "none"
+        show_confirm = self.needs_confirmation and not self.pushed and not plan_is_empty(plan)
+        self.confirm_text.layout.display = "flex" if show_confirm else "none"
+
+    def _show_badge(self) -> None:
+        self.badge.value = destination_badge(self.destination)
 
     def _show_result(self) -> None:
         result = self.result
         self.download_link.value = ""
+        self._show_resume()
         if result is None:
             self.result_html.value = ""
             self.failed_box.layout.display = "none"
-            self.progress_box.layout.display = "none"
+            if not self.busy:
+                self.progress_box.layout.display = "none"
             return
         self.progress.bar_style = "success" if result.is_success else "warning"
+        if not result.is_success:
+            # The bar stays where the run stopped; its label says so.
+            self.progress_label.value = (
+                "<span style='padding-left:8px;font-size:var(--jp-ui-font-size1,13px)'>"
+                f"stopped: {result.n_pending:,} not sent</span>"
+                if result.n_pending
+                else ""
+            )
         if result.status == "dry_run":
             actions = result.outcomes.get_column("action")
             items = [
@@ -312,10 +450,7 @@ class PushPanel(Panel):
                 # sent, but the run stopped before an answer or a read settled them
                 items.append(("unknown", result.n_unknown))
         level = _STATUS_LEVEL.get(result.status, "info")
-        head = f"{result.status.replace('_', ' ')}: {result.n_requests:,} requests in {result.seconds:.1f} s"
-        if result.run_id:
-            head += f" (run {result.run_id})"
-        message = f"{result.message}" if result.message else ""
+        head, message = result_sentences(result)
         self.result_html.value = _html.note(head, level=level, detail=message) + _html.counts(
             items, level=level
         )
@@ -323,14 +458,43 @@ class PushPanel(Panel):
         self.reasons_html.value = _reasons_html(result)
         self.failed_box.layout.display = "flex" if result.n_failed else "none"
 
+    def _show_resume(self) -> None:
+        result = self.result
+        if (
+            result is not None
+            and result.run_id is not None
+            and (result.n_pending or result.n_unknown)
+            and result.status in {"cancelled", "partial", "failed", "interrupted"}
+        ):
+            self.resume_run_id = result.run_id
+        offered = self.resume_run_id is not None
+        self.resume_button.layout.display = "flex" if offered else "none"
+        if offered:
+            self.resume_button.tooltip = f"Finish run {self.resume_run_id}: send what it did not"
+        self._update_controls()
+
+    def offer_resume(self, run_id: str | None) -> None:
+        """Offer ``run_id`` (an interrupted run found in the journal) on the Resume button."""
+        self.resume_run_id = run_id
+        self._show_resume()
+        if run_id is not None and self.result is None:
+            self.show(
+                f"Run {run_id} of this segment stopped before it finished. Resume sends what "
+                "it did not send; nothing is sent twice.",
+                level="warning",
+            )
+
     def _update_controls(self) -> None:
         idle = not self.busy
         nothing = self.plan is None or (self.plan.is_empty() and not self.dry_run)
-        self.push_button.disabled = not idle or self.session is None or nothing
+        pushed = self.pushed and not self.dry_run
+        self.push_button.disabled = not idle or self.session is None or nothing or pushed
+        self.resume_button.disabled = not idle or self.session is None
         self.cancel_button.disabled = idle
         self.dry_run_box.disabled = not idle
         self.confirm_text.disabled = not idle
         self.replan_button.disabled = not idle or self._replan is None
+        self.replan_button.layout.display = "none" if self._replan is None else "flex"
         self.push_button.description = "Dry run" if self.dry_run else "Push"
         self.push_button.button_style = "" if self.dry_run else "danger"
 
@@ -351,33 +515,95 @@ class PushPanel(Panel):
 
     def _on_plan_change(self, change: dict[str, Any]) -> None:
         self.confirmation = ""
+        if not self.busy:
+            # A new plan: the old result, its warnings and its status line go.
+            self.result = None
+            self.clear_status()
         self._show_plan()
         self._update_controls()
 
     def _on_result_change(self, change: dict[str, Any]) -> None:
         self._show_result()
+        self._show_plan()
+
+    def _on_session_change(self, change: dict[str, Any]) -> None:
+        super()._on_session_change(change)
+        if change["old"] is not None:
+            self.plan = None
+            self.result = None
+            self.resume_run_id = None
+            self._show_resume()
+        self._show_badge()
 
     def _hint(self, exc: SegwidgetsError) -> str:
         if isinstance(exc, StalePlanError):
             return "Nothing was written. Press 'Plan again', review the new plan, then push."
         if isinstance(exc, ApplyIncompleteError):
             return (
-                "What Shopgate confirmed is recorded in the history. Fix the cause, then plan "
-                "again and push (or resume the run from Python)."
+                "What Shopgate confirmed is recorded in the history. Fix the cause, then press "
+                "Resume (or Plan again and push)."
             )
         return ""
 
 
+def plan_is_empty(plan: SegmentPlan | None) -> bool:
+    """True when there is no plan or it changes nothing."""
+    return plan is None or plan.is_empty()
+
+
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z]*Error:\s*")
+_VERB = {"add": ("add", "adds"), "remove": ("removal", "removals")}
+
+
+def result_sentences(result: ApplyResult) -> tuple[str, str]:
+    """The result's headline and a sentence on what to do next (no Python in either)."""
+    took = f"{result.n_requests:,} requests in {result.seconds:.1f} s"
+    run = f" (run {result.run_id})" if result.run_id else ""
+    status = result.status
+    if status == "cancelled":
+        return cancel_sentence(
+            result
+        ) + run, "Press Resume to send the rest; nothing is sent twice."
+    if status == "dry_run":
+        return f"Dry run: nothing was sent ({took}).", ""
+    if status == "verified":
+        return f"Done and verified: {took}{run}.", ""
+    if status == "applied":
+        return f"Done: {took}{run} (not read back).", ""
+    if status == "accepted_unverified":
+        head = (
+            f"Sent{run}, but {result.n_unverified:,} removals were accepted and not yet "
+            "applied by Shopgate."
+        )
+        return head, "They usually apply within minutes; check the segment later."
+    applied = result.n_added + result.n_removed
+    if status == "failed" or applied == 0:
+        head = f"Nothing was applied{run}: Shopgate refused every change."
+    else:
+        head = f"Partly applied{run}: {applied:,} changes made, {result.n_failed:,} refused."
+    if result.n_pending:
+        return head, f"{result.n_pending:,} changes were not sent. Fix the cause, then Resume."
+    return head, "The reasons are listed below, with the ids."
+
+
 def _reasons_html(result: ApplyResult) -> str:
-    """Why changes were refused: one item per reason, its count, the ids under it."""
+    """Why changes were refused: one sentence per reason with its count, the ids under it."""
     if not result.n_failed:
         return ""
     items = []
     for error, action, n, ids in result.failure_reasons().head(10).iter_rows():
         shown = ", ".join(ids[:5]) + (f", … ({n - 5:,} more)" if n > 5 else "")
+        singular, plural = _VERB.get(action, (action, f"{action}s"))
         items.append(
-            f"<li><b>{n:,}</b> {html.escape(action)}(s) refused: "
-            f"{html.escape(error or 'no reason given')}<br>"
+            f"<li><b>{n:,}</b> {html.escape(singular if n == 1 else plural)} refused: "
+            f"{html.escape(_plain_reason(error))}<br>"
             f"<code>{html.escape(shown)}</code></li>"
         )
     return f"<ul class='segwidgets-reasons' style='margin:4px 0'>{''.join(items)}</ul>"
+
+
+def _plain_reason(error: str | None) -> str:
+    """Shopgate's reason as a sentence: a leading exception class name is dropped."""
+    if not error:
+        return "no reason given"
+    return _ERROR_CLASS.sub("", str(error)).strip() or "no reason given"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import shutil
@@ -68,6 +69,16 @@ def test_demo_opens_quickstart_and_stops_on_ctrl_c(new_lab, tmp_path):
         lab.page.locator(".lm-TabBar-tab", has_text="quickstart.ipynb").first.wait_for()
         lab.wait_kernel_idle()
         lab.screenshot("quickstart-opened")
+        # No "Jupyter news" toast: the demo's settings answer the news question up front.
+        token = url.rsplit("token=", 1)[1]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+            headers={"Authorization": f"token {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            settings = json.load(answer)["settings"]
+        assert settings["fetchNews"] == "false"
+        assert lab.page.locator(".Toastify__toast", has_text="news").count() == 0
         # Without the token the server refuses: the URL is the key.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=10)

@@ -41,6 +41,31 @@ def _members_in_sandbox(url: str, code: str) -> dict[str, list[str]]:
         return json.load(answer)
 
 
+def _select(panel, label_start: str) -> None:
+    """Choose the option of the panel's first dropdown whose label starts with ``label_start``."""
+    select = panel.locator(".widget-dropdown select").first
+    select.wait_for()
+    # ipywidgets writes option labels with non-breaking spaces
+    labels = select.evaluate("(s) => [...s.options].map((o) => o.textContent)")
+    index = next(
+        i for i, text in enumerate(labels) if text.replace("\xa0", " ").startswith(label_start)
+    )
+    select.select_option(index=index)
+
+
+def _kernel(page, code: str) -> None:
+    """Run ``code`` in the notebook's kernel (what a user would type into a new cell)."""
+    page.evaluate(
+        """async (code) => {
+            const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            const future = kernel.requestExecute({code, silent: false, store_history: false});
+            const reply = await future.done;
+            if (reply.content.status !== 'ok') { throw new Error(reply.content.evalue); }
+        }""",
+        code,
+    )
+
+
 def test_quickstart_app_syncs_the_sample_file(lab, expected):
     page = lab.page
     lab.open("quickstart.ipynb")
@@ -51,32 +76,27 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     app.wait_for()
     app.scroll_into_view_if_needed()
     lab.screenshot("app-shown")
+    panels = app.locator(".segwidgets-panel")
 
-    # 1. connect: the app starts a sandbox of its own
-    connect = app.locator(".segwidgets-panel").nth(0)
+    # 1. connect: the app starts a sandbox of its own; the badge says where pushes go
+    connect = panels.nth(0)
     connect.locator(".widget-button", has_text="Connect").click()
     connected = connect.get_by_text(
         re.compile(r"Connected to the sandbox at http://127\.0\.0\.1:\d+")
     )
     connected.first.wait_for(timeout=60_000)
     sandbox_url = re.search(r"http://127\.0\.0\.1:\d+", connected.first.inner_text()).group(0)
+    assert "SANDBOX" in connect.locator(".segwidgets-destination").first.inner_text()
     lab.screenshot("connected")
 
     # 2. pick the segment
-    picker = app.locator(".segwidgets-panel").nth(1)
-    select = picker.locator(".widget-dropdown select").first
-    select.wait_for()
-    # ipywidgets writes option labels with non-breaking spaces
-    labels = select.evaluate("(s) => [...s.options].map((o) => o.textContent)")
-    index = next(
-        i for i, text in enumerate(labels) if text.replace("\xa0", " ").startswith(f"{SEGMENT} ")
-    )
-    select.select_option(index=index)
+    picker = panels.nth(1)
+    _select(picker, f"{SEGMENT} ")
     picker.get_by_text("Customers who asked for the newsletter").first.wait_for()
     lab.screenshot("segment-picked")
 
     # 3. upload the sample file
-    builder = app.locator(".segwidgets-panel").nth(2)
+    builder = panels.nth(2)
     # The upload widget's <input type=file> is not in the page: answer its file chooser.
     with page.expect_file_chooser() as chooser:
         builder.locator(".widget-upload").click()
@@ -85,32 +105,69 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     assert "995" in builder.inner_text()
     lab.screenshot("list-loaded")
 
-    # 4. find the customers
-    match = app.locator(".segwidgets-panel").nth(3)
+    # 3b. a mistake: the first-name column. It is refused, and the right column named.
+    _select(builder, "first_name")
+    builder.get_by_text("neither email addresses nor customer ids").first.wait_for()
+    assert "E-Mail" in builder.inner_text()
+    push = panels.nth(5)
+    assert "Review a plan first" in push.inner_text()
+    builder.scroll_into_view_if_needed()
+    lab.screenshot("wrong-column-refused")
+    _select(builder, "E-Mail")
+    builder.get_by_text("newsletter_signups.csv, column E-Mail").first.wait_for(timeout=60_000)
+
+    # 4. find the customers (in a worker thread: the notebook stays usable)
+    match = panels.nth(3)
     match.locator(".widget-button", has_text="Find customers").click()
     match.get_by_text("customer ids from").first.wait_for(timeout=60_000)
     lab.screenshot("matched")
 
     # 5. review the diff (planned as soon as segment and customers are known)
-    diff = app.locator(".segwidgets-panel").nth(4)
+    diff = panels.nth(4)
     diff.get_by_text(f"To add ({expected['n_add']:,})").first.wait_for(timeout=60_000)
     diff.get_by_text(f"To remove ({expected['n_remove']:,})").first.wait_for()
     diff.get_by_text(f"Kept ({expected['n_unchanged']:,})").first.wait_for()
     diff.scroll_into_view_if_needed()
     lab.screenshot("diff-reviewed")
 
-    # 6. push (first a dry run, then for real)
-    push = app.locator(".segwidgets-panel").nth(5)
+    # 6. a dry run
+    assert "SANDBOX" in push.locator(".segwidgets-destination").first.inner_text()
     push.get_by_text("dry run (send nothing)").click()
     push.locator(".widget-button", has_text="Dry run").click()
-    push.get_by_text("dry run:").first.wait_for(timeout=60_000)
+    push.get_by_text("Dry run: nothing was sent").first.wait_for(timeout=60_000)
     assert _members_in_sandbox(sandbox_url, SEGMENT)["ids"] != sorted(expected["ids"])
     push.get_by_text("dry run (send nothing)").click()
+
+    # 7. push over a slow network in small batches, and cancel it half-way
+    _kernel(
+        page,
+        "import dataclasses\n"
+        "_p = app.session._pusher\n"
+        "_p.options = dataclasses.replace(_p.options, batch_size=10, concurrency=1)\n"
+        "_p.batch_size = 10\n"
+        "app.session.server.configure(latency=0.15)\n",
+    )
     push.locator(".widget-button", has_text="Push").click()
-    push.get_by_text(re.compile(r"^verified:")).first.wait_for(timeout=120_000)
-    lab.wait_cells_done()
+    push.get_by_text(re.compile(r"sending · batch [3-9]/")).first.wait_for(timeout=120_000)
     push.scroll_into_view_if_needed()
-    lab.screenshot("pushed")
+    lab.screenshot("pushing-phase-bar")
+    push.locator(".widget-button", has_text="Cancel").click()
+    push.get_by_text(re.compile(r"Cancelled: [\d,]+ sent, [\d,]+ not sent")).first.wait_for(
+        timeout=120_000
+    )
+    resume = push.locator(".widget-button:not(:disabled)", has_text="Resume")
+    resume.wait_for()  # enabled: the push has settled
+    panels.nth(6).get_by_text("cancelled", exact=True).first.wait_for()  # history shows it
+    assert "Cancelling" not in push.inner_text()
+    assert "stopped before the end" in push.inner_text()
+    lab.screenshot("cancelled")
+
+    # 8. resume: only what was not sent goes out
+    _kernel(page, "app.session.server.configure(latency=0.0)\n")
+    resume.click()
+    push.get_by_text("Done and verified").first.wait_for(timeout=120_000)
+    lab.wait_cells_done()
+    lab.screenshot("resumed")
 
     # The sandbox holds exactly the planned members.
     state = _members_in_sandbox(sandbox_url, SEGMENT)
@@ -118,8 +175,29 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     assert set(state["ids"]) == expected["ids"]
     assert len(state["ids"]) == expected["n_unchanged"] + expected["n_add"]
 
-    # After the push the app plans again: nothing left to change.
+    # 9. plan again: nothing left, and the old result went with the old plan
+    push.locator(".widget-button", has_text="Plan again").click()
     diff.get_by_text("Nothing to change.").first.wait_for(timeout=60_000)
+    assert "Done and verified" not in push.inner_text()
+
+    # 10. history: the runs, then undo the last one
+    history = panels.nth(6)
+    history.scroll_into_view_if_needed()
+    history.locator(".widget-button", has_text="Plan undo").click()
+    undo = history.locator(".segwidgets-panel").first
+    undo.get_by_text("Ready:").first.wait_for(timeout=60_000)
+    lab.screenshot("undo-planned")
+    undo_box = undo.locator("input[type=text]")
+    if undo_box.first.is_visible():
+        undo_box.first.fill(SEGMENT)
+        undo_box.first.press("Enter")
+    undo.locator(".widget-button", has_text="Push").click()
+    undo.get_by_text("Done and verified").first.wait_for(timeout=120_000)
+    assert "was pushed" in undo.inner_text()
+    lab.wait_cells_done()
+    history.scroll_into_view_if_needed()
+    lab.screenshot("undone")
+
     # The whole app in one picture (scripts/update-screenshot.sh copies it to docs/app.png).
     page.set_viewport_size({"width": 1280, "height": 4200})
     app.scroll_into_view_if_needed()

@@ -95,6 +95,7 @@ def test_r17_ids_that_stay_invalid_fail_again_in_one_request(big_sandbox, tmp_pa
     again = Wire()
     with session_for(big_sandbox.credentials, journal, wire=again, batch_size=BATCH) as session:
         second = session.apply(session.plan("r17b", good + unknown, check_ids=False))
-    assert second.status == "partial"
+    # Only the invalid ids were left to send and all were refused: nothing was applied.
+    assert second.status == "failed"
     assert sorted(second.failed["customer_id"]) == unknown
     assert [sorted(e.ids) for e in again.writes()] == [unknown]

@@ -239,3 +239,25 @@ def test_device_members_are_counted_apart(make_session) -> None:
     assert not snapshot.ids.str.starts_with("dev-").any()
     plan = session.plan("seg", ids("a", 150)[:140], check_ids=False)
     assert plan.n_remove == 10
+
+
+def test_a_run_that_applies_nothing_is_failed_not_partial(make_session) -> None:
+    def errors(_action: str, sent: list[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": "unknownCustomer",
+                "entity": "member",
+                "entityId": cid,
+                "entityIndex": sent.index(cid),
+                "reason": "There is no customer with this id.",
+                "subentityPath": "",
+            }
+            for cid in sent
+        ]
+
+    shop = FakeShop([], errors=errors)
+    session = make_session(shop)
+    result = session.apply(session.plan("seg", ["Clara", "Ivan"], check_ids=False))
+    assert result.status == "failed"
+    assert result.n_failed == 2
+    assert result.n_added == 0

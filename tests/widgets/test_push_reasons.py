@@ -45,7 +45,7 @@ def test_push_panel_lists_one_line_per_reason() -> None:
     push.result = result_with_failures()
     text = push.reasons_html.value
     assert text.count("<li>") == 2
-    assert "<b>2</b> add(s) refused: There is no customer with this id." in text
+    assert "<b>2</b> adds refused: There is no customer with this id." in text
     assert "x1, x2" in text
     assert "Customer &lt;deleted&gt;." in text  # escaped
     assert push.failed_box.layout.display == "flex"

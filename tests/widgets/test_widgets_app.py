@@ -52,11 +52,25 @@ def test_whole_flow_from_emails_to_a_verified_segment(session, registered, sandb
     assert app.pusher.result.status == "verified", output_of(app.pusher)
     assert sandbox.member_ids("newsletter") == wanted
 
-    # Afterwards the app plans again (nothing left), and the picker and history caught up.
+    # The pushed plan stays on screen with its result (Push is off: it was pushed); the
+    # picker and history caught up.
+    result = app.pusher.result
+    assert app.state.plan is plan
+    assert app.state.run is result
+    assert app.state.pushed
+    assert app.state.step == "done"
+    assert app.pusher.push_button.disabled
+    assert not app.pusher.replan_button.disabled
+    # Plan again: nothing left, and the old result goes with the old plan.
+    app.pusher.replan()
     assert app.diff.plan is not None
     assert app.diff.plan.is_empty()
+    assert app.state.plan is app.diff.plan
+    assert app.state.run is None
+    assert app.pusher.result is None
+    assert app.pusher.result_html.value == ""
     assert app.picker.segment["memberCount"] == len(wanted)
-    assert app.history.runs["run_id"].to_list() == [app.pusher.result.run_id]
+    assert app.history.runs["run_id"].to_list() == [result.run_id]
 
     # Undo from the history panel restores the segment.
     app.history.undo()

@@ -230,8 +230,11 @@ def test_builder_reads_customer_ids():
     assert members.n_valid == 2
     builder.kind = "email"
     assert builder.kind_buttons.value == "email"
-    assert builder.members is not None
-    assert builder.members.kind == "email"
+    # Read as emails no line is valid: the report shows why, and the list is refused.
+    assert builder.shown is not None
+    assert builder.shown.kind == "email"
+    assert builder.members is None
+    assert isinstance(builder.last_error, sw.EmptyFileError)
 
 
 def test_builder_shows_unreadable_input():
@@ -362,7 +365,10 @@ def test_dry_run_then_push_then_nothing_left(session, registered, sandbox, outpu
     assert push.result.status == "verified", output_of(push)
     assert set(ids) <= sandbox.member_ids("vip")
     assert not push.busy
-    assert not push.push_button.disabled
+    # A pushed plan cannot be pushed again: the button says so by being off, the summary
+    # says to plan again, and the Python twin refuses it.
+    assert push.push_button.disabled
+    assert "was pushed" in push.summary.value
     push.push(wait=True)  # the same plan again: refused by the panel, nothing sent
     assert "pushed already" in output_of(push)
 
@@ -453,8 +459,14 @@ def test_cancel_stops_between_batches_and_the_kernel_stays_free(sandbox, registe
         assert 0 < push.result.n_added < len(ids)
         assert push.result.n_pending > 0
         assert not push.busy
-        assert not push.push_button.disabled
+        # The stopped run is offered for Resume; the plan itself was pushed.
+        assert push.push_button.disabled
         assert push.cancel_button.disabled
+        assert not push.resume_button.disabled
+        assert push.resume_button.layout.display == "flex"
+        assert push.resume_run_id == push.result.run_id
+        assert "Cancelled:" in push.result_html.value
+        assert "resume(" not in push.result_html.value
 
 
 # -- history ---------------------------------------------------------------------------------------------
