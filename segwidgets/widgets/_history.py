@@ -112,6 +112,7 @@ class HistoryPanel(Panel):
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
         self.runs = pl.DataFrame()
         self._filling = False
+        self._keep_undo = False
         self._seen: set[str] = set()
         self.refresh_button = widgets.Button(
             icon="refresh", tooltip="Read the history again", layout=widgets.Layout(width="40px")
@@ -281,7 +282,8 @@ class HistoryPanel(Panel):
                 self.run_dropdown.value = change["new"] if change["new"] in known else None
             finally:
                 self._filling = False
-        self.undo_plan = None
+        if not self._keep_undo:
+            self.undo_plan = None
         self.details_box.layout.display = "none"
         self._update_controls()
 
@@ -296,7 +298,13 @@ class HistoryPanel(Panel):
 
     def _on_pusher_result_change(self, change: dict[str, Any]) -> None:
         if change["new"] is not None and change["new"].run_id is not None:
-            self.refresh()
+            # The undo just pushed becomes the newest run and is selected; its pane stays
+            # with the result, so the confirmation is not cleared away.
+            self._keep_undo = True
+            try:
+                self.refresh()
+            finally:
+                self._keep_undo = False
 
     def _on_session_change(self, change: dict[str, Any]) -> None:
         super()._on_session_change(change)
