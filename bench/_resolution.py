@@ -34,6 +34,12 @@ __all__ = ["run_resolution"]
 
 _PAGE = DEFAULT_PAGE_SIZE
 _STRATEGIES = ("auto", "lookup", "scan")
+#: every setting of the sandbox's filter knobs the matrix cells run under
+_FILTERS = tuple(
+    (filter_in, email_filter)
+    for filter_in in ("id", "all", "off")
+    for email_filter in ("exact", "insensitive")
+)
 #: runs shorter than this are repeated (best of five): noise only ever adds time
 _SHORT = 3.0
 _REPEATS = 5
@@ -170,6 +176,40 @@ def _guest_cell(sizes: Sizes, sandbox: SandboxProcess, session: SegmentSession) 
     }
 
 
+def _matrix(sizes: Sizes, tmp: str) -> list[dict[str, Any]]:
+    """The cells of ``resolve_matrix`` under every ``filter_in`` x ``email_filter``: a new
+    session (and journal) each, so the first resolution learns the server afresh."""
+    customers, counts = sizes.resolve_matrix
+    cells: list[dict[str, Any]] = []
+    with SandboxProcess(customers=customers) as sandbox:
+        all_emails = sandbox.emails(max(counts, default=1))
+        for filter_in, email_filter in _FILTERS:
+            sandbox.configure(latency=sizes.latency, filter_in=filter_in, email_filter=email_filter)
+            folder = Path(tmp) / f"matrix-{filter_in}-{email_filter}"
+            folder.mkdir()
+            session = _session(sandbox, str(folder), sizes.concurrency)
+            try:
+                registered = session.client.customer_page(
+                    filters={"isAnonymous": False}, limit=1
+                ).total
+                cells += [
+                    _cell(
+                        sizes,
+                        session,
+                        sandbox,
+                        all_emails[:n],
+                        customers=customers,
+                        registered=registered,
+                    )
+                    | {"filter_in": filter_in, "email_filter": email_filter}
+                    for n in counts
+                    if n <= len(all_emails)
+                ]
+            finally:
+                session.close()
+    return cells
+
+
 def run_resolution(sizes: Sizes) -> TargetResult:
     """Target 3: requests <= min(lookup, ceil(C / page)) + 2 (+ what the session's first
     resolution spends learning the server); auto <= 1.1x the better forced one. The lookup
@@ -199,6 +239,7 @@ def run_resolution(sizes: Sizes) -> TargetResult:
                             customers=customers,
                             registered=registered,
                         )
+                        | {"filter_in": "id", "email_filter": "exact"}
                         for n in counts
                         if n <= len(all_emails)
                     ]
@@ -206,6 +247,7 @@ def run_resolution(sizes: Sizes) -> TargetResult:
                         guests = _guest_cell(sizes, sandbox, session)
                 finally:
                     session.close()
+        cells += _matrix(sizes, tmp)
     assert guests is not None
     over = [c for c in cells if c["auto_requests"] > c["request_bound"]]
     worst = max(cells, key=lambda c: c["auto_vs_best"])
@@ -246,7 +288,8 @@ def run_resolution(sizes: Sizes) -> TargetResult:
         ]
         parts += [f"{k} not run ({why})" for k, why in c["skipped"].items()]
         result.notes.append(
-            f"N={c['emails']:,} C={c['customers']:,}: "
+            f"N={c['emails']:,} C={c['customers']:,} (filter_in={c['filter_in']}, "
+            f"email_filter={c['email_filter']}): "
             + ", ".join(parts)
             + f"; auto/best {c['auto_vs_best']:.2f}x (first of a session "
             + f"{c['auto_first_vs_best']:.2f}x), bound {c['request_bound']:,} requests"
