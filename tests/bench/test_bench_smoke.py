@@ -46,8 +46,14 @@ def test_correctness_checks_hold_at_smoke_size(results: dict[int, TargetResult])
     faults = results[9].numbers
     assert faults["faulty"]["final_equals_plan"]
     assert faults["faulty"]["server_write_applied"] == faults["minimum_write_requests"]
-    for cell in results[3].numbers["cells"]:
-        assert cell["auto_requests"] <= cell["request_bound"]
+    cells = results[3].numbers["cells"]
+    # every filter setting: filter_in id/all/off x email_filter exact/insensitive
+    assert {(c["filter_in"], c["email_filter"]) for c in cells} == {
+        (f, e) for f in ("id", "all", "off") for e in ("exact", "insensitive")
+    }
+    for cell in cells:
+        assert cell["runs"]["auto"]["requests"] <= cell["request_bound_known"]
+        assert cell["runs"]["auto_first"]["requests"] <= cell["request_bound"]
     sizes = results[4].numbers["sizes"]
     for runs in sizes.values():
         assert len({(r["n_add"], r["n_remove"], r["n_unchanged"]) for r in runs.values()}) == 1
