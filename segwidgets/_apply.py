@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ._cost import WAVE_MIN, VerifyMethod, lookup_plan, read_pages
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -81,7 +82,7 @@ from ._types import ApplyStatus
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
-    from ._plan import SegmentPlan
+    from ._plan import Estimate, SegmentPlan
 
 __all__ = ["ApplyOptions", "ApplyResult", "Pusher", "chunked"]
 
@@ -97,7 +98,7 @@ _OUTAGE_AFTER = 3
 
 #: Batches per wave between two checks of the segment's member count (at least; a wave is
 #: ``concurrency`` batches when that is larger).
-_WAVE_MIN = 8
+_WAVE_MIN = WAVE_MIN
 
 #: A batch to send: its action, its ids, and its number in the journal (None: not yet there).
 _Batch = tuple[Action, list[str], int | None]
@@ -154,6 +155,9 @@ class ApplyResult:
     message: str = ""
     requests: pl.DataFrame | None = None
     batch_size: int = 0
+    #: how verification read the changes back: ``in-filter`` (member reads filtered by
+    #: ``$in``, 100 ids a request), ``full-read``, ``per-customer`` or ``none``
+    verify_method: str = "none"
 
     def _n(self, action: str | None, *outcomes: str) -> int:
         frame = self.outcomes
@@ -339,6 +343,36 @@ class Pusher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def read(self, code: str, *, on_page: Callable[[], object] | None = None) -> LiveSnapshot:
+        """The segment's live members, offset pages ``concurrency`` at a time."""
+        return read_live(
+            self.client,
+            code,
+            page_size=self.options.page_size,
+            concurrency=self.options.concurrency,
+            on_page=on_page,
+        )
+
+    @property
+    def page_size(self) -> int:
+        """Members per page of a read."""
+        return self.options.page_size or self.client.traits.page_size
+
+    def estimate(self, plan: SegmentPlan, *, verify: bool = True) -> Estimate:
+        """``plan.estimate()`` at this pusher's batch size, concurrency, page size, what is
+        known of ``$in`` and the mean latency so far: the count a run's progress follows
+        (without the verification when ``verify`` is False)."""
+        estimate = plan.estimate(
+            batch_size=self.batch_size,
+            concurrency=self.options.concurrency,
+            latency=self.client.stats.mean_latency(),
+            page_size=self.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )
+        if verify:
+            return estimate
+        return estimate.without("verify")
+
     # -- checks ----------------------------------------------------------------------------
 
     def check_target(self, plan: SegmentPlan, *, segment: str | None = None) -> None:
@@ -368,9 +402,12 @@ class Pusher:
             )
             raise SegmentNotEditableError(msg)
 
-    def check_fresh(self, plan: SegmentPlan) -> LiveSnapshot:
-        """Re-read the segment; refuse the plan if it changed since planning."""
-        live = read_live(self.client, plan.segment_code, page_size=self.options.page_size)
+    def check_fresh(
+        self, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
+    ) -> LiveSnapshot:
+        """Re-read the segment (all of it: a change anywhere must show); refuse the plan
+        if it changed since planning."""
+        live = self.read(plan.segment_code, on_page=on_page)
         if live.fingerprint != plan.live_fingerprint:
             before = pl.DataFrame({"customer_id": plan.live})
             now = live.frame()
@@ -441,9 +478,19 @@ class Pusher:
         self.workers()
         run_kind = plan.kind if kind == "apply" else kind
         # One writer per segment: refused here (SegmentBusyError) before anything is read.
+        verifying = verify and self.options.verify
+        estimate = self.estimate(plan, verify=verifying)
+        tracker = ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=0,
+            requests_total=estimate.n_requests,
+            requests=lambda: self.client.stats.n_requests - before,
+        )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
             self.check_editable(plan.segment_code)
-            live = self.check_fresh(plan)
+            tracker.start_phase("check", read_pages(plan.n_live, self.page_size), "pages")
+            live = self.check_fresh(plan, on_page=lambda: tracker.step("check"))
             timings["check"] = self._clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self._batches(plan.removes, plan.adds))
@@ -466,10 +513,12 @@ class Pusher:
                 plan.segment_code,
                 progress,
                 cancel,
-                verify=verify and self.options.verify,
+                verify=verifying,
                 lease=lease,
+                tracker=tracker,
             )
             run.expect(live.n)
+            run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
             # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
@@ -558,17 +607,79 @@ class Pusher:
             wait_s = min(wait_s * 2, 5.0)
         return present
 
-    def still_present(self, code: str, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are members now: per-customer reads when that is cheaper."""
-        page = self.options.page_size or self.client.traits.page_size
-        n_pages = max(1, math.ceil(self.client.get_segment(code).get("memberCount", 0) / page))
-        if len(ids) < n_pages:
-            return {
-                cid
-                for cid in ids
-                if code in {s.get("code") for s in self.client.customer_segments(cid)}
-            }
-        return set(ids) & set(read_live(self.client, code, page_size=page).ids)
+    def still_present(self, code: str, ids: list[str], *, n_live: int | None = None) -> set[str]:
+        """Which of ``ids`` are members now, by the way that needs the fewest requests
+        (see ``lookup_method``; ``n_live``: the segment's size if known, else asked)."""
+        return self.lookup(code, ids, n_live=n_live)[0]
+
+    def lookup_method(self, n_ids: int, n_live: int) -> VerifyMethod:
+        """How to learn which of ``n_ids`` ids are members of a segment of ``n_live``:
+        ``in-filter`` (``⌈n_ids / page⌉`` member reads filtered by ``$in``, unless this
+        Shopgate is known not to take it), ``full-read`` (``n_live // page + 1`` pages) or
+        ``per-customer`` (one ``customers/{id}/segments`` read per id), the fewest
+        requests first."""
+        return lookup_plan(
+            n_ids,
+            n_live,
+            page=self.options.page_size or self.client.traits.page_size,
+            in_filter=self.client.traits.in_on_id,
+        )[0]
+
+    def lookup(
+        self,
+        code: str,
+        ids: Sequence[str],
+        *,
+        n_live: int | None = None,
+        on_step: Callable[[VerifyMethod, int], object] | None = None,
+    ) -> tuple[set[str], VerifyMethod]:
+        """Which of ``ids`` are members now, and how it was learnt. ``on_step(method, n)``
+        after each request: ``n`` ids looked up (``in-filter``, ``per-customer``) or one
+        page read (``full-read``)."""
+        if not ids:
+            return set(), "none"
+        if n_live is None:
+            n_live = int(self.client.get_segment(code).get("memberCount", 0))
+        method = self.lookup_method(len(ids), n_live)
+        if method == "in-filter":
+            found = self._among(code, ids, on_step)
+            if found is not None:
+                return found, method
+            # this Shopgate does not filter members by $in (now known): the next best way
+            method = self.lookup_method(len(ids), n_live)
+        if method == "per-customer":
+            present: set[str] = set()
+            for cid in ids:
+                if code in {s.get("code") for s in self.client.customer_segments(cid)}:
+                    present.add(cid)
+                if on_step is not None:
+                    on_step(method, 1)
+            return present, method
+
+        def page_read() -> None:
+            if on_step is not None:
+                on_step("full-read", 1)
+
+        return set(ids) & set(self.read(code, on_page=page_read).ids), "full-read"
+
+    def _among(
+        self,
+        code: str,
+        ids: Sequence[str],
+        on_step: Callable[[VerifyMethod, int], object] | None,
+    ) -> set[str] | None:
+        """``client.members_among`` a page of ids at a time (None: ``$in`` refused)."""
+        size = self.client.traits.page_size
+        present: set[str] = set()
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            found = self.client.members_among(code, chunk)
+            if found is None:
+                return None
+            present |= found
+            if on_step is not None:
+                on_step("in-filter", len(chunk))
+        return present
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:
         """Settle a finished or interrupted run from reads, for an undo.
@@ -621,6 +732,7 @@ class _RunState:
         *,
         verify: bool,
         lease: SegmentLease | None = None,
+        tracker: ProgressTracker | None = None,
     ) -> None:
         self.p = pusher
         self.lease = lease
@@ -635,7 +747,7 @@ class _RunState:
         self.run_id = run_id
         self.code = code
         self.cancel = cancel or CancelToken()
-        self.tracker = ProgressTracker(progress, batches_total=0, members_total=0)
+        self.tracker = tracker or ProgressTracker(progress, batches_total=0, members_total=0)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
@@ -649,6 +761,9 @@ class _RunState:
         self.refused_in_a_row = 0
         self.last_refusal: BaseException | None = None
         self.batch_numbers = itertools.count(self.journal.next_batch_number(run_id))
+        #: members the segment should hold after the run (None: asked when needed)
+        self.n_after: int | None = None
+        self.verify_method: VerifyMethod = "none"
 
     # -- one writer, intact journal ---------------------------------------------------------
 
@@ -800,6 +915,7 @@ class _RunState:
             timings=timings,
             message=message,
             batch_size=self.p.batch_size,
+            verify_method=self.verify_method,
         )
         if self.fatal is not None:
             raise ApplyIncompleteError(message, result=result) from self.fatal
@@ -1076,7 +1192,7 @@ class _RunState:
             self.tracker.advance(batches=0, members=len(removes), phase="reconcile")
         if not adds:
             return
-        live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+        live = set(self.p.read(self.code).ids)
         done = sorted(set(adds) & live)
         self.journal.set_member_status(self.run_id, "add", done, "applied")
         self.tracker.advance(batches=0, members=len(done), phase="reconcile")
@@ -1094,7 +1210,7 @@ class _RunState:
         for _ in range(self.p.options.max_rounds):
             if not (self.uncertain["add"] or self.uncertain["remove"]):
                 return
-            live = set(read_live(self.client, self.code, page_size=self.p.options.page_size).ids)
+            live = set(self.p.read(self.code).ids)
             with self.lock:
                 adds, removes = self.uncertain["add"], self.uncertain["remove"]
                 self.uncertain = {"add": set(), "remove": set()}
@@ -1136,8 +1252,26 @@ class _RunState:
         removed = self.journal.member_ids(self.run_id, "remove", ("accepted", "unverified"))
         if not added and not removed:
             return
-        self.tracker.emit("verify", "reading the segment back")
-        live = set(read_live(self.client, self.code, page_size=opts.page_size).ids)
+        changed = [*added, *removed]
+        n_live = self.n_after
+        if n_live is None:
+            n_live = int(self.client.get_segment(self.code).get("memberCount", 0))
+        self.p.lookup_method(len(changed), n_live)
+        units: dict[VerifyMethod, tuple[str, int]] = {
+            "full-read": ("pages", read_pages(n_live, self.p.page_size)),
+            "in-filter": ("ids", len(changed)),
+            "per-customer": ("ids", len(changed)),
+        }
+        started: set[VerifyMethod] = set()
+
+        def on_step(used: VerifyMethod, n: int) -> None:
+            if used not in started:  # the first step, or a fallback to another way
+                started.add(used)
+                unit, total = units[used]
+                self.tracker.start_phase("verify", total, unit)
+            self.tracker.step("verify", n, f"reading back {len(changed):,} changes ({used})")
+
+        live, self.verify_method = self.p.lookup(self.code, changed, n_live=n_live, on_step=on_step)
         self.journal.set_member_status(
             self.run_id, "add", [i for i in added if i in live], "verified"
         )
@@ -1155,7 +1289,7 @@ class _RunState:
         while pending and clock() < deadline:
             sleep(min(wait, max(deadline - clock(), 0)))
             wait = min(wait * 2, 5.0)
-            still = self.p.still_present(self.code, pending)
+            still = self.p.still_present(self.code, pending, n_live=n_live)
             self.journal.set_member_status(
                 self.run_id, "remove", [i for i in pending if i not in still], "verified"
             )

@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -92,6 +92,9 @@ class MemberPage:
     total: int | None
     next_cursor: str | None
     offset: int | None = 0
+    #: the ``limit`` the page was read with (smaller than asked after a 400 naming ``limit``
+    #: or a ``meta.limit`` that cut a full page)
+    limit: int = DEFAULT_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ class _Call:
     signed_in: bool = False
     #: The ids a member write sent, in order (to map an item error's index to its id).
     item_ids: Sequence[str] | None = None
+    #: The end of the client's rate-limit pause this call already waited for (or set).
+    paused_until: float = 0.0
 
     @cached_property
     def name(self) -> str:
@@ -262,6 +267,10 @@ class ShopgateClient:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._tokens = TokenCache(self._fetch_token, clock=clock)
+        #: when the pause after a 429 ends (clock time): no request of any thread goes out
+        #: before it
+        self._paused_until = 0.0
+        self._pause_lock = threading.Lock()
         install_httpx_log_filter()
         self._http = httpx.Client(
             transport=transport,
@@ -400,7 +409,9 @@ class ShopgateClient:
             body={"newSegmentCode": new_code},
         )
 
-    def member_pages(self, code: str, *, page_size: int | None = None) -> Iterator[MemberPage]:
+    def member_pages(
+        self, code: str, *, page_size: int | None = None
+    ) -> Generator[MemberPage, None, None]:
         """The segment's members page by page (every type: customers and devices).
 
         Pages by ``offset`` (Shopgate's documented way); when an answer carries a cursor
@@ -452,6 +463,7 @@ class ShopgateClient:
                 total=total,
                 next_cursor=next_cursor,
                 offset=None if cursor is not None else offset,
+                limit=size,
             )
             if not members:
                 return
@@ -476,6 +488,83 @@ class ShopgateClient:
                 # are smaller than asked; walk on at its size.
                 size = len(members)
             previous_ids = ids
+
+    def member_page(
+        self,
+        code: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> MemberPage:
+        """One offset page of a segment's members (``limit`` defaults to
+        ``traits.page_size``; ``filters`` travel as JSON in the ``filters`` parameter).
+
+        For readers that fetch offset pages concurrently (``segwidgets._live``) and for
+        lookups of given ids. ``MemberPage.limit`` is the limit the page was read with.
+        """
+        size = limit or self.traits.page_size
+        params: dict[str, Any] = {"limit": size}
+        if offset:
+            params["offset"] = offset
+        if filters is not None:
+            params["filters"] = json.dumps(dict(filters), separators=(",", ":"))
+        response, size = self._list_get(
+            "segmentation", "segments", code, "members", route="members.list", params=params
+        )
+        body = _json_object(response)
+        members = _list_of_objects(body, "members", response)
+        meta = _meta(body)
+        total = _int_or_none(meta.get("totalItemCount"))
+        size = self._learn_page_limit(meta, size, len(members), offset, total)
+        next_cursor = _next_cursor(meta)
+        if offset and next_cursor is None:
+            self.traits.learn(member_paging="offset")
+        return MemberPage(
+            members=members,
+            total=total,
+            next_cursor=next_cursor,
+            offset=offset,
+            limit=size,
+        )
+
+    def members_among(self, code: str, ids: Sequence[str]) -> set[str] | None:
+        """Which of ``ids`` are members of the segment (of any type), by
+        ``filters={"id": {"$in": [...]}}`` on the member list, one request per
+        ``traits.page_size`` ids.
+
+        None when this Shopgate does not filter members by ``$in``: a 400 that names
+        ``filters``, or an answer naming an id that was not asked for (the filter was
+        ignored). ``traits.in_on_id`` records what was learnt; when it is already False
+        nothing is sent.
+        """
+        if self.traits.in_on_id is False:
+            return None
+        size = self.traits.page_size
+        asked = [str(i) for i in ids]
+        present: set[str] = set()
+        for start in range(0, len(asked), size):
+            chunk = asked[start : start + size]
+            wanted = set(chunk)
+            try:
+                page = self.member_page(code, limit=size, filters={"id": {"$in": chunk}})
+            except BadRequestError as exc:
+                if _names_param(exc, "filters"):
+                    self.traits.learn(in_on_id=False)
+                    return None
+                raise
+            found = {str(m.get("id")) for m in page.members}
+            if not found <= wanted or len(page.members) > len(chunk):
+                self.traits.learn(in_on_id=False)
+                return None
+            present.update(
+                str(m.get("id"))
+                for m in page.members
+                if m.get("type", "customer") in ("customer", None)
+            )
+        if asked:
+            self.traits.learn(in_on_id=True)
+        return present
 
     def add_members(
         self, code: str, ids: Sequence[str], *, member_type: str = "customer"
@@ -714,8 +803,39 @@ class ShopgateClient:
         )
         return retrying(self._attempt, call)
 
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of the pause after a 429 (0 when requests may go out)."""
+        with self._pause_lock:
+            until = self._paused_until
+        return max(until - self._clock(), 0.0)
+
+    def _pause(self, call: _Call, wait: float) -> None:
+        """A 429: no request of this client goes out for ``wait`` seconds (the call that
+        met it waits through its own retry)."""
+        with self._pause_lock:
+            until = max(self._paused_until, self._clock() + wait)
+            self._paused_until = until
+        call.paused_until = until
+
+    def _wait_pause(self, call: _Call) -> None:
+        """Wait out a pause another call started after a 429 (once per pause). The call
+        that started a pause ends it when it sends again, its own wait over."""
+        with self._pause_lock:
+            until = self._paused_until
+            if until and until == call.paused_until:
+                self._paused_until = until = 0.0
+        if until <= call.paused_until:
+            return
+        call.paused_until = until
+        left = until - self._clock()
+        if left > 0:
+            log_attempt(call.name, 429, call.attempt, next_step=f"paused {left:.2f} s")
+            self._sleep(left)
+
     def _attempt(self, call: _Call) -> httpx.Response:
         call.attempt += 1
+        self._wait_pause(call)
         token = None if call.is_token_call else self._tokens.current()
         request = call.build(token)
         if call.is_token_call:
@@ -768,6 +888,9 @@ class ShopgateClient:
                     call.attempt, retry_after=retry_after, policy=self._policy, rng=self._rng
                 )
                 log_attempt(call.name, status, call.attempt, next_step=f"retry in {wait:.2f} s")
+                if status == 429:
+                    # Shopgate pushed back: every thread of this client waits with this call.
+                    self._pause(call, wait)
                 raise _SendAgain(wait)
             reason = "the retry budget of this client is used up"
         log_attempt(call.name, status, call.attempt, next_step=f"raise ({reason})")

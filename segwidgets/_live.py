@@ -1,8 +1,18 @@
-"""Reading a segment's live members, all pages, as one consistent snapshot."""
+"""Reading a segment's live members, all pages, as one consistent snapshot.
+
+Offset pages are fetched ``concurrency`` at a time: the first page tells the total, the
+pages it implies are read by a bounded pool, and the page at the end is read after all the
+others (so its total is one taken after every other page was answered). A full page is
+never the last one: pages are read on, one by one, until one is short. Cursor pages are
+walked one after another (each cursor comes in the previous answer).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +22,7 @@ from ._errors import TornReadError
 from ._plan import fingerprint_ids
 
 if TYPE_CHECKING:
-    from ._client import ShopgateClient
+    from ._client import MemberPage, ShopgateClient
 
 __all__ = ["LiveSnapshot", "read_live"]
 
@@ -72,15 +82,94 @@ def _is_customer(member: dict[str, Any]) -> bool:
     return member.get("type", "customer") in ("customer", None)
 
 
-def _read_once(client: ShopgateClient, code: str, page_size: int | None) -> _Read:
+def _read_once(
+    client: ShopgateClient,
+    code: str,
+    page_size: int | None,
+    concurrency: int = 1,
+    on_page: Callable[[], object] | None = None,
+) -> _Read:
+    if concurrency <= 1 or client.traits.member_paging == "cursor":
+        return _read_walk(client, code, page_size, on_page)
+    walk = client.member_pages(code, page_size=page_size)
+    first = next(walk)
+    if first.next_cursor is not None:
+        # Cursor paging (the walk learns it for the next reads): walked in order.
+        return _collect(chain([first], walk), on_page)
+    walk.close()
+    if on_page is not None:
+        on_page()
+    return _read_offsets(client, code, first, concurrency, on_page)
+
+
+def _read_walk(
+    client: ShopgateClient,
+    code: str,
+    page_size: int | None,
+    on_page: Callable[[], object] | None = None,
+) -> _Read:
+    return _collect(client.member_pages(code, page_size=page_size), on_page)
+
+
+def _read_offsets(
+    client: ShopgateClient,
+    code: str,
+    first: MemberPage,
+    concurrency: int,
+    on_page: Callable[[], object] | None = None,
+) -> _Read:
+    """The pages after ``first`` by offset: those its total implies concurrently, then
+    the rest one by one until a page is short."""
+    size = first.limit
+    pages: list[MemberPage] = [first]
+    if len(first.members) < size:
+        if first.total is None or len(first.members) >= first.total:
+            return _collect(pages)
+        # Fewer than asked while the total says there is more: smaller pages than asked.
+        return _read_walk(client, code, size, on_page)
+    n_full = max(first.total // size, 1) if first.total is not None else 1
+
+    def fetch(offset: int) -> MemberPage:
+        page = client.member_page(code, offset=offset, limit=size)
+        if on_page is not None:
+            on_page()
+        return page
+
+    offsets = [k * size for k in range(1, n_full)]
+    if offsets:
+        workers = min(concurrency, len(offsets))
+        with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-read") as pool:
+            futures = [pool.submit(fetch, o) for o in offsets]
+            try:
+                pages.extend(f.result() for f in futures)
+            finally:
+                for f in futures:
+                    f.cancel()
+    offset = n_full * size
+    previous = [m.get("id") for m in pages[-1].members]
+    while True:
+        page = fetch(offset)
+        ids = [m.get("id") for m in page.members]
+        if ids and ids == previous:
+            # the server ignores ``offset``: the walk (which says so) reads it once more
+            return _read_walk(client, code, size, on_page)
+        pages.append(page)
+        if len(page.members) < size:
+            return _collect(pages)
+        offset += len(page.members)
+        previous = ids
+
+
+def _collect(pages: Iterable[MemberPage], on_page: Callable[[], object] | None = None) -> _Read:
     ids: list[Any] = []
     totals: set[int] = set()
     n_pages = 0
     n_other = 0
-    # Pages are taken apart in this thread, between two requests. A read-ahead thread was
-    # no faster, so the walk stays in one thread.
-    for page in client.member_pages(code, page_size=page_size):
+    # Pages are taken apart in this thread, one after another.
+    for page in pages:
         n_pages += 1
+        if on_page is not None:
+            on_page()
         members = page.members
         if all(map(_is_customer, members)):
             ids.extend(map(_ID, members))
@@ -119,10 +208,20 @@ def _all_distinct(ids: pl.Series) -> bool:
 
 
 def read_live(
-    client: ShopgateClient, code: str, *, page_size: int | None = None, attempts: int = 3
+    client: ShopgateClient,
+    code: str,
+    *,
+    page_size: int | None = None,
+    attempts: int = 3,
+    concurrency: int = 1,
+    on_page: Callable[[], object] | None = None,
 ) -> LiveSnapshot:
     """Read every page of a segment's members (``page_size`` defaults to the client's
-    ``traits.page_size``).
+    ``traits.page_size``), offset pages ``concurrency`` at a time (1: one after another).
+
+    A read of N members by offset takes ``N // page_size + 1`` page requests (a full page
+    is never the last one), whatever the concurrency. ``on_page`` is called (from any
+    thread) after each page request is answered.
 
     A read is torn when the segment changed between two pages: the page totals disagree,
     or an id came twice. A read whose ids do not add up to the total is read once more: the
@@ -136,7 +235,7 @@ def read_live(
     n_torn = 0
     while n_torn < attempts and n_reads < attempts + 1:
         n_reads += 1
-        read = _read_once(client, code, page_size)
+        read = _read_once(client, code, page_size, concurrency, on_page)
         if not read.whole:
             n_torn += 1
             unconfirmed = None

@@ -20,12 +20,14 @@ from typing import Any, Literal, get_args
 
 import polars as pl
 
+from ._cost import count_checks, lookup_plan, lookup_seconds, read_pages, read_seconds
 from ._errors import MassRemovalError, PlanError
 from ._types import Mode, Scope
 
 __all__ = [
     "DEFAULT_MASS_REMOVAL_THRESHOLD",
     "Estimate",
+    "PhaseCost",
     "PlanKind",
     "SegmentPlan",
     "compute_plan",
@@ -77,8 +79,30 @@ def fingerprint_ids(ids: pl.Series, *, distinct: bool = False) -> str:
 
 
 @dataclass(frozen=True)
+class PhaseCost:
+    """One phase of a sync: its requests, what they carry and the time they take."""
+
+    phase: str
+    n_requests: int
+    #: what one request stands for: ``pages``, ``batches``, ``ids`` (100 a request)...
+    unit: str
+    #: how many of ``unit`` (pages read, batches sent, ids looked up)
+    count: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.phase} {self.n_requests:,} ({self.count:,} {self.unit})"
+
+
+@dataclass(frozen=True)
 class Estimate:
-    """What applying a plan will cost, known before anything is sent."""
+    """What applying a plan will cost, known before anything is sent.
+
+    ``phases`` has one ``PhaseCost`` per phase of the run: ``check`` (the segment and all
+    its live pages), ``push`` (one write per batch, plus the member-count checks between
+    waves), ``verify`` (the changes read back: ``verify_method``). ``n_requests`` is their
+    sum: the run's progress counts to it.
+    """
 
     n_add_requests: int
     n_remove_requests: int
@@ -86,6 +110,10 @@ class Estimate:
     batch_size: int
     concurrency: int
     seconds: float
+    phases: tuple[PhaseCost, ...] = ()
+    verify_method: str = "none"
+    page_size: int = 100
+    latency: float = 0.1
 
     @property
     def n_write_requests(self) -> int:
@@ -94,16 +122,59 @@ class Estimate:
 
     @property
     def n_requests(self) -> int:
-        """Writes plus the reads of the stale check and the verification."""
+        """Writes plus the reads of the stale check, the count checks and the verification."""
         return self.n_write_requests + self.n_read_requests
 
+    def phase(self, name: str) -> PhaseCost | None:
+        """The cost of one phase (``check``, ``push``, ``verify``), None if it has none."""
+        return next((p for p in self.phases if p.phase == name), None)
+
+    def without(self, phase: str) -> Estimate:
+        """The same estimate without one phase (``verify`` for a push that skips it)."""
+        cost = self.phase(phase)
+        if cost is None or phase == "push":
+            return self
+        return replace(
+            self,
+            n_read_requests=self.n_read_requests - cost.n_requests,
+            seconds=self.seconds - cost.seconds,
+            phases=tuple(p for p in self.phases if p.phase != phase),
+            verify_method="none" if phase == "verify" else self.verify_method,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts and seconds per phase, JSON-ready."""
+        return {
+            "n_requests": self.n_requests,
+            "n_write_requests": self.n_write_requests,
+            "n_read_requests": self.n_read_requests,
+            "seconds": self.seconds,
+            "latency": self.latency,
+            "concurrency": self.concurrency,
+            "batch_size": self.batch_size,
+            "page_size": self.page_size,
+            "verify_method": self.verify_method,
+            "phases": {
+                p.phase: {
+                    "n_requests": p.n_requests,
+                    "unit": p.unit,
+                    "count": p.count,
+                    "seconds": p.seconds,
+                }
+                for p in self.phases
+            },
+        }
+
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.n_write_requests:,} write requests ({self.n_add_requests:,} add, "
             f"{self.n_remove_requests:,} remove; batches of {self.batch_size:,}, "
             f"{self.concurrency} at a time) + {self.n_read_requests:,} reads, "
             f"about {_format_seconds(self.seconds)}"
         )
+        if self.phases:
+            text += " (" + ", ".join(map(str, self.phases)) + ")"
+        return text
 
 
 def _format_seconds(seconds: float) -> str:
@@ -147,6 +218,8 @@ class SegmentPlan:
     batch_size_hint: int = 1000
     concurrency_hint: int = 8
     page_size_hint: int = 100
+    #: whether this Shopgate filters members by ``$in`` (None: not known; tried first)
+    in_filter_hint: bool | None = None
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -211,30 +284,66 @@ class SegmentPlan:
         batch_size: int | None = None,
         concurrency: int | None = None,
         latency: float | None = None,
+        page_size: int | None = None,
+        in_filter: bool | None = None,
     ) -> Estimate:
-        """Exact request counts and a time estimate for applying this plan.
+        """Exact request counts per phase and a time estimate for applying this plan.
 
-        Reads: the stale check reads every live page once and the verification reads the
-        result once; writes: one request per batch.
+        check: the segment (1) and every live page (``n_live // page + 1``, pages read
+        ``concurrency`` at a time); push: one write per batch (``concurrency`` at a time)
+        and a member-count read per wave of batches and after the last; verify: the
+        changes looked up the cheapest way (``⌈changes / page⌉`` ``$in`` reads, a full
+        read of the result, or one read per id). Time at ``latency`` per request (default:
+        the mean the session saw). A removal still applying when verification reads adds
+        polls on top of this.
         """
         batch = batch_size or self.batch_size_hint
         workers = concurrency or self.concurrency_hint
         rtt = self.latency_hint if latency is None else latency
+        page = page_size or self.page_size_hint
+        in_hint = self.in_filter_hint if in_filter is None else in_filter
         n_add_requests = math.ceil(self.n_add / batch)
         n_remove_requests = math.ceil(self.n_remove / batch)
-        page = self.page_size_hint
-        reads = 1 + max(1, math.ceil(self.n_live / page))
-        if not self.is_empty():
-            reads += max(1, math.ceil(self.n_after / page))
         writes = n_add_requests + n_remove_requests
-        seconds = reads * rtt + math.ceil(writes / workers) * rtt
+        live_pages = read_pages(self.n_live, page)
+        check = PhaseCost(
+            "check",
+            1 + live_pages,
+            "pages",
+            live_pages,
+            rtt + read_seconds(live_pages, workers, rtt),
+        )
+        checks = count_checks(writes, workers)
+        push = PhaseCost(
+            "push",
+            writes + checks,
+            "batches",
+            writes,
+            (math.ceil(writes / workers) + checks) * rtt,
+        )
+        changes = self.n_add + self.n_remove
+        method, n_verify = lookup_plan(changes, self.n_after, page=page, in_filter=in_hint)
+        verify = PhaseCost(
+            "verify",
+            n_verify,
+            "pages" if method == "full-read" else "ids",
+            live_pages if method == "full-read" else changes,
+            lookup_seconds(method, n_verify, workers, rtt),
+        )
+        if method == "full-read":
+            verify = replace(verify, count=read_pages(self.n_after, page))
+        phases = (check, push, verify)
         return Estimate(
             n_add_requests=n_add_requests,
             n_remove_requests=n_remove_requests,
-            n_read_requests=reads,
+            n_read_requests=sum(p.n_requests for p in phases) - writes,
             batch_size=batch,
             concurrency=workers,
-            seconds=seconds,
+            seconds=sum(p.seconds for p in phases),
+            phases=phases,
+            verify_method=method,
+            page_size=page,
+            latency=rtt,
         )
 
     # -- views ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, PlanError, RunNotSettledError
 from ._journal import Journal
-from ._live import read_live
 from ._members import MemberList, read_members
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
 from ._prefetch import prefetched
@@ -425,7 +424,7 @@ class SegmentSession:
         code = check_segment_code(code)
         self._pusher.check_editable(code)
         ids, source = self._desired_ids(desired, check_ids=check_ids)
-        live = read_live(self._client, code, page_size=self.page_size)
+        live = self._pusher.read(code)
         creds = self._client.credentials
         scope_ids = None
         if scope == "owned":
@@ -459,6 +458,7 @@ class SegmentSession:
             "batch_size_hint": self._pusher.batch_size,
             "concurrency_hint": self.concurrency,
             "page_size_hint": self._page_size(),
+            "in_filter_hint": self._client.traits.in_on_id,
         }
 
     # -- applying ------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ class SegmentSession:
                     "and undo again."
                 )
                 raise RunNotSettledError(msg, n_unsettled=len(unsettled))
-            live = read_live(self._client, code, page_size=self.page_size)
+            live = self._pusher.read(code)
         live_frame = live.frame()
         removes = id_frame(added).join(live_frame, on="customer_id", how="semi")
         adds = id_frame(removed).join(live_frame, on="customer_id", how="anti")

@@ -145,10 +145,46 @@ def test_counts_and_estimate() -> None:
     assert est.n_add_requests == 2
     assert est.n_remove_requests == 1
     assert est.n_write_requests == 3
-    # one segment GET + ceil(2500/100) live pages + ceil(3500/100) verification pages (pages
-    # of 100: the page size unless the server is known to take more)
-    assert est.n_read_requests == 1 + 25 + 35
+    # check: one segment GET + 2500 // 100 + 1 live pages (a full page is never the last);
+    # push: 3 writes + one member-count read after the last (one wave);
+    # verify: 2000 changes by $in, 100 a request (cheaper than 3500 // 100 + 1 pages)
+    assert est.n_read_requests == (1 + 26) + 1 + 20
+    assert [(p.phase, p.n_requests, p.unit, p.count) for p in est.phases] == [
+        ("check", 27, "pages", 26),
+        ("push", 4, "batches", 3),
+        ("verify", 20, "ids", 2000),
+    ]
+    assert est.verify_method == "in-filter"
+    assert est.n_requests == sum(p.n_requests for p in est.phases)
     assert est.seconds > 0
+    # a Shopgate known not to filter members by $in: the full read of the result
+    full = plan.estimate(in_filter=False)
+    assert full.verify_method == "full-read"
+    assert full.phase("verify") is not None
+    assert full.phase("verify").n_requests == 3500 // 100 + 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("n_live", "pages"), [(0, 1), (1, 1), (99, 1), (100, 2), (101, 2), (1000, 11), (1050, 11)]
+)
+def test_read_pages_never_ends_on_a_full_page(n_live: int, pages: int) -> None:
+    from segwidgets._cost import read_pages
+
+    assert read_pages(n_live, 100) == pages
+
+
+def test_estimate_time_follows_concurrency() -> None:
+    live = [str(i) for i in range(100_000)]
+    plan = make_plan(live, live[:99_000] + [f"n{i}" for i in range(1000)], allow_mass_removal=True)
+    one = plan.estimate(concurrency=1, latency=0.1)
+    eight = plan.estimate(concurrency=8, latency=0.1)
+    assert one.n_requests == eight.n_requests  # waves are at least 8 batches either way
+    check1, check8 = one.phase("check"), eight.phase("check")
+    assert check1 is not None
+    assert check8 is not None
+    # 1,001 pages: first and last alone, the 999 between them 8 at a time
+    assert check8.seconds == pytest.approx(0.1 + (2 + 125) * 0.1)
+    assert check1.seconds == pytest.approx(0.1 + 1001 * 0.1)
 
 
 def test_repr_has_counts_only() -> None:

@@ -1,0 +1,77 @@
+"""How many requests each phase of a sync takes, and how long at a given latency.
+
+One place for the counts that the estimate shown before a push promises and the run then
+follows: reading a segment by offset pages, looking up a few ids (the verification), the
+member-count checks between waves of writes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "VerifyMethod",
+    "count_checks",
+    "lookup_plan",
+    "lookup_seconds",
+    "read_pages",
+    "read_seconds",
+]
+
+#: How a run learns which ids are members: ``in-filter`` (member reads filtered by
+#: ``{"id": {"$in": [...]}}``), ``full-read`` (every page of the segment), ``per-customer``
+#: (``customers/{id}/segments`` per id), ``none`` (nothing to look up).
+VerifyMethod: TypeAlias = Literal["in-filter", "full-read", "per-customer", "none"]
+
+#: Batches per wave between two checks of the segment's member count (at least).
+WAVE_MIN = 8
+
+
+def read_pages(n_members: int, page: int) -> int:
+    """Page requests of a full read: a full page is never the last one."""
+    return max(n_members, 0) // max(page, 1) + 1
+
+
+def read_seconds(n_pages: int, concurrency: int, latency: float) -> float:
+    """A read by offset: the first page, the middle ones ``concurrency`` at a time, the
+    last one after them."""
+    if n_pages <= 1:
+        return n_pages * latency
+    middle = max(n_pages - 2, 0)
+    return (2 + math.ceil(middle / max(concurrency, 1))) * latency
+
+
+def lookup_plan(
+    n_ids: int, n_live: int, *, page: int, in_filter: bool | None
+) -> tuple[VerifyMethod, int]:
+    """The way to learn which of ``n_ids`` ids are members of a segment of ``n_live`` that
+    sends the fewest requests, and how many (``in_filter``: whether ``$in`` works on the
+    member filter; None = not known, tried)."""
+    if n_ids <= 0:
+        return "none", 0
+    choices: list[tuple[int, int, VerifyMethod]] = []
+    if in_filter is not False:
+        choices.append((math.ceil(n_ids / max(page, 1)), 0, "in-filter"))
+    choices.append((read_pages(n_live, page), 1, "full-read"))
+    choices.append((n_ids, 2, "per-customer"))
+    n, _, method = min(choices)
+    return method, n
+
+
+def lookup_seconds(
+    method: VerifyMethod, n_requests: int, concurrency: int, latency: float
+) -> float:
+    """Time of a lookup: a full read runs pages concurrently, the others one by one."""
+    if method == "full-read":
+        return read_seconds(n_requests, concurrency, latency)
+    return n_requests * latency
+
+
+def count_checks(n_writes: int, concurrency: int) -> int:
+    """Member-count reads of a push of ``n_writes`` batches: before each wave after the
+    first and once after the last write."""
+    if n_writes <= 0:
+        return 0
+    wave = max(concurrency, WAVE_MIN)
+    return (n_writes - 1) // wave + 1
