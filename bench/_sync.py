@@ -2,9 +2,9 @@
 
 ``measure_sync`` plans and applies 1 % adds + 1 % removes (or the sizes' own counts) on a
 segment held by a sandbox in its own process, pages of 100 (the sandbox's default), and
-counts the requests of each phase from the client's counters at the progress events: the
-stale check is what is sent before the push starts, the verification what is sent from its
-first event on. Target 2 holds the whole apply against its own request bound; target 5 draws
+counts the requests of each phase from when each request started and the apply's phase
+timings: the stale check is what is sent in its first ``timings["check"]`` seconds, the
+verification what is sent in its last ``timings["verify"]`` seconds. Target 2 holds the whole apply against its own request bound; target 5 draws
 plan + apply as the segment grows, measured, and projected to a slower latency from the
 measured request counts.
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from segwidgets import SegmentSession
-from segwidgets._progress import ProgressEvent
 from segwidgets._traits import DEFAULT_PAGE_SIZE
 
 from ._chart import growth_chart
@@ -27,7 +29,7 @@ from ._server import SandboxProcess
 from ._sizes import Sizes
 
 __all__ = [
-    "PhaseCounter",
+    "RequestLog",
     "customers_for",
     "measure_sync",
     "project",
@@ -45,31 +47,33 @@ CHART = _DOCS / "benchmarks-growth.png"
 _CACHE: dict[tuple[int, int, int, float, int, int], dict[str, Any]] = {}
 
 
-class PhaseCounter:
-    """Records the client's request count when each phase of an apply starts."""
+class RequestLog:
+    """When each API request of a session started (sign-ins left out), on the session's
+    clock: the apply's phase timings then say which phase sent it."""
 
     def __init__(self, session: SegmentSession) -> None:
-        self.stats = session.client.stats
-        self.first: dict[str, int] = {}
-        self.phases: list[str] = []
+        self.clock = session._clock
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+        session.client._http.event_hooks["request"].append(self._hook)
 
-    def __call__(self, event: ProgressEvent) -> None:
-        phase = str(event.phase)
-        if phase not in self.first:
-            self.first[phase] = self.stats.n_requests
-            self.phases.append(phase)
+    def _hook(self, request: httpx.Request) -> None:
+        if request.url.path.endswith("/oauth/token"):
+            return
+        now = self.clock()
+        with self._lock:
+            self.times.append(now)
 
-    def split(self, total: int) -> dict[str, int]:
-        """Requests of the stale check (before the push), push (with reconcile) and
-        verification (from its first event)."""
-        starts = [self.first[p] for p in ("push", "reconcile", "verify", "done") if p in self.first]
-        check = min(starts) if starts else total
-        verify_start = self.first.get("verify", self.first.get("done", total))
-        return {
-            "check": check,
-            "push": verify_start - check,
-            "verify": total - verify_start,
-        }
+    def split(self, start: float, end: float, timings: dict[str, float]) -> dict[str, int]:
+        """Requests of the stale check (the first ``timings["check"]`` seconds), the
+        verification (the last ``timings["verify"]`` seconds before the apply's last
+        request) and the push between them (with the reconcile)."""
+        times = [t for t in self.times if start <= t <= end]
+        check_end = start + timings.get("check", 0.0)
+        verify_start = (max(times) if times else end) - timings.get("verify", 0.0)
+        check = sum(t < check_end for t in times)
+        verify = sum(t >= verify_start for t in times) if "verify" in timings else 0
+        return {"check": check, "push": len(times) - check - verify, "verify": verify}
 
 
 def customers_for(n: int) -> int:
@@ -109,13 +113,15 @@ def measure_sync(sizes: Sizes, *, members: int, adds: int, removes: int) -> dict
                 plan_requests = stats.n_requests
                 estimate = plan.estimate(latency=sizes.latency)
                 stats.reset()
-                phases = PhaseCounter(session)
+                log = RequestLog(session)
                 start = time.perf_counter()
-                result = session.apply(plan, progress=phases)
+                began = session._clock()
+                result = session.apply(plan)
+                ended = session._clock()
                 apply_seconds = time.perf_counter() - start
                 apply_requests = stats.n_requests
                 by_route = {f"{m} {r}": n for (m, r), n in sorted(stats.by_route.items())}
-                split = phases.split(apply_requests)
+                split = log.split(began, ended, dict(result.timings))
             finally:
                 session.close()
         final, pending = sandbox.members(_CODE)
@@ -137,7 +143,6 @@ def measure_sync(sizes: Sizes, *, members: int, adds: int, removes: int) -> dict
         "apply_seconds": apply_seconds,
         "apply_requests": apply_requests,
         "phase_requests": split,
-        "phase_order": phases.phases,
         "timings": dict(result.timings),
         "status": result.status,
         "by_route": by_route,
