@@ -6,11 +6,14 @@ the walk stands or removed behind it (the totals of the pages then disagree), bo
 at once, or one added and one removed behind the cursor (every total still agrees: the read
 cannot see it). Must hold: no plan built from a torn read is ever applied — the read is
 detected and repeated before planning, or the plan is refused by the stale check with zero
-writes; a segment that keeps changing ends in ``TornReadError``.
+writes; a segment that keeps changing ends in ``TornReadError``. Offset pages are read one
+after another and 8 at a time (the first page, then the pages its total implies by a pool,
+then the last one); cursor pages always one after another.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
@@ -35,13 +38,17 @@ def is_first_page(params: dict[str, Any]) -> bool:
 def tearing_wire(model: Any, change: dict[str, list[str]], *, every_walk: bool = False) -> Wire:
     """After page 3 of a walk of the members, apply ``change`` (once, or on every walk)."""
     state = {"page": 0, "done": False}
+    lock = threading.Lock()
 
     def after(exchange: Exchange, request: httpx.Request, response: httpx.Response) -> None:
         if exchange.route != "members.list":
             return
-        state["page"] = 1 if is_first_page(exchange.params) else state["page"] + 1
-        if state["page"] == AFTER_PAGE and (every_walk or not state["done"]):
-            state["done"] = True
+        with lock:  # pages of a concurrent read are answered in several threads
+            state["page"] = 1 if is_first_page(exchange.params) else state["page"] + 1
+            due = state["page"] == AFTER_PAGE and (every_walk or not state["done"])
+            if due:
+                state["done"] = True
+        if due:
             if change.get("add"):
                 model.add_members("r19", members_body(change["add"]))
             if change.get("remove"):
@@ -67,9 +74,14 @@ def layout(big_sandbox):
 CASES = ["R19-add-ahead", "R19-remove-behind", "R19-add-ahead-remove-behind", "R19-balanced-behind"]
 
 
-@pytest.mark.parametrize("paging", ["offset", "cursor"])
+READS = [("offset", 1), ("offset", 8), ("cursor", 8)]
+
+
+@pytest.mark.parametrize(("paging", "concurrency"), READS)
 @pytest.mark.parametrize("case", CASES)
-def test_r19_no_plan_from_a_torn_read_is_applied(layout, tmp_path, case: str, paging: str) -> None:
+def test_r19_no_plan_from_a_torn_read_is_applied(
+    layout, tmp_path, case: str, paging: str, concurrency: int
+) -> None:
     handle, live, behind_out, ahead_out = layout
     handle.configure(member_paging=paging)
     change = {
@@ -81,7 +93,11 @@ def test_r19_no_plan_from_a_torn_read_is_applied(layout, tmp_path, case: str, pa
     desired = live[500:] + ahead_out[10:60]
     wire = tearing_wire(handle.model, change)
     with session_for(
-        handle.credentials, tmp_path / "j.sqlite3", wire=wire, page_size=PAGE
+        handle.credentials,
+        tmp_path / "j.sqlite3",
+        wire=wire,
+        page_size=PAGE,
+        concurrency=concurrency,
     ) as session:
         plan = session.plan("r19", desired, allow_mass_removal=True)
         now = handle.member_ids("r19")
@@ -108,14 +124,20 @@ def test_r19_no_plan_from_a_torn_read_is_applied(layout, tmp_path, case: str, pa
             assert handle.member_ids("r19") == now
 
 
-@pytest.mark.parametrize("paging", ["offset", "cursor"])
-def test_r19_a_segment_that_keeps_changing_is_never_planned(layout, tmp_path, paging: str) -> None:
+@pytest.mark.parametrize(("paging", "concurrency"), READS)
+def test_r19_a_segment_that_keeps_changing_is_never_planned(
+    layout, tmp_path, paging: str, concurrency: int
+) -> None:
     handle, live, _, ahead_out = layout
     handle.configure(member_paging=paging)
     wire = tearing_wire(handle.model, {"add": ahead_out[:1]}, every_walk=True)
     with (
         session_for(
-            handle.credentials, tmp_path / "j.sqlite3", wire=wire, page_size=PAGE
+            handle.credentials,
+            tmp_path / "j.sqlite3",
+            wire=wire,
+            page_size=PAGE,
+            concurrency=concurrency,
         ) as session,
         pytest.raises(sw.TornReadError, match="kept changing"),
     ):

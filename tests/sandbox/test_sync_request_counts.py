@@ -1,0 +1,139 @@
+"""The whole sync at Shopgate's real shape (pages of 100 by offset, ``$in`` on ids), counted
+exactly against the sandbox: a plan reads ``n // 100 + 1`` pages; an apply sends what its
+estimate says, phase by phase, and its progress counts to that total."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+import segwidgets as sw
+from segwidgets._progress import ProgressEvent
+
+
+def registered(sandbox: Any, n: int) -> list[str]:
+    frame = sandbox.model.customers_frame()
+    ids = (
+        frame.filter(~pl.col("isAnonymous") & (pl.col("status") != "deleted"))
+        .get_column("id")
+        .sort()
+        .to_list()
+    )
+    assert len(ids) >= n
+    return ids[:n]
+
+
+def seed(sandbox: Any, code: str, ids: list[str]) -> None:
+    sandbox.model.seed_records(segments=[{"code": code, "name": code, "type": "fixed"}])
+    if ids:
+        sandbox.model.add_members(code, {"members": [{"id": i, "type": "customer"} for i in ids]})
+
+
+def member_reads(session: sw.SegmentSession) -> int:
+    return session.client.stats.by_route.get(("GET", "members.list"), 0)
+
+
+@pytest.fixture
+def session(sandbox, tmp_path):
+    sandbox.configure(delete_delay=0.0)
+    s = sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "journal.sqlite3", verify_timeout=5
+    )
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("n", [0, 99, 100, 250])
+def test_a_plan_reads_n_div_100_plus_1_pages(sandbox, session, n: int) -> None:
+    ids = registered(sandbox, 300)
+    seed(sandbox, "s", ids[:n])
+    plan = session.plan("s", ids[:n], allow_mass_removal=True)
+    assert plan.is_empty()
+    assert member_reads(session) == n // 100 + 1
+
+
+def test_apply_sends_exactly_its_estimate_phase_by_phase(sandbox, session) -> None:
+    ids = registered(sandbox, 300)
+    live, desired = ids[:250], ids[50:250] + ids[250:280]  # 50 out, 30 in
+    seed(sandbox, "s", live)
+    plan = session.plan("s", desired)
+    estimate = plan.estimate()
+    # check: segment + 3 pages; push: 2 writes + 1 count check; verify: 80 ids by $in
+    assert [(p.phase, p.n_requests) for p in estimate.phases] == [
+        ("check", 4),
+        ("push", 3),
+        ("verify", 1),
+    ]
+    events: list[ProgressEvent] = []
+    before = session.client.stats.snapshot()["by_route"]
+    result = session.apply(plan, progress=events.append)
+    assert result.status == "verified", result.message
+    assert result.verify_method == "in-filter"
+    assert result.n_requests == estimate.n_requests == 8
+    after = session.client.stats.by_route
+    assert after[("GET", "members.list")] - before.get(("GET", "members.list"), 0) == 3 + 1
+    assert sandbox.member_ids("s") == set(desired)
+    # progress: every phase with its own count, the total the estimate's
+    assert {e.requests_total for e in events} == {8}
+    assert events[-1].phase == "done"
+    assert events[-1].requests_done == 8
+    phases = [e.phase for e in events]
+    assert phases.index("check") < phases.index("push") < phases.index("verify")
+    last = {e.phase: e for e in events}
+    assert (last["check"].phase_done, last["check"].phase_total, last["check"].unit) == (
+        3,
+        3,
+        "pages",
+    )
+    assert (last["push"].phase_done, last["push"].phase_total) == (2, 2)
+    assert (last["verify"].phase_done, last["verify"].phase_total, last["verify"].unit) == (
+        80,
+        80,
+        "ids",
+    )
+    assert last["verify"].label.startswith("verify: 80/80 ids")
+
+
+def test_without_in_the_run_follows_its_estimate(sandbox, session) -> None:
+    sandbox.configure(filter_in="off")
+    ids = registered(sandbox, 300)
+    seed(sandbox, "s", ids[:250])
+    # the plan's id check ($in on the customer filter, refused) teaches it already
+    plan = session.plan("s", ids[10:250])
+    assert session.client.traits.in_on_id is False
+    estimate = plan.estimate()
+    assert estimate.verify_method == "full-read"
+    result = session.apply(plan)
+    assert result.status == "verified", result.message
+    assert result.verify_method == "full-read"
+    assert result.n_requests == estimate.n_requests
+
+
+def test_in_refused_during_verification_falls_back_to_a_full_read(sandbox, session) -> None:
+    sandbox.configure(filter_in="off")
+    ids = registered(sandbox, 300)
+    seed(sandbox, "s", ids[:250])
+    plan = session.plan("s", ids[10:250], check_ids=False)
+    assert session.client.traits.in_on_id is None
+    estimate = plan.estimate()
+    assert estimate.verify_method == "in-filter"
+    result = session.apply(plan)
+    assert result.status == "verified", result.message
+    assert result.verify_method == "full-read"
+    assert session.client.traits.in_on_id is False
+    # one refused $in lookup, then the 240 members read back (3 pages) instead of 1 lookup
+    assert result.n_requests == estimate.n_requests - 1 + 1 + (240 // 100 + 1)
+
+
+def test_one_change_in_a_big_segment_is_verified_by_one_lookup(sandbox, session) -> None:
+    ids = registered(sandbox, 300)
+    seed(sandbox, "s", ids[:300])
+    plan = session.plan("s", ids[1:300])
+    reads = member_reads(session)
+    result = session.apply(plan)
+    assert result.verify_method == "in-filter"
+    # the stale check reads 4 pages; verification 1 lookup instead of 3 pages
+    assert member_reads(session) - reads == 4 + 1
+    assert result.n_requests == plan.estimate().n_requests
