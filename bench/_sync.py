@@ -22,6 +22,7 @@ import httpx
 
 from segwidgets import SegmentSession
 from segwidgets._traits import DEFAULT_PAGE_SIZE
+from segwidgets.sandbox._settings import Settings
 
 from ._chart import growth_chart
 from ._report import Check, TargetResult
@@ -94,7 +95,9 @@ def measure_sync(sizes: Sizes, *, members: int, adds: int, removes: int) -> dict
         sandbox.fill(_CODE, ids[:members])
         desired = ids[removes:]
         del ids
-        settings = sandbox.configure(latency=sizes.latency)
+        # the sandbox's default (realistic) delay before an accepted removal shows (the
+        # bench's sandboxes start with none)
+        settings = sandbox.configure(latency=sizes.latency, delete_delay=Settings().delete_delay)
         with tempfile.TemporaryDirectory(prefix="segwidgets-bench-") as tmp:
             session = SegmentSession(
                 sandbox.credentials,
