@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from ._cost import WAVE_MIN, VerifyMethod, lookup_plan, read_pages
+from ._cost import WAVE_MIN, VerifyMethod, in_chunk, lookup_plan, read_pages
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -668,12 +668,12 @@ class Pusher:
         ids: Sequence[str],
         on_step: Callable[[VerifyMethod, int], object] | None,
     ) -> set[str] | None:
-        """``client.members_among`` a page of ids at a time (None: ``$in`` refused)."""
-        size = self.client.traits.page_size
+        """``client.members_among`` a chunk of ids at a time (None: ``$in`` refused)."""
+        size = in_chunk(self.page_size)
         present: set[str] = set()
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
-            found = self.client.members_among(code, chunk)
+            found = self.client.members_among(code, chunk, chunk=size)
             if found is None:
                 return None
             present |= found

@@ -528,10 +528,12 @@ class ShopgateClient:
             limit=size,
         )
 
-    def members_among(self, code: str, ids: Sequence[str]) -> set[str] | None:
-        """Which of ``ids`` are members of the segment (of any type), by
-        ``filters={"id": {"$in": [...]}}`` on the member list, one request per
-        ``traits.page_size`` ids.
+    def members_among(
+        self, code: str, ids: Sequence[str], *, chunk: int | None = None
+    ) -> set[str] | None:
+        """Which of ``ids`` are customer members of the segment, by
+        ``filters={"id": {"$in": [...]}}`` on the member list, one request per ``chunk``
+        ids (default and at most ``traits.page_size``).
 
         None when this Shopgate does not filter members by ``$in``: a 400 that names
         ``filters``, or an answer naming an id that was not asked for (the filter was
@@ -540,7 +542,7 @@ class ShopgateClient:
         """
         if self.traits.in_on_id is False:
             return None
-        size = self.traits.page_size
+        size = min(chunk or self.traits.page_size, self.traits.page_size)
         asked = [str(i) for i in ids]
         present: set[str] = set()
         for start in range(0, len(asked), size):

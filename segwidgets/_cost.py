@@ -11,8 +11,11 @@ import math
 from typing import Literal, TypeAlias
 
 __all__ = [
+    "IN_CHUNK",
+    "WAVE_MIN",
     "VerifyMethod",
     "count_checks",
+    "in_chunk",
     "lookup_plan",
     "lookup_seconds",
     "read_pages",
@@ -26,6 +29,14 @@ VerifyMethod: TypeAlias = Literal["in-filter", "full-read", "per-customer", "non
 
 #: Batches per wave between two checks of the segment's member count (at least).
 WAVE_MIN = 8
+
+#: Ids per ``$in`` lookup at most (they travel in the query string), fewer if pages are.
+IN_CHUNK = 100
+
+
+def in_chunk(page: int) -> int:
+    """Ids per ``$in`` lookup for this page size."""
+    return max(1, min(page, IN_CHUNK))
 
 
 def read_pages(n_members: int, page: int) -> int:
@@ -52,7 +63,7 @@ def lookup_plan(
         return "none", 0
     choices: list[tuple[int, int, VerifyMethod]] = []
     if in_filter is not False:
-        choices.append((math.ceil(n_ids / max(page, 1)), 0, "in-filter"))
+        choices.append((math.ceil(n_ids / in_chunk(page)), 0, "in-filter"))
     choices.append((read_pages(n_live, page), 1, "full-read"))
     choices.append((n_ids, 2, "per-customer"))
     n, _, method = min(choices)

@@ -82,6 +82,25 @@ def _is_customer(member: dict[str, Any]) -> bool:
     return member.get("type", "customer") in ("customer", None)
 
 
+@dataclass(frozen=True)
+class _Slim:
+    """One page as kept until the read is complete: its customer ids only."""
+
+    ids: list[Any]
+    n_members: int
+    n_other: int
+    total: int | None
+
+
+def _slim(page: MemberPage) -> _Slim:
+    members = page.members
+    if all(map(_is_customer, members)):
+        ids = list(map(_ID, members))
+    else:
+        ids = [m["id"] for m in members if _is_customer(m)]
+    return _Slim(ids, len(members), len(members) - len(ids), page.total)
+
+
 def _read_once(
     client: ShopgateClient,
     code: str,
@@ -95,7 +114,7 @@ def _read_once(
     first = next(walk)
     if first.next_cursor is not None:
         # Cursor paging (the walk learns it for the next reads): walked in order.
-        return _collect(chain([first], walk), on_page)
+        return _collect(map(_slim, chain([first], walk)), on_page)
     walk.close()
     if on_page is not None:
         on_page()
@@ -108,7 +127,7 @@ def _read_walk(
     page_size: int | None,
     on_page: Callable[[], object] | None = None,
 ) -> _Read:
-    return _collect(client.member_pages(code, page_size=page_size), on_page)
+    return _collect(map(_slim, client.member_pages(code, page_size=page_size)), on_page)
 
 
 def _read_offsets(
@@ -119,9 +138,10 @@ def _read_offsets(
     on_page: Callable[[], object] | None = None,
 ) -> _Read:
     """The pages after ``first`` by offset: those its total implies concurrently, then
-    the rest one by one until a page is short."""
+    the rest one by one until a page is short. Each page is cut down to its customer ids
+    in the thread that read it."""
     size = first.limit
-    pages: list[MemberPage] = [first]
+    pages: list[_Slim] = [_slim(first)]
     if len(first.members) < size:
         if first.total is None or len(first.members) >= first.total:
             return _collect(pages)
@@ -129,8 +149,8 @@ def _read_offsets(
         return _read_walk(client, code, size, on_page)
     n_full = max(first.total // size, 1) if first.total is not None else 1
 
-    def fetch(offset: int) -> MemberPage:
-        page = client.member_page(code, offset=offset, limit=size)
+    def fetch(offset: int) -> _Slim:
+        page = _slim(client.member_page(code, offset=offset, limit=size))
         if on_page is not None:
             on_page()
         return page
@@ -146,37 +166,30 @@ def _read_offsets(
                 for f in futures:
                     f.cancel()
     offset = n_full * size
-    previous = [m.get("id") for m in pages[-1].members]
+    previous = pages[-1]
     while True:
         page = fetch(offset)
-        ids = [m.get("id") for m in page.members]
-        if ids and ids == previous:
+        if page.ids and page.ids == previous.ids and page.n_other == previous.n_other:
             # the server ignores ``offset``: the walk (which says so) reads it once more
             return _read_walk(client, code, size, on_page)
         pages.append(page)
-        if len(page.members) < size:
+        if page.n_members < size:
             return _collect(pages)
-        offset += len(page.members)
-        previous = ids
+        offset += page.n_members
+        previous = page
 
 
-def _collect(pages: Iterable[MemberPage], on_page: Callable[[], object] | None = None) -> _Read:
+def _collect(pages: Iterable[_Slim], on_page: Callable[[], object] | None = None) -> _Read:
     ids: list[Any] = []
     totals: set[int] = set()
     n_pages = 0
     n_other = 0
-    # Pages are taken apart in this thread, one after another.
     for page in pages:
         n_pages += 1
         if on_page is not None:
             on_page()
-        members = page.members
-        if all(map(_is_customer, members)):
-            ids.extend(map(_ID, members))
-        else:
-            customers = [m for m in members if _is_customer(m)]
-            n_other += len(members) - len(customers)
-            ids.extend(map(_ID, customers))
+        ids.extend(page.ids)
+        n_other += page.n_other
         if page.total is not None:
             totals.add(page.total)
     series = _id_series(ids)
