@@ -67,11 +67,10 @@ class RequestLog:
 
     def split(self, start: float, end: float, timings: dict[str, float]) -> dict[str, int]:
         """Requests of the stale check (the first ``timings["check"]`` seconds), the
-        verification (the last ``timings["verify"]`` seconds before the apply's last
-        request) and the push between them (with the reconcile)."""
+        verification (the last ``timings["verify"]`` seconds before the apply returned) and the push between them (with the reconcile)."""
         times = [t for t in self.times if start <= t <= end]
         check_end = start + timings.get("check", 0.0)
-        verify_start = (max(times) if times else end) - timings.get("verify", 0.0)
+        verify_start = max(end - timings.get("verify", 0.0), check_end)
         check = sum(t < check_end for t in times)
         verify = sum(t >= verify_start for t in times) if "verify" in timings else 0
         return {"check": check, "push": len(times) - check - verify, "verify": verify}
@@ -199,7 +198,7 @@ def project(point: dict[str, Any], latency: float) -> float:
         (phases["verify"], timings.get("verify", 0.0)),
     ]
     rounds = sum(min(float(n), seconds / lat) for n, seconds in pairs)
-    return point["plan_seconds"] + point["apply_seconds"] + rounds * (latency - lat)
+    return float(point["plan_seconds"] + point["apply_seconds"] + rounds * (latency - lat))
 
 
 def run_whole_apply(sizes: Sizes) -> TargetResult:

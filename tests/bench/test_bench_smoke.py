@@ -7,8 +7,8 @@ import json
 import pytest
 
 from bench import TARGETS, TargetResult, run_benchmarks, sizes_for
-from bench._sync import request_bound
 from bench.__main__ import main
+from bench._sync import request_bound
 
 pytestmark = pytest.mark.slow
 
