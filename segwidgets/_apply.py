@@ -30,9 +30,19 @@ How a push goes:
    still missing is sent, for at most ``max_rounds`` rounds. A removal the read still
    shows may be accepted and not applied yet: it is waited for (up to ``verify_timeout``)
    before it is sent again. ``resume`` settles batches left *sending* the same way.
-4. **verify** — the segment is read back; adds must show, removes must be gone (polled
-   until ``verify_timeout``, since deletes apply later). What is still not gone is
-   ``accepted_unverified``.
+4. **verify** — the changes are read back the way that needs the fewest requests (see
+   ``segwidgets._cost.lookup_plan``): member reads filtered by ``{"id": {"$in": [...]}}``,
+   100 ids a request, where Shopgate takes them (a 400 naming ``filters`` teaches
+   ``traits.in_on_id = False`` and the next best way is used), else a full read of the
+   segment, or ``customers/{id}/segments`` per id; ``ApplyResult.verify_method`` says which.
+   Adds must show, removes must be gone (polled until ``verify_timeout``, since deletes
+   apply later). What is still not gone is ``accepted_unverified``.
+
+Every full read of the segment (the stale check, a reconcile round, a full-read
+verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). The
+stale check stays a full read: only reading every page can show a change anywhere in the
+segment. The run's progress counts each phase in its own unit and the whole run against
+``Pusher.estimate(plan)`` (the plan's estimate at this session's settings).
 """
 
 from __future__ import annotations

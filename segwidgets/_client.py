@@ -546,17 +546,17 @@ class ShopgateClient:
         asked = [str(i) for i in ids]
         present: set[str] = set()
         for start in range(0, len(asked), size):
-            chunk = asked[start : start + size]
-            wanted = set(chunk)
+            part = asked[start : start + size]
+            wanted = set(part)
             try:
-                page = self.member_page(code, limit=size, filters={"id": {"$in": chunk}})
+                page = self.member_page(code, limit=size, filters={"id": {"$in": part}})
             except BadRequestError as exc:
                 if _names_param(exc, "filters"):
                     self.traits.learn(in_on_id=False)
                     return None
                 raise
             found = {str(m.get("id")) for m in page.members}
-            if not found <= wanted or len(page.members) > len(chunk):
+            if not found <= wanted or len(page.members) > len(part):
                 self.traits.learn(in_on_id=False)
                 return None
             present.update(
