@@ -179,6 +179,11 @@ def request_bound(point: dict[str, Any]) -> dict[str, Any]:
         "check_requests": check,
         "write_requests": writes,
         "verify_requests": verify,
+        "check_seconds": _waves(check, c) * lat,
+        "push_seconds": _waves(writes, c) * lat,
+        "verify_seconds": max(
+            _waves(verify, c) * lat, point["delete_delay"] if point["removes"] else 0.0
+        ),
         "seconds": seconds,
     }
 
@@ -242,6 +247,13 @@ def run_whole_apply(sizes: Sizes) -> TargetResult:
             f"{phases['push']:,} (writes minimum {bound['write_requests']:,}), verification "
             f"{phases['verify']:,} (limit {verify_limit:,}); plan {point['plan_requests']:,} "
             f"in {point['plan_seconds']:.2f} s"
+        ),
+        (
+            "each phase against its share of the bound: check "
+            f"{t.get('check', 0) / bound['check_seconds']:.2f}x, push "
+            f"{(t.get('push', 0) + t.get('reconcile', 0)) / bound['push_seconds']:.2f}x, "
+            f"verification {t.get('verify', 0) / bound['verify_seconds']:.2f}x "
+            f"({t.get('verify', 0) / max(phases['verify'], 1) * 1000:.1f} ms per request)"
         ),
         f"requests by route during the apply: {point['by_route']}",
         (
