@@ -363,6 +363,29 @@ class Pusher:
             on_page=on_page,
         )
 
+    def read_with_progress(
+        self, code: str, progress: ProgressCallback | None, *, n_members: object = None
+    ) -> LiveSnapshot:
+        """``read``, reported as phase ``read`` in pages (``n_members``: the segment's
+        ``memberCount``, for the number of pages to expect)."""
+        if progress is None:
+            return self.read(code)
+        count = n_members if isinstance(n_members, int) and n_members >= 0 else 0
+        pages = read_pages(count, self.page_size)
+        before = self.client.stats.n_requests
+        tracker = ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=0,
+            clock=self._clock,
+            requests_total=pages,
+            requests=lambda: self.client.stats.n_requests - before,
+        )
+        tracker.start_phase("read", pages, "pages")
+        live = self.read(code, on_page=lambda: tracker.step("read"))
+        tracker.emit("done", f"{live.n:,} members in {live.n_pages:,} pages")
+        return live
+
     @property
     def page_size(self) -> int:
         """Members per page of a read."""
@@ -402,8 +425,8 @@ class Pusher:
             )
             raise PlanTargetError(msg)
 
-    def check_editable(self, code: str) -> None:
-        """Only fixed segments have a member list that can be edited."""
+    def check_editable(self, code: str) -> dict[str, Any]:
+        """Only fixed segments have a member list that can be edited; the segment."""
         segment = self.client.get_segment(code)
         if segment.get("type", "fixed") != "fixed":
             msg = (
@@ -411,6 +434,7 @@ class Pusher:
                 "Only fixed segments can be synced."
             )
             raise SegmentNotEditableError(msg)
+        return segment
 
     def check_fresh(
         self, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
@@ -494,6 +518,7 @@ class Pusher:
             progress,
             batches_total=0,
             members_total=0,
+            clock=self._clock,
             requests_total=estimate.n_requests,
             requests=lambda: self.client.stats.n_requests - before,
         )
@@ -678,17 +703,33 @@ class Pusher:
         ids: Sequence[str],
         on_step: Callable[[VerifyMethod, int], object] | None,
     ) -> set[str] | None:
-        """``client.members_among`` a chunk of ids at a time (None: ``$in`` refused)."""
+        """``client.members_among`` a chunk of ids a request, ``concurrency`` requests at a
+        time (the first one alone while it is not known whether ``$in`` works); None when
+        ``$in`` is refused."""
         size = in_chunk(self.page_size)
-        present: set[str] = set()
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
+        chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+
+        def one(chunk: Sequence[str]) -> set[str] | None:
             found = self.client.members_among(code, chunk, chunk=size)
+            if found is not None and on_step is not None:
+                on_step("in-filter", len(chunk))
+            return found
+
+        present: set[str] = set()
+        if self.client.traits.in_on_id is None:
+            found = one(chunks[0])
             if found is None:
                 return None
             present |= found
-            if on_step is not None:
-                on_step("in-filter", len(chunk))
+            chunks = chunks[1:]
+        if not chunks:
+            return present
+        workers = min(max(1, self.options.concurrency), len(chunks))
+        with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-lookup") as pool:
+            for found in pool.map(one, chunks):
+                if found is None:
+                    return None
+                present |= found
         return present
 
     def settle(self, run_id: str, code: str) -> tuple[list[str], list[str], list[str]]:

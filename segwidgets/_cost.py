@@ -73,9 +73,12 @@ def lookup_plan(
 def lookup_seconds(
     method: VerifyMethod, n_requests: int, concurrency: int, latency: float
 ) -> float:
-    """Time of a lookup: a full read runs pages concurrently, the others one by one."""
+    """Time of a lookup: a full read as ``read_seconds``; ``$in`` lookups ``concurrency``
+    at a time after the first; one read per customer one by one."""
     if method == "full-read":
         return read_seconds(n_requests, concurrency, latency)
+    if method == "in-filter" and n_requests > 1:
+        return (1 + math.ceil((n_requests - 1) / max(concurrency, 1))) * latency
     return n_requests * latency
 
 

@@ -411,8 +411,12 @@ class SegmentSession:
         allow_mass_removal: bool = False,
         scope: Scope = "all",
         check_ids: bool = True,
+        progress: bool | ProgressCallback | None = None,
     ) -> SegmentPlan:
         """Read the segment's live members and compute what to add and remove.
+
+        ``progress`` (a callback taking ``ProgressEvent``, or ``True`` for a bar) follows
+        the read: phase ``read``, counted in pages.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
         a frame with ``customer_id`` (or ``email``), or a list of ids. Ids given directly are
@@ -422,9 +426,11 @@ class SegmentSession:
         ``allow_mass_removal`` is False.
         """
         code = check_segment_code(code)
-        self._pusher.check_editable(code)
+        segment = self._pusher.check_editable(code)
         ids, source = self._desired_ids(desired, check_ids=check_ids)
-        live = self._pusher.read(code)
+        live = self._pusher.read_with_progress(
+            code, progress_callback(progress), n_members=segment.get("memberCount")
+        )
         creds = self._client.credentials
         scope_ids = None
         if scope == "owned":

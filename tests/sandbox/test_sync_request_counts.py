@@ -137,3 +137,15 @@ def test_one_change_in_a_big_segment_is_verified_by_one_lookup(sandbox, session)
     # the stale check reads 4 pages; verification 1 lookup instead of 3 pages
     assert member_reads(session) - reads == 4 + 1
     assert result.n_requests == plan.estimate().n_requests
+
+
+def test_the_plan_reports_its_read_in_pages(sandbox, session) -> None:
+    ids = registered(sandbox, 300)
+    seed(sandbox, "s", ids[:250])
+    events: list[ProgressEvent] = []
+    session.plan("s", ids[:250], progress=events.append)
+    reads = [e for e in events if e.phase == "read"]
+    assert [e.phase_done for e in reads] == [0, 1, 2, 3]
+    assert {e.phase_total for e in reads} == {3}
+    assert events[-1].phase == "done"
+    assert reads[-1].label.startswith("read: 3/3 pages")

@@ -38,8 +38,9 @@ class FakeSegment:
     """One segment's members in id order, paged by offset (or cursor) at most 100 a page.
 
     ``total_delta`` is added to every total; ``in_mode``: ``id`` ($in on ids works), ``off``
-    (a 400 naming ``filters``) or ``ignore`` (the filter is ignored); ``gate``: middle pages
-    wait (bounded) until that many are in flight at once; ``after`` runs after each answer.
+    (a 400 naming ``filters``) or ``ignore`` (the filter is ignored); ``gate``: requests
+    after the first wait (bounded) until that many are in flight at once; ``after`` runs
+    after each answer.
     """
 
     def __init__(
@@ -68,13 +69,14 @@ class FakeSegment:
             return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
         with self.lock:
             self.requests.append(request)
+            later = len(self.requests) > 1  # the first request always goes alone
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self.gate and self.in_flight >= self.gate:
                 self.full.set()
         try:
             params = request.url.params
-            if self.gate and int(params.get("offset", "0") or 0) and not self.full.is_set():
+            if self.gate and later and not self.full.is_set():
                 self.full.wait(timeout=5)  # released as soon as `gate` pages are in flight
             answer = self.answer(params)
         finally:
@@ -304,3 +306,23 @@ def test_a_429_without_retry_after_pauses_too() -> None:
     client.get_segment("a")
     assert len(seen) == 1
     assert seen[0] > 0
+
+
+@pytest.mark.parametrize("known", [None, True])
+def test_verification_lookups_go_out_concurrency_at_a_time(known: bool | None) -> None:
+    from segwidgets._apply import ApplyOptions, Pusher
+
+    fake = FakeSegment(members(1_000), gate=4)
+    client = client_for(fake)
+    client.traits.learn(in_on_id=known)
+    pusher = Pusher(client, None, ApplyOptions(concurrency=4))  # type: ignore[arg-type]
+    asked = [f"c{i:06d}" for i in range(0, 1_800, 2)]  # 900 ids, 500 of them members
+    steps: list[tuple[str, int]] = []
+    found, method = pusher.lookup(
+        "vip", asked, n_live=1_000, on_step=lambda m, n: steps.append((m, n))
+    )
+    assert method == "in-filter"
+    assert found == {i for i in asked if int(i[1:]) < 1_000}
+    assert len(fake.requests) == 9  # ⌈900 / 100⌉, no page read
+    assert fake.max_in_flight == 4
+    assert sum(n for _, n in steps) == 900
