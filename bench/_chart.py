@@ -73,7 +73,7 @@ def growth_chart(
     while decade <= hi_y * 1.0001:
         y = py(decade)
         draw.line([(x0, y), (x1, y)], fill=_GRID)
-        draw.text((x0 - 8, y), _seconds_label(decade), fill=_INK, font=small, anchor="rm")
+        draw.text((x0 - 8, y), f"{decade:g} s", fill=_INK, font=small, anchor="rm")
         decade *= 10
     for n in members:
         x = px(n)
@@ -104,7 +104,7 @@ def growth_chart(
         for (x, y), s in zip(points, series, strict=True):
             draw.ellipse([(x - 5, y - 5), (x + 5, y + 5)], fill=colour)
             draw.text((x + 8, y - 8), _seconds_label(s), fill=colour, font=small, anchor="ls")
-        legend_y = 44 if colour == _MEASURED else 62
+        legend_y = 56 if colour == _MEASURED else 74
         draw.line(
             [(x0 + 12, y1 + legend_y - 40), (x0 + 40, y1 + legend_y - 40)], fill=colour, width=3
         )
