@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from ._cost import WAVE_MIN, VerifyMethod, in_chunk, lookup_plan, read_pages
+from ._cost import WAVE_MIN, VerifyMethod, in_chunk, lookup_plan, read_pages, verify_plan
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -1307,9 +1307,12 @@ class _RunState:
         n_live = self.n_after
         if n_live is None:
             n_live = int(self.client.get_segment(self.code).get("memberCount", 0))
-        self.p.lookup_method(len(changed), n_live)
+        page = self.p.page_size
+        method, _ = verify_plan(
+            len(added), len(removed), n_live, page=page, in_filter=self.client.traits.in_on_id
+        )
         units: dict[VerifyMethod, tuple[str, int]] = {
-            "full-read": ("pages", read_pages(n_live, self.p.page_size)),
+            "full-read": ("pages", read_pages(n_live, page)),
             "in-filter": ("ids", len(changed)),
             "per-customer": ("ids", len(changed)),
         }
@@ -1322,7 +1325,12 @@ class _RunState:
                 self.tracker.start_phase("verify", total, unit)
             self.tracker.step("verify", n, f"reading back {len(changed):,} changes ({used})")
 
-        live, self.verify_method = self.p.lookup(self.code, changed, n_live=n_live, on_step=on_step)
+        if method == "full-read" or not added or not removed:
+            live, self.verify_method = self.p.lookup(
+                self.code, changed, n_live=n_live, on_step=on_step
+            )
+        else:
+            live, self.verify_method = self._lookup_apart(added, removed, n_live, on_step)
         self.journal.set_member_status(
             self.run_id, "add", [i for i in added if i in live], "verified"
         )
@@ -1364,6 +1372,37 @@ class _RunState:
                 "unverified",
                 error=f"accepted but still a member after {opts.verify_timeout:g} s",
             )
+
+    def _lookup_apart(
+        self,
+        added: list[str],
+        removed: list[str],
+        n_live: int,
+        on_step: Callable[[VerifyMethod, int], object],
+    ) -> tuple[set[str], VerifyMethod]:
+        """Adds looked up first, then removes: their last chunk alone until it shows them
+        gone (Shopgate applies removals later; waited for up to ``verify_timeout``), then
+        the rest. Which ids are members, and how it was learnt."""
+        clock, sleep = self.p._clock, self.p._sleep
+        code = self.code
+        present, used = self.p.lookup(code, added, n_live=n_live, on_step=on_step)
+        size = in_chunk(self.p.page_size)
+        probe, rest = removed[-size:], removed[:-size]
+        deadline = clock() + self.p.options.verify_timeout
+        wait = 0.25
+        while True:
+            found, probe_used = self.p.lookup(code, probe, n_live=n_live)
+            if not found or clock() >= deadline:
+                break
+            self.tracker.emit("verify", f"waiting for {len(found):,} removals to apply")
+            sleep(min(wait, max(deadline - clock(), 0)))
+            wait = min(wait * 2, 5.0)
+        on_step(probe_used, len(probe) if probe_used != "full-read" else 1)
+        present |= found
+        if rest:
+            others, _ = self.p.lookup(code, rest, n_live=n_live, on_step=on_step)
+            present |= others
+        return present, used
 
     # -- outcome ---------------------------------------------------------------------------------
 

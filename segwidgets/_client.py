@@ -114,13 +114,15 @@ class ClientStats:
     ``n_requests`` counts API requests sent (retries and replays included, sign-ins not);
     ``n_retries`` the requests sent again (after a retryable failure or a new sign-in);
     ``n_reauths`` the sign-ins forced by a 401; ``n_token_requests`` the requests sent to the
-    token endpoint; ``by_route`` the API requests per ``(method, route name)``.
+    token endpoint; ``by_route`` the API requests per ``(method, route name)``;
+    ``n_paused`` the waits of a request for the pause another one started after a 429.
     """
 
     n_requests: int = 0
     n_retries: int = 0
     n_reauths: int = 0
     n_token_requests: int = 0
+    n_paused: int = 0
     _by_route: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     _seconds: float = field(default=0.0, repr=False)
     _n_timed: int = field(default=0, repr=False)
@@ -145,6 +147,7 @@ class ClientStats:
                 "n_retries": self.n_retries,
                 "n_reauths": self.n_reauths,
                 "n_token_requests": self.n_token_requests,
+                "n_paused": self.n_paused,
                 "by_route": dict(self._by_route),
                 "mean_latency": self._seconds / self._n_timed if self._n_timed else None,
             }
@@ -153,6 +156,7 @@ class ClientStats:
         """Set every counter back to zero."""
         with self._lock:
             self.n_requests = self.n_retries = self.n_reauths = self.n_token_requests = 0
+            self.n_paused = 0
             self._by_route.clear()
             self._seconds = 0.0
             self._n_timed = 0
@@ -168,6 +172,10 @@ class ClientStats:
         with self._lock:
             self._seconds += max(seconds, 0.0)
             self._n_timed += 1
+
+    def _record_pause(self) -> None:
+        with self._lock:
+            self.n_paused += 1
 
     def _record_token_request(self) -> None:
         with self._lock:
@@ -833,6 +841,7 @@ class ShopgateClient:
         left = until - self._clock()
         if left > 0:
             log_attempt(call.name, 429, call.attempt, next_step=f"paused {left:.2f} s")
+            self.stats._record_pause()
             self._sleep(left)
 
     def _attempt(self, call: _Call) -> httpx.Response:

@@ -20,6 +20,7 @@ __all__ = [
     "lookup_seconds",
     "read_pages",
     "read_seconds",
+    "verify_plan",
 ]
 
 #: How a run learns which ids are members: ``in-filter`` (member reads filtered by
@@ -67,6 +68,24 @@ def lookup_plan(
     choices.append((read_pages(n_live, page), 1, "full-read"))
     choices.append((n_ids, 2, "per-customer"))
     n, _, method = min(choices)
+    return method, n
+
+
+def verify_plan(
+    n_add: int, n_remove: int, n_live: int, *, page: int, in_filter: bool | None
+) -> tuple[VerifyMethod, int]:
+    """How a run verifies ``n_add`` adds and ``n_remove`` removes in a segment that should
+    hold ``n_live``, and how many requests it takes when removals have applied by then:
+    adds and removes are looked up apart (removes last, so they have time to apply), so a
+    lookup by ``$in`` or per customer costs ``⌈adds / chunk⌉ + ⌈removes / chunk⌉``."""
+    method, n = lookup_plan(n_add + n_remove, n_live, page=page, in_filter=in_filter)
+    if method == "in-filter" and n_add and n_remove:
+        chunk = in_chunk(page)
+        split = math.ceil(n_add / chunk) + math.ceil(n_remove / chunk)
+        full = read_pages(n_live, page)
+        if split > full:
+            return "full-read", full
+        return method, split
     return method, n
 
 

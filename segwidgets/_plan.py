@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 import polars as pl
 
-from ._cost import count_checks, lookup_plan, lookup_seconds, read_pages, read_seconds
+from ._cost import count_checks, lookup_seconds, read_pages, read_seconds, verify_plan
 from ._errors import MassRemovalError, PlanError
 from ._types import Mode, Scope
 
@@ -322,7 +322,9 @@ class SegmentPlan:
             (math.ceil(writes / workers) + checks) * rtt,
         )
         changes = self.n_add + self.n_remove
-        method, n_verify = lookup_plan(changes, self.n_after, page=page, in_filter=in_hint)
+        method, n_verify = verify_plan(
+            self.n_add, self.n_remove, self.n_after, page=page, in_filter=in_hint
+        )
         verify = PhaseCost(
             "verify",
             n_verify,

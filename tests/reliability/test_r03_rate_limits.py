@@ -247,7 +247,8 @@ def test_r3_concurrent_threads_attempts_bounded() -> None:
         thread.join()
     assert client.stats.n_requests <= 320 * POLICY.max_attempts
     assert client.stats.n_requests == 320 + client.stats.n_retries
-    assert len(waits) == client.stats.n_retries
+    # each wait is a retry's, or another thread's wait for the pause a 429 started
+    assert len(waits) == client.stats.n_retries + client.stats.n_paused
     assert all(0.0 <= w <= POLICY.retry_after_max for w in waits)
     assert len(failures) <= 3
 
@@ -340,3 +341,73 @@ def test_r3_sync_converges_under_429_and_503(big_sandbox, tmp_path, seed: int) -
     assert len(fake.slept) >= faults["429"] + faults["5xx"] - 1
     # every wait answered a 429 or a 503, and no request was tried more than the policy allows
     assert 1 < longest[0] <= POLICY.max_attempts
+
+
+def test_r3_a_429_during_a_concurrent_read_pauses_every_thread() -> None:
+    """Pages read 8 at a time; the page at offset 100 is refused once with Retry-After: 2.
+    While the refused request waits (a fake sleep that returns once another thread has
+    come to wait too, or after 3 s), the other threads wait for the same pause instead of
+    sending; the read still takes one request per page plus the one refused. Nothing
+    sleeps for real: the clock stands still and the waits are recorded."""
+    from segwidgets._live import read_live
+
+    n_members = 3_000
+    ids = [f"m{i:06d}" for i in range(n_members)]
+    lock = threading.Lock()
+    sends: list[tuple[int, bool]] = []  # (offset, sent while the refused request waited)
+    sleeps: list[tuple[int, float]] = []  # (thread, seconds)
+    window = {"open": False}
+    refused = threading.Event()
+    other_waits = threading.Event()
+    pause_over = threading.Event()
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        offset = int(request.url.params.get("offset", "0"))
+        with lock:
+            sends.append((offset, window["open"]))
+            first_refusal = offset == 100 and not refused.is_set()
+            if first_refusal:
+                refused.set()
+        if first_refusal:
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        page = [{"id": i, "type": "customer"} for i in ids[offset : offset + 100]]
+        meta = {"limit": 100, "offset": offset, "totalItemCount": n_members}
+        return httpx.Response(200, json={"members": page, "meta": meta})
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            owner = not sleeps
+            sleeps.append((threading.get_ident(), seconds))
+            if owner:
+                window["open"] = True
+        if owner:
+            other_waits.wait(timeout=3)
+            with lock:
+                window["open"] = False
+            pause_over.set()
+        else:
+            other_waits.set()
+            pause_over.wait(timeout=3)
+
+    client = ShopgateClient(
+        make_credentials(),
+        transport=httpx.MockTransport(api),
+        sleep=sleep,
+        clock=lambda: 1_000.0,
+        rng=random.Random(0),
+    )
+    snapshot = read_live(client, "vip", concurrency=8)
+    assert snapshot.n == n_members
+    assert len(sends) == n_members // 100 + 1 + 1  # every page once, the refused one again
+    # back off together: other threads waited for the same pause, as long as it had left
+    owner_thread, owner_wait = sleeps[0]
+    others = [(t, s) for t, s in sleeps[1:] if t != owner_thread]
+    assert others, "no other thread waited for the pause"
+    assert 2.0 <= owner_wait <= 2.0 + POLICY.backoff_initial
+    assert all(s == pytest.approx(owner_wait) for _, s in others)
+    # only requests already past the pause check when the 429 came (at most one per other
+    # thread) went out while the refused one waited
+    assert sum(during for _, during in sends) <= 7
+    assert client.paused_for == 0.0

@@ -60,25 +60,26 @@ def test_apply_sends_exactly_its_estimate_phase_by_phase(sandbox, session) -> No
     seed(sandbox, "s", live)
     plan = session.plan("s", desired)
     estimate = plan.estimate()
-    # check: segment + 3 pages; push: 2 writes + 1 count check; verify: 80 ids by $in
+    # check: segment + 3 pages; push: 2 writes + 1 count check; verify: the 30 adds, then
+    # the 50 removes, by $in
     assert [(p.phase, p.n_requests) for p in estimate.phases] == [
         ("check", 4),
         ("push", 3),
-        ("verify", 1),
+        ("verify", 2),
     ]
     events: list[ProgressEvent] = []
     before = session.client.stats.snapshot()["by_route"]
     result = session.apply(plan, progress=events.append)
     assert result.status == "verified", result.message
     assert result.verify_method == "in-filter"
-    assert result.n_requests == estimate.n_requests == 8
+    assert result.n_requests == estimate.n_requests == 9
     after = session.client.stats.by_route
-    assert after[("GET", "members.list")] - before.get(("GET", "members.list"), 0) == 3 + 1
+    assert after[("GET", "members.list")] - before.get(("GET", "members.list"), 0) == 3 + 2
     assert sandbox.member_ids("s") == set(desired)
     # progress: every phase with its own count, the total the estimate's
-    assert {e.requests_total for e in events} == {8}
+    assert {e.requests_total for e in events} == {9}
     assert events[-1].phase == "done"
-    assert events[-1].requests_done == 8
+    assert events[-1].requests_done == 9
     phases = [e.phase for e in events]
     assert phases.index("check") < phases.index("push") < phases.index("verify")
     last = {e.phase: e for e in events}
@@ -149,3 +150,22 @@ def test_the_plan_reports_its_read_in_pages(sandbox, session) -> None:
     assert {e.phase_total for e in reads} == {3}
     assert events[-1].phase == "done"
     assert reads[-1].label.startswith("read: 3/3 pages")
+
+
+def test_removals_still_applying_are_waited_for_with_one_lookup(sandbox, session) -> None:
+    sandbox.configure(delete_delay=0.3)
+    ids = registered(sandbox, 300)
+    live, desired = ids[:250], ids[20:250] + ids[250:260]  # 20 out, 10 in
+    seed(sandbox, "s", live)
+    plan = session.plan("s", desired)
+    estimate = plan.estimate()
+    assert estimate.phase("verify").n_requests == 2  # type: ignore[union-attr]
+    result = session.apply(plan)
+    assert result.status == "verified", result.message
+    assert result.verify_method == "in-filter"
+    # while the removals apply, only their last lookup (the 20 removes) is sent again
+    lookups = result.n_requests - (estimate.n_requests - 2)
+    assert lookups >= 2
+    waits = lookups - 2
+    assert session.client.stats.by_route[("GET", "members.list")] == 3 + 3 + lookups
+    assert waits <= 4  # 0.25 + 0.5 + 1 + 2 s of waiting covers 0.3 s
