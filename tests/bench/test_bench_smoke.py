@@ -8,13 +8,14 @@ import pytest
 
 from bench import TARGETS, TargetResult, run_benchmarks, sizes_for
 from bench.__main__ import main
+from bench._sync import request_bound
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[int, TargetResult]:
-    return {r.number: r for r in run_benchmarks(sizes_for("smoke"))}
+    return {r.number: r for r in run_benchmarks(sizes_for("smoke"), only=sorted(TARGETS))}
 
 
 @pytest.mark.parametrize("number", sorted(TARGETS))
@@ -38,23 +39,70 @@ def test_benchmark_runs_and_reports_its_numbers(
 
 def test_correctness_checks_hold_at_smoke_size(results: dict[int, TargetResult]) -> None:
     # Request counts and final states are exact whatever the machine's speed.
-    push = results[1].numbers
+    push = results[8].numbers
     assert push["engine"]["client_write_requests"] == push["minimum_write_requests"]
     assert push["engine"]["final_equals_plan"]
     assert push["sdk"]["final_equals_plan"]
-    faults = results[2].numbers
+    faults = results[9].numbers
     assert faults["faulty"]["final_equals_plan"]
     assert faults["faulty"]["server_write_applied"] == faults["minimum_write_requests"]
-    read = results[5].numbers
-    assert read["requests"] == read["pages"]
-    assert read["read_members"] == read["members"]
-    assert read["bare_walk_pages"] == min(200, read["pages"])
-    assert read["bare_walk_per_page"] > 0
-    for cell in results[3].numbers["cells"]:
-        assert cell["auto_requests"] <= cell["request_bound"]
+    cells = results[3].numbers["cells"]
+    # every filter setting: filter_in id/all/off x email_filter exact/insensitive
+    assert {(c["filter_in"], c["email_filter"]) for c in cells} == {
+        (f, e) for f in ("id", "all", "off") for e in ("exact", "insensitive")
+    }
+    for cell in cells:
+        assert cell["runs"]["auto"]["requests"] <= cell["request_bound_known"]
+        assert cell["runs"]["auto_first"]["requests"] <= cell["request_bound"]
     sizes = results[4].numbers["sizes"]
     for runs in sizes.values():
         assert len({(r["n_add"], r["n_remove"], r["n_unchanged"]) for r in runs.values()}) == 1
+
+
+def test_reading_counts_its_pages_exactly(results: dict[int, TargetResult]) -> None:
+    smoke = sizes_for("smoke")
+    read = results[1].numbers
+    assert read["members"] == read["read_members"] == smoke.read_members
+    assert read["pages"] == -(-smoke.read_members // 100)
+    # every page once, and at most one more request to see the end
+    assert read["pages"] <= read["requests"] <= read["pages"] + 1
+    assert read["sequential"]["pages"] == smoke.read_sequential_pages
+    assert read["sequential"]["members"] == 100 * smoke.read_sequential_pages
+    assert read["plan_adds"] == read["plan_removes"] == smoke.read_members // 100
+    assert read["rss_peak"] >= read["rss_before"] > 0
+
+
+def test_whole_apply_counts_each_phase(results: dict[int, TargetResult]) -> None:
+    smoke = sizes_for("smoke")
+    point = results[2].numbers
+    assert point["final_equals_plan"]
+    assert (point["adds"], point["removes"]) == (smoke.apply_adds, smoke.apply_removes)
+    phases = point["phase_requests"]
+    assert sum(phases.values()) == point["apply_requests"]
+    writes = point["by_route"]["POST members.add"] + point["by_route"]["DELETE members.remove"]
+    bound = request_bound(point)
+    # exactly the minimum writes: ceil(150 / 100) + ceil(150 / 100) at batches of 100
+    assert writes == bound["write_requests"] == 4
+    # the stale check reads every page of the segment (and not more than once)
+    pages = point["pages_before"]
+    assert pages + 1 <= phases["check"] <= pages + 3
+    # the plan reads the segment once
+    assert pages <= point["plan_requests"] <= pages + 2
+    # verification: a read of just the changed ids, or a full read when that is fewer
+    assert bound["verify_requests"] == min(point["pages_after"], 3)
+    assert 1 <= phases["verify"] <= point["pages_after"] + 2
+
+
+def test_growth_measures_every_size(results: dict[int, TargetResult]) -> None:
+    smoke = sizes_for("smoke")
+    points = results[5].numbers["points"]
+    assert [p["members"] for p in points] == list(smoke.growth_members)
+    for p in points:
+        assert p["final_equals_plan"]
+        assert p["adds"] == p["removes"] == p["members"] // 100
+        assert p["total_requests"] == p["plan_requests"] + p["apply_requests"]
+        # projecting to a slower latency only adds time
+        assert p["projected_seconds"] >= p["total_seconds"]
 
 
 def test_command_line_writes_the_raw_numbers(tmp_path, capsys) -> None:
@@ -73,5 +121,5 @@ def test_command_line_writes_the_raw_numbers(tmp_path, capsys) -> None:
 
 def test_only_rejects_unknown_targets(capsys) -> None:
     with pytest.raises(SystemExit):
-        main(["--smoke", "--only", "9"])
+        main(["--smoke", "--only", "10"])
     assert "targets are numbers" in capsys.readouterr().err
