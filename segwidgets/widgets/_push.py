@@ -43,6 +43,7 @@ _STATUS_LEVEL: dict[str, _html.Level] = {
 
 #: How each phase of a push is named on the progress bar (other phases show as they come).
 _PHASE_LABELS = {
+    "read": "reading the segment",
     "check": "checking the segment did not change",
     "push": "sending",
     "reconcile": "reconciling",
@@ -357,15 +358,32 @@ class PushPanel(Panel):
         self.progress_box.layout.display = "flex"
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        self.progress.max = max(event.members_total, 1)
-        self.progress.value = min(event.members_done, self.progress.max)
-        rate = f"{event.rate:,.0f} members/s" if event.rate else ""
-        label = str(getattr(event, "label", "") or _PHASE_LABELS.get(event.phase, event.phase))
+        # The bar follows the whole run's requests (check, push, verify) where the run
+        # estimated them, so it is neither empty while the segment is read nor full while
+        # the verification still runs; each phase names its own count.
+        if event.requests_total:
+            self.progress.max = event.requests_total
+            self.progress.value = min(event.requests_done, event.requests_total)
+        else:
+            self.progress.max = max(event.members_total, 1)
+            self.progress.value = min(event.members_done, self.progress.max)
+        if event.phase == "push" and event.batches_total:
+            count = (
+                f"batch {event.batches_done:,}/{event.batches_total:,} · "
+                f"{event.members_done:,}/{event.members_total:,} members"
+            )
+            rate = f"{event.rate:,.0f} members/s" if event.rate else ""
+        else:
+            count = (
+                f"{event.phase_done:,}/{event.phase_total:,} {event.unit}".strip()
+                if event.phase_total
+                else ""
+            )
+            rate = ""
         parts = [
-            label,
+            _PHASE_LABELS.get(event.phase, str(event.phase)),
             event.message,
-            f"batch {event.batches_done:,}/{event.batches_total:,}" if event.batches_total else "",
-            f"{event.members_done:,}/{event.members_total:,} members",
+            count,
             rate,
             f"ETA {_duration(event.eta)}"
             if event.eta is not None and event.phase != "done"
