@@ -583,20 +583,7 @@ class ShopgateClient:
 
         Returns the items Shopgate refused in its 2xx answer (``[]`` when it applied all).
         """
-        body = _members_body(ids, member_type)
-        if body is None:
-            return []
-        response = self._write(
-            "POST",
-            "segmentation",
-            "segments",
-            code,
-            "members",
-            route="members.add",
-            body=body,
-            item_ids=ids,
-        )
-        return self._scrub_items(_item_errors_of(response, ids))
+        return self._member_write("POST", "members.add", code, ids, member_type)
 
     def remove_members(
         self, code: str, ids: Sequence[str], *, member_type: str = "customer"
@@ -605,19 +592,18 @@ class ShopgateClient:
 
         Returns the items Shopgate refused in its 2xx answer (``[]`` when it took all).
         """
+        return self._member_write("DELETE", "members.remove", code, ids, member_type)
+
+    def _member_write(
+        self, method: str, route: str, code: str, ids: Sequence[str], member_type: str
+    ) -> list[ItemError]:
         body = _members_body(ids, member_type)
         if body is None:
             return []
         response = self._write(
-            "DELETE",
-            "segmentation",
-            "segments",
-            code,
-            "members",
-            route="members.remove",
-            body=body,
+            method, "segmentation", "segments", code, "members", route=route, body=body,
             item_ids=ids,
-        )
+        )  # fmt: skip
         return self._scrub_items(_item_errors_of(response, ids))
 
     def customer_segments(self, customer_id: str) -> list[dict[str, Any]]:

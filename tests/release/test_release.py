@@ -167,6 +167,20 @@ def test_pip_install_lab_then_demo_runs_the_quickstart(built, tmp_path):
     )  # fmt: skip
     assert version.stdout.strip() == f"segwidgets {VERSION}"
 
+    # A user's mypy sees segwidgets' types in the installed wheel (py.typed): a wrong
+    # annotation is reported with segwidgets' own type, not as an untyped module.
+    script = home / "uses_segwidgets.py"
+    script.write_text(
+        "import segwidgets as sw\n\nmembers: int = sw.read_members(['a@example.org'])\n"
+    )
+    typed = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-executable", str(python), "--no-incremental",
+         "--cache-dir", os.devnull, "--strict", str(script)],
+        check=False, cwd=home, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert 'expression has type "MemberList"' in typed.stdout, typed.stdout + typed.stderr
+    script.unlink()
+
     process = subprocess.Popen(
         [str(bindir / "segwidgets"), "demo", "--no-browser"],
         cwd=home, env=env, stdin=subprocess.DEVNULL,
