@@ -59,6 +59,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -327,7 +328,7 @@ class _Resolver:
         pool: ThreadPoolExecutor,
         *,
         keys: list[str],
-        typed: list[str],
+        valid: pl.DataFrame,
         traits: ServerTraits,
         page_size: int,
     ) -> None:
@@ -338,8 +339,9 @@ class _Resolver:
         self.counter = RequestCounter()
         self.notes: list[str] = []
         self.keys = keys
-        self.typed = dict(zip(keys, typed, strict=True))
-        self.candidates: dict[str, dict[str, _Candidate]] = {k: {} for k in keys}
+        self.valid = valid
+        #: the candidates of each key that found any (keys that found none are absent)
+        self.candidates: dict[str, dict[str, _Candidate]] = {}
         self.deleted: set[str] = set()
         self.guests: set[str] = set()
         #: customers seen (any kind), to learn how the email filter compares
@@ -349,36 +351,60 @@ class _Resolver:
 
     # -- what to ask for ---------------------------------------------------------------------
 
+    def wanted(self, keys: Sequence[str]) -> Wanted:
+        """``keys`` as the cheapest thing to test membership in (all of them: the list's
+        own email column, no copy)."""
+        if keys is self.keys:
+            return self.valid.get_column("email")
+        return _wanted(keys)
+
+    @cached_property
+    def typed(self) -> dict[str, str]:
+        """Each key's spelling as typed (made when a lookup needs it: a big list is
+        scanned, and never pays for this)."""
+        return dict(zip(self.keys, _typed_spellings(self.valid), strict=True))
+
     def spellings(self, keys: Iterable[str]) -> list[str]:
         """The distinct spellings to ask for (see ``lookup_spellings``)."""
         return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
     def lookup_requests(self, keys: Sequence[str]) -> int:
-        return in_requests(len(self.spellings(keys)), self.traits.in_on_email, self.page_size)
+        if len(keys) > _BIG:
+            # Counted in the frame: no Python object per email for a list that big.
+            rows = (
+                self.valid
+                if keys is self.keys
+                else self.valid.filter(pl.col("email").is_in(self.wanted(keys)))
+            )
+            n = _n_spellings(rows, self.traits.email_filter)
+        else:
+            n = len(self.spellings(keys))
+        return in_requests(n, self.traits.in_on_email, self.page_size)
 
     def unmatched(self) -> list[str]:
-        return [k for k in self.keys if not self.candidates[k]]
+        return [k for k in self.keys if k not in self.candidates]
 
     # -- taking answers ------------------------------------------------------------------------
 
-    def take(self, customers: list[dict[str, Any]], wanted: set[str], *, anonymous: bool) -> None:
+    def take(self, customers: list[dict[str, Any]], wanted: Wanted, *, anonymous: bool) -> None:
         """Keep the customers whose normalised email is wanted (checked here, whatever the
         filter was)."""
         for chunk in _in_chunks([customers]):
-            for customer, key in zip(chunk, _keys_of(chunk), strict=True):
-                if key is None or key not in wanted:
+            keys = _keys_of(chunk)
+            for customer, key, is_wanted in zip(chunk, keys, _is_wanted(keys, wanted), strict=True):
+                if key is None or not is_wanted:
                     continue
                 if anonymous:
                     if customer.get("isAnonymous") is True:
                         self.guests.add(key)
                 elif _usable(customer):
                     candidate = _candidate(customer)
-                    self.candidates[key][candidate.customer_id] = candidate
+                    self.candidates.setdefault(key, {})[candidate.customer_id] = candidate
                 elif _deleted(customer):
                     self.deleted.add(key)
 
     def found(self, key: str, *, anonymous: bool) -> bool:
-        return key in self.guests if anonymous else bool(self.candidates[key])
+        return key in self.guests if anonymous else key in self.candidates
 
     # -- the two ways --------------------------------------------------------------------------
 
@@ -418,7 +444,7 @@ class _Resolver:
         self.take(customers, set(keys), anonymous=anonymous)
         return [k for k in keys if not self.found(k, anonymous=anonymous)]
 
-    def scan(self, wanted: set[str], *, anonymous: bool, total: int | None = None) -> None:
+    def scan(self, wanted: Wanted, *, anonymous: bool, total: int | None = None) -> None:
         pages = _scan_pages(
             self.client,
             self.pool,
@@ -474,7 +500,7 @@ class _Resolver:
             f"{_plural(len(misses), 'email')} not found by lookup: all {who} scanned for "
             f"every {scope}, as {reason} (another spelling may be stored)"
         )
-        self.scan(set(wanted), anonymous=anonymous, total=total)
+        self.scan(self.wanted(wanted), anonymous=anonymous, total=total)
         return True
 
     def by_lookup(
@@ -527,7 +553,7 @@ class _Resolver:
             self.keys, anonymous=False, total=registered, scan_pages=scan_pages
         ):
             return "lookup"
-        self.scan(set(self.keys), anonymous=False, total=registered)
+        self.scan(self.wanted(self.keys), anonymous=False, total=registered)
         return "scan"
 
     def classify_guests(self) -> None:
@@ -549,7 +575,35 @@ class _Resolver:
             unmatched, anonymous=True, total=total, scan_pages=scan_pages
         ):
             return
-        self.scan(set(unmatched), anonymous=True, total=total)
+        self.scan(self.wanted(unmatched), anonymous=True, total=total)
+
+
+#: Emails a resolution wants: a set, or for a big list the emails as a polars Series.
+Wanted = set[str] | pl.Series
+
+#: from how many emails on a list is kept in polars rather than as Python objects
+_BIG = 10_000
+
+
+def _wanted(keys: Sequence[str]) -> Wanted:
+    """The keys as the cheapest thing to test membership in."""
+    if len(keys) > _BIG:
+        return pl.Series("email", keys, dtype=pl.String)
+    return set(keys)
+
+
+def _is_wanted(keys: list[str | None], wanted: Wanted) -> list[bool]:
+    if isinstance(wanted, pl.Series):
+        return pl.Series(keys, dtype=pl.String).is_in(wanted).fill_null(False).to_list()
+    return [key is not None and key in wanted for key in keys]
+
+
+def _n_spellings(valid: pl.DataFrame, email_filter: str | None) -> int:
+    """``len(lookup_spellings(...))`` counted in the frame (for a big list)."""
+    keys = valid.get_column("email")
+    typed = valid.get_column("value").cast(pl.String).fill_null("").str.strip_chars(STRIP_CHARS)
+    compared = typed.str.to_lowercase() if email_filter == "insensitive" else typed
+    return pl.concat([keys, typed.filter(compared != keys)]).n_unique()
 
 
 def _typed_spellings(valid: pl.DataFrame) -> list[str]:
@@ -607,7 +661,7 @@ def resolve_members(
             client,
             pool,
             keys=emails,
-            typed=_typed_spellings(valid),
+            valid=valid,
             traits=traits if traits is not None else traits_of(client),
             page_size=page_size_of(client, page_size),
         )
@@ -618,7 +672,7 @@ def resolve_members(
                 run.by_lookup(emails, anonymous=False, total=None, scan_pages=None)
                 used = "lookup"
             else:
-                run.scan(set(emails), anonymous=False)
+                run.scan(run.wanted(emails), anonymous=False)
                 used = "scan"
             if classify_guests:
                 run.classify_guests()
@@ -712,44 +766,85 @@ def _report(
     deleted: set[str],
     policy: AmbiguityPolicy,
 ) -> pl.DataFrame:
-    outcomes: list[str] = []
-    chosen: list[list[str]] = []
-    rules: list[str] = []
-    n_candidates: list[int] = []
-    for email in valid.get_column("email").to_list():
-        found = sorted(candidates.get(email, {}).values(), key=lambda c: c.customer_id)
-        n_candidates.append(len(found))
-        if len(found) == 1:
-            outcomes.append("matched")
-            chosen.append([found[0].customer_id])
-            rules.append("one registered customer")
-        elif len(found) > 1:
-            outcomes.append("ambiguous")
-            if policy == "all":
-                chosen.append([c.customer_id for c in found])
-                rules.append(f"ambiguous: all {len(found)} registered customers")
-            elif policy == "latest":
-                best = max(found, key=lambda c: (c.updated, c.customer_id))
-                chosen.append([best.customer_id])
-                rules.append(f"ambiguous: most recently updated of {len(found)}")
-            else:
-                chosen.append([])
-                rules.append(f"ambiguous: skipped ({len(found)} registered customers)")
-        elif email in guests:
-            outcomes.append("guest_only")
-            chosen.append([])
-            rules.append("only guest checkouts use this email")
-        else:
-            outcomes.append("unmatched")
-            chosen.append([])
-            rules.append(
-                "only a deleted customer account has this email"
-                if email in deleted
-                else "no customer has this email"
-            )
-    return valid.select("row", "value", "email").with_columns(
-        pl.Series("outcome", outcomes, dtype=pl.String),
-        pl.Series("n_candidates", n_candidates, dtype=pl.Int64),
-        pl.Series("customer_ids", chosen, dtype=pl.List(pl.String)),
-        pl.Series("rule", rules, dtype=pl.String),
+    """One row per valid email: its outcome, the ids chosen and why (see ``Resolution``).
+
+    Built with joins on the emails that found anything, so a list of millions of emails
+    costs no Python object per email."""
+    found = pl.DataFrame(
+        [
+            (email, c.customer_id, c.updated)
+            for email, by_id in candidates.items()
+            for c in by_id.values()
+        ],
+        schema={"email": pl.String, "customer_id": pl.String, "updated": pl.String},
+        orient="row",
+    )
+    per_email = (
+        found.sort("customer_id")
+        .group_by("email", maintain_order=True)
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_candidates"),
+            pl.col("customer_id").alias("all_ids"),
+            pl.col("customer_id").sort_by(["updated", "customer_id"]).last().alias("latest"),
+        )
+    )
+    marks = (
+        pl.DataFrame(
+            {
+                "email": [*guests, *deleted],
+                "is_guest": [True] * len(guests) + [False] * len(deleted),
+                "is_deleted": [False] * len(guests) + [True] * len(deleted),
+            },
+            schema={"email": pl.String, "is_guest": pl.Boolean, "is_deleted": pl.Boolean},
+        )
+        .group_by("email")
+        .agg(pl.col("is_guest").any(), pl.col("is_deleted").any())
+    )
+    n = pl.col("n_candidates")
+    ambiguous_ids = {
+        "all": pl.col("all_ids"),
+        "latest": pl.concat_list(pl.col("latest")),
+        "skip": pl.lit([], dtype=pl.List(pl.String)),
+    }[policy]
+    ambiguous_rule = {
+        "all": pl.format("ambiguous: all {} registered customers", n),
+        "latest": pl.format("ambiguous: most recently updated of {}", n),
+        "skip": pl.format("ambiguous: skipped ({} registered customers)", n),
+    }[policy]
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return (
+        valid.select("row", "value", "email")
+        .join(per_email, on="email", how="left", maintain_order="left")
+        .join(marks, on="email", how="left", maintain_order="left")
+        .with_columns(n.fill_null(0))
+        .select(
+            "row",
+            "value",
+            "email",
+            pl.when(n == 1)
+            .then(pl.lit("matched"))
+            .when(n > 1)
+            .then(pl.lit("ambiguous"))
+            .when(pl.col("is_guest").fill_null(False))
+            .then(pl.lit("guest_only"))
+            .otherwise(pl.lit("unmatched"))
+            .alias("outcome"),
+            n.alias("n_candidates"),
+            pl.when(n == 1)
+            .then(pl.col("all_ids"))
+            .when(n > 1)
+            .then(ambiguous_ids)
+            .otherwise(empty)
+            .alias("customer_ids"),
+            pl.when(n == 1)
+            .then(pl.lit("one registered customer"))
+            .when(n > 1)
+            .then(ambiguous_rule)
+            .when(pl.col("is_guest").fill_null(False))
+            .then(pl.lit("only guest checkouts use this email"))
+            .when(pl.col("is_deleted").fill_null(False))
+            .then(pl.lit("only a deleted customer account has this email"))
+            .otherwise(pl.lit("no customer has this email"))
+            .alias("rule"),
+        )
     )
