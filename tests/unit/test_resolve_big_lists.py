@@ -30,9 +30,7 @@ MESSY = [" Anna@X.de", "anna@x.de", "BOB@y.com ", "bob@y.com", "Carl@Z.org", "do
 @pytest.mark.parametrize("email_filter", [None, "exact", "insensitive"])
 def test_spellings_counted_in_the_frame_are_the_spellings(email_filter: str | None) -> None:
     members = sw.read_members(pl.Series("email", MESSY))
-    assert _n_spellings(members.valid, email_filter) == len(
-        lookup_spellings(members, email_filter)
-    )
+    assert _n_spellings(members.valid, email_filter) == len(lookup_spellings(members, email_filter))
 
 
 def test_membership_in_a_series_is_membership_in_a_set() -> None:
