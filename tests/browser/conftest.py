@@ -213,6 +213,15 @@ class Lab:
         self.name = name
         self.notebook: str | None = None
         self._step = 0
+        #: what the page logged as errors (a widget view that failed to render, say)
+        self.console_errors: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                self.console_errors.append(message.text) if message.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
 
     # -- navigation ---------------------------------------------------------------------------
 
@@ -332,6 +341,8 @@ def lab(new_lab, lab_server: LabServer, request: pytest.FixtureRequest) -> Itera
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         lab.screenshot("failure")
+        # The browser's own errors, for a failure that shows only "javascript error".
+        print("browser console errors:", *lab.console_errors[-20:], sep="\n  ")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
