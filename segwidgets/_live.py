@@ -34,7 +34,8 @@ class LiveSnapshot:
     """The customer ids of a segment at one moment, with their fingerprint.
 
     ``ids`` holds the members of type ``customer`` only: members of another type (devices)
-    are counted in ``n_other`` and never planned as customers, so never removed as such.
+    are kept apart in ``others`` (id and type), counted in ``n_other`` and never planned
+    as customers, so never removed as such.
     ``total_reported`` is the server's ``totalItemCount`` (None if it sent none). When it
     differs from what was listed by the same amount on every page and in a second full
     read (a total that leaves out pending deletes, say), the read is kept, not taken as
@@ -45,7 +46,7 @@ class LiveSnapshot:
     ids: pl.Series
     fingerprint: str
     n_pages: int
-    n_other: int = 0
+    others: tuple[tuple[str, str], ...] = ()
     total_reported: int | None = None
     note: str = ""
 
@@ -53,6 +54,11 @@ class LiveSnapshot:
     def n(self) -> int:
         """How many customer members."""
         return self.ids.len()
+
+    @property
+    def n_other(self) -> int:
+        """How many members of another type than ``customer``."""
+        return len(self.others)
 
     @property
     def total_differs(self) -> bool:
@@ -63,11 +69,21 @@ class LiveSnapshot:
         """The ids as a ``customer_id`` frame."""
         return pl.DataFrame({"customer_id": self.ids})
 
+    def members_frame(self) -> pl.DataFrame:
+        """Every member, customers first: ``customer_id`` and ``type``."""
+        schema = {"customer_id": pl.String, "type": pl.String}
+        customers = pl.DataFrame(
+            {"customer_id": self.ids, "type": pl.repeat("customer", self.n, eager=True)},
+            schema=schema,
+        )
+        others = pl.DataFrame(list(self.others), schema=schema, orient="row")
+        return pl.concat([customers, others])
+
 
 @dataclass(frozen=True)
 class _Read:
     ids: pl.Series
-    n_other: int
+    others: list[tuple[str, str]]
     n_pages: int
     #: every page gave the same total (or none) and no id came twice
     whole: bool
@@ -75,7 +91,7 @@ class _Read:
 
     @property
     def adds_up(self) -> bool:
-        return self.total is None or self.total == self.ids.len() + self.n_other
+        return self.total is None or self.total == self.ids.len() + len(self.others)
 
 
 def _is_customer(member: dict[str, Any]) -> bool:
@@ -84,21 +100,22 @@ def _is_customer(member: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class _Slim:
-    """One page as kept until the read is complete: its customer ids only."""
+    """One page as kept until the read is complete: its customer ids, and the id and type
+    of its other members (rare)."""
 
     ids: list[Any]
     n_members: int
-    n_other: int
+    others: list[tuple[str, str]]
     total: int | None
 
 
 def _slim(page: MemberPage) -> _Slim:
     members = page.members
     if all(map(_is_customer, members)):
-        ids = list(map(_ID, members))
-    else:
-        ids = [m["id"] for m in members if _is_customer(m)]
-    return _Slim(ids, len(members), len(members) - len(ids), page.total)
+        return _Slim(list(map(_ID, members)), len(members), [], page.total)
+    ids = [m["id"] for m in members if _is_customer(m)]
+    others = [(str(m["id"]), str(m["type"])) for m in members if not _is_customer(m)]
+    return _Slim(ids, len(members), others, page.total)
 
 
 def _read_once(
@@ -169,7 +186,7 @@ def _read_offsets(
     previous = pages[-1]
     while True:
         page = fetch(offset)
-        if page.ids and page.ids == previous.ids and page.n_other == previous.n_other:
+        if page.ids and page.ids == previous.ids and page.others == previous.others:
             # the server ignores ``offset``: the walk (which says so) reads it once more
             return _read_walk(client, code, size, on_page)
         pages.append(page)
@@ -182,21 +199,21 @@ def _read_offsets(
 def _collect(pages: Iterable[_Slim], on_page: Callable[[], object] | None = None) -> _Read:
     ids: list[Any] = []
     totals: set[int] = set()
+    others: list[tuple[str, str]] = []
     n_pages = 0
-    n_other = 0
     for page in pages:
         n_pages += 1
         if on_page is not None:
             on_page()
         ids.extend(page.ids)
-        n_other += page.n_other
+        others.extend(page.others)
         if page.total is not None:
             totals.add(page.total)
     series = _id_series(ids)
     whole = len(totals) <= 1 and _all_distinct(series)
     return _Read(
         ids=series,
-        n_other=n_other,
+        others=others,
         n_pages=n_pages,
         whole=whole,
         total=next(iter(totals)) if len(totals) == 1 else None,
@@ -259,14 +276,14 @@ def read_live(
             ids=read.ids,
             fingerprint=fingerprint,
             n_pages=read.n_pages,
-            n_other=read.n_other,
+            others=tuple(read.others),
             total_reported=read.total,
         )
         if read.adds_up:
             return snapshot
-        seen = (fingerprint, read.n_other, read.total)
+        seen = (fingerprint, len(read.others), read.total)
         if seen == unconfirmed:
-            listed = read.ids.len() + read.n_other
+            listed = read.ids.len() + len(read.others)
             note = (
                 f"Shopgate reports {read.total:,} members but lists {listed:,}, the same in "
                 "two full reads (a total that leaves out pending removals, or counts members "

@@ -24,7 +24,6 @@ from ._journal import Journal
 from ._members import MemberList, from_pandas, read_members, require_members
 from ._people import People
 from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
-from ._prefetch import prefetched
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._resolve_ids import IdCheck, check_customer_ids
@@ -311,18 +310,13 @@ class SegmentSession:
 
     def members(self, code: str) -> pl.DataFrame:
         """The segment's live members, every type: ``customer_id``, ``type`` (``customer``
-        or ``device``; only customers are ever planned)."""
+        or ``device``; only customers are ever planned), customers first.
+
+        The same read as ``plan()``'s: pages ``concurrency`` at a time, read again when
+        the segment changed between two pages (``TornReadError`` if it keeps changing).
+        """
         code = check_segment_code(code)
-        ids: list[str] = []
-        types: list[str] = []
-        for page in prefetched(self._client.member_pages(code, page_size=self.page_size)):
-            for member in page.members:
-                ids.append(str(member["id"]))
-                types.append(str(member.get("type") or "customer"))
-        return pl.DataFrame(
-            {"customer_id": ids, "type": types},
-            schema={"customer_id": pl.String, "type": pl.String},
-        )
+        return self._pusher.read(code).members_frame()
 
     # -- input and resolution --------------------------------------------------------------------
 

@@ -185,6 +185,12 @@ def test_device_members_are_counted_apart() -> None:
     assert (snapshot.n, snapshot.n_other) == (150, 20)
     assert not snapshot.total_differs
     assert len(fake.requests) == 2
+    frame = snapshot.members_frame()
+    assert frame.columns == ["customer_id", "type"]
+    by_type = dict(frame.group_by("type").len().iter_rows())
+    assert by_type == {"customer": 150, "device": 20}
+    devices = frame.filter(frame["type"] == "device")["customer_id"].to_list()
+    assert devices == [f"d{i:06d}" for i in range(20)]
 
 
 def test_a_change_during_a_concurrent_read_is_read_again_never_torn() -> None:
