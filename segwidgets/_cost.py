@@ -2,7 +2,8 @@
 
 One place for the counts that the estimate shown before a push promises and the run then
 follows: reading a segment by offset pages, looking up a few ids (the verification), the
-member-count checks between waves of writes.
+member-count checks between waves of writes; and ``duration_text``, the one way a
+duration is put in words (estimates, ETAs, the push panel).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "WAVE_MIN",
     "VerifyMethod",
     "count_checks",
+    "duration_text",
     "in_chunk",
     "lookup_plan",
     "lookup_seconds",
@@ -108,3 +110,12 @@ def count_checks(n_writes: int, concurrency: int) -> int:
         return 0
     wave = max(concurrency, WAVE_MIN)
     return (n_writes - 1) // wave + 1
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in words: ``under a second``, ``about 14 s``, ``about 5.0 min``."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.1f} min"

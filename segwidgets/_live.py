@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ._errors import TornReadError
-from ._plan import fingerprint_ids
+from ._plan import all_distinct, fingerprint_ids
 
 if TYPE_CHECKING:
     from ._client import MemberPage, ShopgateClient
@@ -210,7 +210,7 @@ def _collect(pages: Iterable[_Slim], on_page: Callable[[], object] | None = None
         if page.total is not None:
             totals.add(page.total)
     series = _id_series(ids)
-    whole = len(totals) <= 1 and _all_distinct(series)
+    whole = len(totals) <= 1 and all_distinct(series)
     return _Read(
         ids=series,
         others=others,
@@ -229,12 +229,6 @@ def _id_series(ids: list[Any]) -> pl.Series:
     if series is None or series.null_count():
         series = pl.Series("customer_id", [str(i) for i in ids], dtype=pl.String)
     return series
-
-
-def _all_distinct(ids: pl.Series) -> bool:
-    if ids.is_sorted():  # pages in id order: repeats would be neighbours
-        return ids.len() < 2 or not (ids.slice(1) == ids.slice(0, ids.len() - 1)).any()
-    return ids.n_unique() == ids.len()
 
 
 def read_live(

@@ -20,7 +20,14 @@ from typing import Any, Literal, get_args
 
 import polars as pl
 
-from ._cost import count_checks, lookup_seconds, read_pages, read_seconds, verify_plan
+from ._cost import (
+    count_checks,
+    duration_text,
+    lookup_seconds,
+    read_pages,
+    read_seconds,
+    verify_plan,
+)
 from ._errors import MassRemovalError, PlanError
 from ._types import Mode, Scope
 
@@ -30,6 +37,7 @@ __all__ = [
     "PhaseCost",
     "PlanKind",
     "SegmentPlan",
+    "all_distinct",
     "compute_plan",
     "fingerprint_ids",
     "id_frame",
@@ -170,19 +178,11 @@ class Estimate:
             f"{self.n_write_requests:,} write requests ({self.n_add_requests:,} add, "
             f"{self.n_remove_requests:,} remove; batches of {self.batch_size:,}, "
             f"{self.concurrency} at a time) + {self.n_read_requests:,} reads, "
-            f"{_format_seconds(self.seconds)}"
+            f"{duration_text(self.seconds)}"
         )
         if self.phases:
             text += " (" + ", ".join(map(str, self.phases)) + ")"
         return text
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    if seconds < 90:
-        return f"about {seconds:.0f} s"
-    return f"about {seconds / 60:.1f} min"
 
 
 @dataclass(frozen=True, repr=False)
@@ -542,20 +542,21 @@ def _distinct(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
     """
     values = ids.cast(pl.String).drop_nulls().rename("customer_id")
     hashes = values.hash(_HASH_SEED)
-    if not _all_distinct(hashes):
+    if not all_distinct(hashes):
         values = values.unique(maintain_order=True)
         hashes = values.hash(_HASH_SEED)
     return values, hashes
 
 
-def _all_distinct(hashes: pl.Series) -> bool:
-    """Whether no two hashes are equal: once sorted, equal ones are neighbours.
+def all_distinct(values: pl.Series) -> bool:
+    """Whether no two values (hashes, ids) are equal: in order, equal ones are neighbours.
 
-    A single-threaded sort of the integers is cheaper than ``n_unique``'s hash table (about
-    20 ms against 35 ms per million hashes, 0.25 s against 0.4 s per ten million), and a
-    parallel sort spends more CPU than it saves wall time when cores are few or busy.
+    A series already in order (a live read's ids, pages in id order) is checked as it is.
+    Otherwise a single-threaded sort is cheaper than ``n_unique``'s hash table (see "Plan
+    internals" in docs/benchmarks.md), and a parallel sort spends more CPU than it saves
+    wall time when cores are few or busy.
     """
-    ordered = hashes.sort(multithreaded=False)
+    ordered = values if values.is_sorted() else values.sort(multithreaded=False)
     return not (ordered.slice(1) == ordered.slice(0, max(ordered.len() - 1, 0))).any()
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from ._cost import duration_text
+
 __all__ = [
     "CancelToken",
     "Phase",
@@ -82,16 +84,8 @@ class ProgressEvent:
         if self.phase_total:
             text += f": {self.phase_done:,}/{self.phase_total:,} {self.unit}".rstrip()
         if self.eta is not None and self.phase != "done":
-            text += f", about {_eta_text(self.eta)} left"
+            text += f", {duration_text(self.eta)} left"
         return text
-
-
-def _eta_text(seconds: float) -> str:
-    if seconds < 1:
-        return "a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
 
 
 ProgressCallback: TypeAlias = Callable[[ProgressEvent], Any]

@@ -12,6 +12,7 @@ import traitlets
 
 from .._apply import ApplyResult
 from .._consent import PushConsent, push_consent
+from .._cost import duration_text
 from .._destination import Destination, destination_of
 from .._errors import ApplyIncompleteError, SegwidgetsError, StalePlanError
 from .._plan import SegmentPlan
@@ -67,14 +68,6 @@ def destination_badge(destination: Destination | None) -> str:
         f"<span style='margin-left:6px'>merchant <b>{_html.esc(destination.merchant_code)}"
         "</b></span>"
     )
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
 
 
 class PushPanel(Panel):
@@ -385,7 +378,7 @@ class PushPanel(Panel):
             event.message,
             count,
             rate,
-            f"ETA {_duration(event.eta)}"
+            f"ETA {duration_text(event.eta)}"
             if event.eta is not None and event.phase != "done"
             else "",
         ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
-from segwidgets._plan import _all_distinct, _membership, compute_plan
+from segwidgets._plan import _membership, all_distinct, compute_plan
 
 
 def s(*values: str | None) -> pl.Series:
@@ -52,11 +53,28 @@ def test_all_distinct_finds_any_repeat() -> None:
     def h(*values: int) -> pl.Series:
         return pl.Series("h", values, dtype=pl.UInt64)
 
-    assert _all_distinct(h())
-    assert _all_distinct(h(7))
-    assert _all_distinct(h(3, 1, 2))
-    assert not _all_distinct(h(5, 1, 5))
-    assert not _all_distinct(h(2**64 - 1, 0, 2**64 - 1))
+    assert all_distinct(h())
+    assert all_distinct(h(7))
+    assert all_distinct(h(3, 1, 2))
+    assert not all_distinct(h(5, 1, 5))
+    assert not all_distinct(h(2**64 - 1, 0, 2**64 - 1))
+
+
+@pytest.mark.parametrize(
+    ("ids", "distinct"),
+    [
+        ([], True),
+        (["c1"], True),
+        (["c1", "c2", "c3"], True),  # in order: checked as it is
+        (["c1", "c2", "c2", "c3"], False),
+        (["c3", "c1", "c2"], True),  # out of order: sorted first
+        (["c2", "c1", "c2"], False),
+    ],
+)
+def test_all_distinct_on_ids_in_order_or_not(ids: list[str], distinct: bool) -> None:
+    series = pl.Series("customer_id", ids, dtype=pl.String)
+    assert all_distinct(series) is distinct
+    assert series.to_list() == ids  # the caller's series is left as it was
 
 
 def test_ids_in_many_chunks_give_the_same_plan() -> None:
