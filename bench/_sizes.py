@@ -49,6 +49,8 @@ class Sizes:
     # 7: input
     input_rows: int
     input_baseline_rows: int
+    # 10: the sandbox itself (customers; one segment holds every live one)
+    sandbox_customers: int
     #: repeat short measurements and keep the fastest (off for smoke runs)
     repeat_short: bool = True
     #: run each diff method in a process of its own, so its peak memory is its own
@@ -81,6 +83,7 @@ _FULL = Sizes(
     panel_rows=1_000_000,
     input_rows=2_000_000,
     input_baseline_rows=400_000,
+    sandbox_customers=1_035_000,
 )
 
 _QUICK = Sizes(
@@ -107,6 +110,7 @@ _QUICK = Sizes(
     panel_rows=100_000,
     input_rows=200_000,
     input_baseline_rows=40_000,
+    sandbox_customers=100_000,
 )
 
 _SMOKE = Sizes(
@@ -133,6 +137,7 @@ _SMOKE = Sizes(
     panel_rows=5_000,
     input_rows=3_000,
     input_baseline_rows=500,
+    sandbox_customers=2_000,
     repeat_short=False,
     diff_isolated=False,
     retry_after=("0",),

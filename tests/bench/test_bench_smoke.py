@@ -93,6 +93,22 @@ def test_whole_apply_counts_each_phase(results: dict[int, TargetResult]) -> None
     assert 1 <= phases["verify"] <= point["pages_after"] + 2
 
 
+def test_panel_times_showing_and_replacing_a_plan(results: dict[int, TargetResult]) -> None:
+    panel = results[6]
+    if panel.status != "not measured":  # measured wherever the widgets are installed
+        assert len(panel.numbers["all_seconds"]) == 3
+        assert panel.numbers["replace_seconds"] > 0
+
+
+def test_sandbox_scale_walks_every_member_once(results: dict[int, TargetResult]) -> None:
+    scale = results[10].numbers
+    assert scale["customers"] == sizes_for("smoke").sandbox_customers
+    assert 0 < scale["members"] <= scale["customers"]
+    assert scale["walk_members"] == scale["members"]
+    # offset pages of 100 until a short one: a full page is never the last
+    assert scale["walk_requests"] == scale["members"] // 100 + 1
+
+
 def test_growth_measures_every_size(results: dict[int, TargetResult]) -> None:
     smoke = sizes_for("smoke")
     points = results[5].numbers["points"]
@@ -121,5 +137,5 @@ def test_command_line_writes_the_raw_numbers(tmp_path, capsys) -> None:
 
 def test_only_rejects_unknown_targets(capsys) -> None:
     with pytest.raises(SystemExit):
-        main(["--smoke", "--only", "10"])
+        main(["--smoke", "--only", str(max(TARGETS) + 1)])
     assert "targets are numbers" in capsys.readouterr().err
