@@ -19,7 +19,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-from process_kit import Received
+from _kit.cli import cli, cli_env
+from _kit.writes import Received, member_writes
 from reliability_kit import Crash, Exchange, Wire, make_segment, registered_ids, session_for
 
 from segwidgets._journal import Journal
@@ -209,36 +209,6 @@ KILL_SEED = 20261126
 KILL_AT = sorted(random.Random(KILL_SEED).sample(range(1, N_BATCHES), 10))
 
 
-def cli_env(sandbox: Any, journal: Path) -> dict[str, str]:
-    creds = sandbox.credentials
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPGATE_", "SEGWIDGETS_"))}
-    env.update(
-        SHOPGATE_MERCHANT_CODE=creds.merchant_code,
-        SHOPGATE_CLIENT_ID=creds.client_id,
-        SHOPGATE_CLIENT_SECRET=creds.client_secret.get_secret_value(),
-        SHOPGATE_USERNAME=creds.username,
-        SHOPGATE_PASSWORD=creds.password.get_secret_value(),
-        SHOPGATE_BASE_URL=creds.base_url,
-        SEGWIDGETS_JOURNAL=str(journal),
-    )
-    return env
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "segwidgets.cli", *args]
-
-
-def answered_writes(sandbox: Any) -> int:
-    requests = sandbox.state()["requests"]
-    return sum(
-        count
-        for name, by_status in requests.items()
-        if name.endswith("/segments/{code}/members") and not name.startswith("GET")
-        for status, count in by_status.items()
-        if status.startswith("2")
-    )
-
-
 def journal_batches(path: Path) -> tuple[str, pl.DataFrame, pl.DataFrame]:
     store = Journal(path)
     try:
@@ -278,7 +248,7 @@ def test_r1_sigkill_after_k_batches_then_cli_resume(
     )
     try:
         deadline = time.monotonic() + 120
-        while answered_writes(big_sandbox) < k:
+        while member_writes(big_sandbox, answered=True) < k:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the sync never got that far"
             time.sleep(0.002)
@@ -321,11 +291,7 @@ def test_r1_sigkill_after_k_batches_then_cli_resume(
     # not applied.
     sent = batches_after.filter(pl.col("started_at").is_not_null())
     assert sent["size"].sum() <= N_ADD + N_REMOVE + concurrency * BATCH
-    write_requests = sum(
-        sum(by_status.values())
-        for name, by_status in big_sandbox.state()["requests"].items()
-        if name.endswith("/segments/{code}/members") and not name.startswith("GET")
-    )
+    write_requests = member_writes(big_sandbox)
     assert write_requests <= sent.height
     # Counted at the server: no id it received was sent to it again.
     assert received.twice() == {"add": 0, "remove": 0}

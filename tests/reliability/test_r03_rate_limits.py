@@ -15,25 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import RateLimitError, ServerError
 from segwidgets._retry import RetryPolicy
 
 POLICY = RetryPolicy()
 DATE_SECONDS = 10.0
-
-
-def make_credentials() -> Credentials:
-    return Credentials(
-        merchant_code="M1",
-        client_id="c",
-        client_secret="s3cr3t",
-        username="u@example.com",
-        password="pw",
-        base_url="https://{service}.shopgate.test",
-    )
 
 
 @dataclass
@@ -115,7 +104,7 @@ def test_r3_every_wait_within_bounds_and_attempts_bounded(seed: int) -> None:
     server = FlakyServer(seed)
     sleep = RecordingSleep(server)
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(server),
         sleep=sleep,
         rng=random.Random(seed),
@@ -157,7 +146,9 @@ def test_r3_retry_after_above_the_cap_waits_the_cap() -> None:
         return next(answers)
 
     client = ShopgateClient(
-        make_credentials(), transport=httpx.MockTransport(handler), sleep=sleeps.append
+        fake_credentials(merchant_code="M1"),
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
     )
     client.add_members("vip", ["1"])
     assert sleeps == [POLICY.retry_after_max]
@@ -173,7 +164,7 @@ def test_r3_server_paced_rate_limits_do_not_drain_the_budget() -> None:
 
     policy = RetryPolicy(budget_capacity=3)
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(handler),
         sleep=lambda _s: None,
         retry=policy,
@@ -193,7 +184,7 @@ def test_r3_rate_limits_without_retry_after_spend_the_budget() -> None:
 
     policy = RetryPolicy(budget_capacity=3)
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(handler),
         sleep=lambda _s: None,
         retry=policy,
@@ -225,7 +216,7 @@ def test_r3_concurrent_threads_attempts_bounded() -> None:
             waits.append(seconds)
 
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(handler),
         sleep=sleep,
         rng=random.Random(12),
@@ -392,7 +383,7 @@ def test_r3_a_429_during_a_concurrent_read_pauses_every_thread() -> None:
             pause_over.wait(timeout=3)
 
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(api),
         sleep=sleep,
         clock=lambda: 1_000.0,

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import (
     APIConnectionError,
     APIStatusError,
@@ -151,17 +151,6 @@ def test_r4_decide_every_transport_error(method: str) -> None:
 # -- end to end through the client ------------------------------------------------------------------
 
 
-def make_credentials() -> Credentials:
-    return Credentials(
-        merchant_code="M1",
-        client_id="c",
-        client_secret="s3cr3t",
-        username="u@example.com",
-        password="pw",
-        base_url="https://{service}.shopgate.test",
-    )
-
-
 class Wire:
     """Counts what reaches the server; the token endpoint always grants."""
 
@@ -192,7 +181,7 @@ def run(method: str, client: ShopgateClient) -> None:
 
 def client_for(wire: Wire, sleeps: list[float], **kwargs: Any) -> ShopgateClient:
     return ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(wire),
         sleep=sleeps.append,
         rng=random.Random(4),
@@ -331,7 +320,7 @@ def test_r5_outage_stops_within_the_budget() -> None:
     wire = Wire(lambda _r: httpx.Response(503, json={"message": "down"}))
     fake = FakeTime()
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(wire),
         retry=policy,
         sleep=fake.sleep,
@@ -357,7 +346,7 @@ def test_r5_outage_with_threads_is_bounded_by_the_budget() -> None:
     wire = Wire(lambda _r: httpx.Response(503))
     fake = FakeTime()
     client = ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(wire),
         retry=policy,
         sleep=fake.sleep,

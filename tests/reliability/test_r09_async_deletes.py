@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from _kit.cli import set_cli_env
 from reliability_kit import (
     FakeTime,
     Wire,
@@ -149,14 +150,7 @@ def test_r9_removals_applied_after_the_timeout_are_verified_by_resume(clocked, t
 @pytest.fixture
 def cli_env(clocked, tmp_path, monkeypatch) -> dict[str, Any]:
     handle, _ = clocked
-    creds = handle.credentials
-    monkeypatch.setenv("SHOPGATE_MERCHANT_CODE", creds.merchant_code)
-    monkeypatch.setenv("SHOPGATE_CLIENT_ID", creds.client_id)
-    monkeypatch.setenv("SHOPGATE_CLIENT_SECRET", creds.client_secret.get_secret_value())
-    monkeypatch.setenv("SHOPGATE_USERNAME", creds.username)
-    monkeypatch.setenv("SHOPGATE_PASSWORD", creds.password.get_secret_value())
-    monkeypatch.setenv("SHOPGATE_BASE_URL", creds.base_url)
-    monkeypatch.setenv("SEGWIDGETS_JOURNAL", str(tmp_path / "cli.sqlite3"))
+    set_cli_env(monkeypatch, handle, tmp_path / "cli.sqlite3")
     return {"handle": handle}
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import AuthenticationError
 
 LIFETIME = 2.0
@@ -23,17 +23,6 @@ STEP = 0.02
 THREADS = 8
 CALLS_PER_THREAD = 60
 MAX_LEAD = 3  # calls a thread may run ahead of the slowest unfinished one
-
-
-def make_credentials() -> Credentials:
-    return Credentials(
-        merchant_code="M1",
-        client_id="c",
-        client_secret="s3cr3t",
-        username="u@example.com",
-        password="pw",
-        base_url="https://{service}.shopgate.test",
-    )
 
 
 class ExpiringServer:
@@ -131,7 +120,7 @@ def run_threads(
 
 def make_client(server: ExpiringServer) -> ShopgateClient:
     return ShopgateClient(
-        make_credentials(),
+        fake_credentials(merchant_code="M1"),
         transport=httpx.MockTransport(server),
         clock=server.clock,
         sleep=lambda _s: None,
@@ -187,7 +176,9 @@ def test_r10_refused_credentials_stop_at_the_first_sign_in() -> None:
         return httpx.Response(401, json={"error": "invalid_client"})
 
     client = ShopgateClient(
-        make_credentials(), transport=httpx.MockTransport(handler), sleep=lambda _s: None
+        fake_credentials(merchant_code="M1"),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda _s: None,
     )
     outcomes = run_threads(client, calls_per_thread=15)
     assert len(outcomes) == THREADS * 15
@@ -214,7 +205,9 @@ def test_r10_eight_simultaneous_401s_cost_one_sign_in() -> None:
         return httpx.Response(200, json={"segment": {"code": "vip"}})
 
     client = ShopgateClient(
-        make_credentials(), transport=httpx.MockTransport(handler), max_connections=THREADS
+        fake_credentials(merchant_code="M1"),
+        transport=httpx.MockTransport(handler),
+        max_connections=THREADS,
     )
     client._tokens.current()  # signed in before the threads start: token-1
     with ThreadPoolExecutor(THREADS) as pool:

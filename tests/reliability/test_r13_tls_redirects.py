@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import APIStatusError, InsecureURLError
-
-
-def make_credentials(base_url: str = "https://{service}.shopgate.test") -> Credentials:
-    return Credentials(
-        merchant_code="M1",
-        client_id="c",
-        client_secret="s3cr3t",
-        username="u@example.com",
-        password="pw",
-        base_url=base_url,
-    )
 
 
 class Recorder:
@@ -49,9 +38,9 @@ class Recorder:
 def test_r13_plain_http_to_a_remote_host_is_refused_before_connecting(base_url: str) -> None:
     # Credentials refuse it already ...
     with pytest.raises(InsecureURLError):
-        make_credentials(base_url)
+        fake_credentials(merchant_code="M1", base_url=base_url)
     # ... and the client checks again, should a Credentials object carry it anyway.
-    credentials = make_credentials()
+    credentials = fake_credentials(merchant_code="M1")
     object.__setattr__(credentials, "base_url", base_url)
     recorder = Recorder()
     with pytest.raises(InsecureURLError):
@@ -66,7 +55,10 @@ def test_r13_plain_http_to_a_remote_host_is_refused_before_connecting(base_url: 
 )
 def test_r13_plain_http_to_loopback_is_allowed(base_url: str) -> None:
     recorder = Recorder()
-    client = ShopgateClient(make_credentials(base_url), transport=httpx.MockTransport(recorder))
+    client = ShopgateClient(
+        fake_credentials(merchant_code="M1", base_url=base_url),
+        transport=httpx.MockTransport(recorder),
+    )
     client.get_segment("vip")
     assert len(recorder.seen) == 2
 
@@ -85,7 +77,9 @@ def test_r13_plain_http_to_loopback_is_allowed(base_url: str) -> None:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_r13_redirect_to_another_origin_is_refused(location: str, status: int) -> None:
     recorder = Recorder(httpx.Response(status, headers={"Location": location}))
-    client = ShopgateClient(make_credentials(), transport=httpx.MockTransport(recorder))
+    client = ShopgateClient(
+        fake_credentials(merchant_code="M1"), transport=httpx.MockTransport(recorder)
+    )
     with pytest.raises(InsecureURLError) as info:
         client.get_segment("vip")
     assert "redirected to another host" in str(info.value)
@@ -104,7 +98,9 @@ def test_r13_redirect_on_the_token_endpoint_is_refused() -> None:
         return httpx.Response(307, headers={"Location": "https://evil.example.com/oauth/token"})
 
     seen: list[httpx.Request] = []
-    client = ShopgateClient(make_credentials(), transport=httpx.MockTransport(handler))
+    client = ShopgateClient(
+        fake_credentials(merchant_code="M1"), transport=httpx.MockTransport(handler)
+    )
     with pytest.raises(InsecureURLError):
         client.get_segment("vip")
     assert [r.url.host for r in seen] == ["auth.shopgate.test"]
@@ -114,7 +110,9 @@ def test_r13_same_origin_redirect_is_not_followed_either() -> None:
     recorder = Recorder(
         httpx.Response(302, headers={"Location": "/v1/merchants/M1/segments/elsewhere"})
     )
-    client = ShopgateClient(make_credentials(), transport=httpx.MockTransport(recorder))
+    client = ShopgateClient(
+        fake_credentials(merchant_code="M1"), transport=httpx.MockTransport(recorder)
+    )
     with pytest.raises(APIStatusError) as info:
         client.get_segment("vip")
     assert not isinstance(info.value, InsecureURLError)

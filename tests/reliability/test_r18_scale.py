@@ -24,9 +24,8 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 from reliability_kit import FakeTime, session_for
-
-import segwidgets as sw
 
 N_LIVE = 1_000_000
 CHURN = 100_000
@@ -100,17 +99,6 @@ class SegmentServer(httpx.BaseTransport):
         )
 
 
-def credentials() -> sw.Credentials:
-    return sw.Credentials(
-        merchant_code="BIG",
-        client_id="c",
-        client_secret="s",
-        username="u@example.com",
-        password="p",
-        base_url="https://{service}.shopgate.test",
-    )
-
-
 def scenario(workdir: str) -> dict[str, object]:
     """The whole figure, in a fresh process so its peak memory can be read on its own."""
     live = [member_id(n) for n in range(N_LIVE)]
@@ -118,7 +106,7 @@ def scenario(workdir: str) -> dict[str, object]:
     server = SegmentServer(live)
     facts: dict[str, object] = {}
     with session_for(
-        credentials(),
+        fake_credentials(merchant_code="BIG"),
         Path(workdir) / "j.sqlite3",
         transport=server,
         batch_size=BATCH,
@@ -143,12 +131,12 @@ def scenario(workdir: str) -> dict[str, object]:
 @pytest.mark.slow
 def test_r18_million_by_million_with_ten_percent_churn(tmp_path) -> None:
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import test_r18_scale as t; "
-        "print(json.dumps(t.scenario(sys.argv[2])))"
+        "import json, sys; sys.path[:0] = sys.argv[1:3]; import test_r18_scale as t; "
+        "print(json.dumps(t.scenario(sys.argv[3])))"
     )
-    here = str(Path(__file__).parent)
+    here = Path(__file__).parent  # this module, and tests/ for the shared _kit
     done = subprocess.run(
-        [sys.executable, "-c", code, here, str(tmp_path)],
+        [sys.executable, "-c", code, str(here), str(here.parent), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -177,7 +165,7 @@ def retained_after_push(tmp_path, refuse: int, n: int) -> tuple[int, int]:
     desired = [member_id(i) for i in range(n // 2, n + n // 2)]
     server = SegmentServer(live, refuse=refuse)
     session = session_for(
-        credentials(),
+        fake_credentials(merchant_code="BIG"),
         tmp_path / f"j{refuse}.sqlite3",
         time=FakeTime(keep=False),
         transport=server,

@@ -14,7 +14,8 @@ import signal
 import subprocess
 
 import pytest
-from process_kit import Received, cli, cli_env, start_cli, wait_for, write_ids, writes_answered
+from _kit.cli import cli, cli_env, start_cli, wait_for, write_ids
+from _kit.writes import Received, member_writes
 from reliability_kit import make_segment, registered_ids
 
 from segwidgets._journal import Journal
@@ -55,7 +56,9 @@ def test_r23_sigkill_at_concurrency_8_then_resume_sends_no_accepted_removal_agai
     )
     try:
         wait_for(
-            lambda: writes_answered(big_sandbox) >= kill_after or sync.poll() is not None,
+            lambda: (
+                member_writes(big_sandbox, answered=True) >= kill_after or sync.poll() is not None
+            ),
             timeout=40,
             what="the sync's first answered writes",
         )

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from process_kit import cli, cli_env, start_cli, wait_for, write_ids, writes_answered
+from _kit.cli import cli, cli_env, start_cli, wait_for, write_ids
+from _kit.writes import member_writes
 from reliability_kit import make_segment, registered_ids
 
 N_LIVE, N_NEW, BATCH, CONCURRENCY = 100, 900, 30, 2
@@ -55,7 +56,7 @@ def test_r24_journal_lost_mid_run_stops_the_run(big_sandbox, tmp_path, damage: s
     sync = start_cli(args, env, tmp_path)
     try:
         wait_for(
-            lambda: writes_answered(big_sandbox) >= 3 or sync.poll() is not None,
+            lambda: member_writes(big_sandbox, answered=True) >= 3 or sync.poll() is not None,
             timeout=40,
             what="the first writes",
         )
@@ -65,7 +66,7 @@ def test_r24_journal_lost_mid_run_stops_the_run(big_sandbox, tmp_path, damage: s
                 Path(f"{journal}{suffix}").unlink(missing_ok=True)
         else:
             os.truncate(journal, 0)
-        at_damage = writes_answered(big_sandbox)
+        at_damage = member_writes(big_sandbox, answered=True)
         stdout, stderr = sync.communicate(timeout=60)
     finally:
         if sync.poll() is None:
@@ -77,8 +78,8 @@ def test_r24_journal_lost_mid_run_stops_the_run(big_sandbox, tmp_path, damage: s
     reason = "was deleted during the run" if damage == "deleted" else "became empty"
     assert reason in stdout + stderr
     # The writes in flight finished; at most one more wave went out, then nothing.
-    assert writes_answered(big_sandbox) <= at_damage + 2 * CONCURRENCY
-    assert writes_answered(big_sandbox) < N_BATCHES
+    assert member_writes(big_sandbox, answered=True) <= at_damage + 2 * CONCURRENCY
+    assert member_writes(big_sandbox, answered=True) < N_BATCHES
 
     if damage == "emptied":
         # The run's own process may have written pages back on exit: make it plainly empty.
@@ -103,7 +104,7 @@ def test_r24_locked_journal_gives_up_in_seconds_and_leaves_no_run_running(
     holder = None
     try:
         wait_for(
-            lambda: writes_answered(big_sandbox) >= 3 or sync.poll() is not None,
+            lambda: member_writes(big_sandbox, answered=True) >= 3 or sync.poll() is not None,
             timeout=40,
             what="the first writes",
         )
@@ -126,7 +127,7 @@ def test_r24_locked_journal_gives_up_in_seconds_and_leaves_no_run_running(
     assert "stayed locked by another process for 2 s" in stderr
     assert "OperationalError" not in stderr
     assert waited < 12
-    assert writes_answered(big_sandbox) < N_BATCHES
+    assert member_writes(big_sandbox, answered=True) < N_BATCHES
 
     history = _history(env, tmp_path)
     assert history.returncode == 0, history.stderr
@@ -166,4 +167,4 @@ def test_r24_locked_journal_before_the_run_sends_nothing(big_sandbox, tmp_path) 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "stayed locked by another process for 1 s" in done.stderr
     assert took < 20
-    assert writes_answered(big_sandbox) == 0
+    assert member_writes(big_sandbox, answered=True) == 0

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from _kit.cli import set_cli_env
 
 from segwidgets.cli import main
 
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
-    creds = sandbox.credentials
-    monkeypatch.setenv("SHOPGATE_MERCHANT_CODE", creds.merchant_code)
-    monkeypatch.setenv("SHOPGATE_CLIENT_ID", creds.client_id)
-    monkeypatch.setenv("SHOPGATE_CLIENT_SECRET", creds.client_secret.get_secret_value())
-    monkeypatch.setenv("SHOPGATE_USERNAME", creds.username)
-    monkeypatch.setenv("SHOPGATE_PASSWORD", creds.password.get_secret_value())
-    monkeypatch.setenv("SHOPGATE_BASE_URL", creds.base_url)
-    monkeypatch.setenv("SEGWIDGETS_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    set_cli_env(monkeypatch, sandbox, tmp_path / "journal.sqlite3")
     return sandbox
 
 

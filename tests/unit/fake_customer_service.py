@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from _kit.credentials import fake_client
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 
 __all__ = ["FakeCustomerService", "customer"]
 
@@ -70,17 +70,7 @@ class FakeCustomerService:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, **kwargs: Any) -> ShopgateClient:
-        credentials = Credentials(
-            merchant_code="M42",
-            client_id="client-1",
-            client_secret="secret-1",
-            username="api.user@example.com",
-            password="password-1",
-            base_url="https://{service}.shopgate.test",
-        )
-        return ShopgateClient(
-            credentials, transport=httpx.MockTransport(self), sleep=lambda _s: None, **kwargs
-        )
+        return fake_client(self, **kwargs)
 
     # -- what was asked -----------------------------------------------------------------------
 

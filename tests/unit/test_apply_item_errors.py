@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 import segwidgets as sw
 from segwidgets._errors import TornReadError
@@ -107,16 +108,8 @@ def make_session(tmp_path: Path) -> Iterator[Callable[[FakeShop], sw.SegmentSess
 
     def make(shop: FakeShop) -> sw.SegmentSession:
         clock = Clock()
-        credentials = sw.Credentials(
-            merchant_code="M42",
-            client_id="client-1",
-            client_secret="cs-canary",
-            username="api.user@example.com",
-            password="pw-canary",
-            base_url="https://{service}.shopgate.test",
-        )
         session = sw.SegmentSession(
-            credentials,
+            fake_credentials(),
             journal=tmp_path / f"j{len(opened)}.sqlite3",
             transport=httpx.MockTransport(shop),
             sleep=clock.sleep,

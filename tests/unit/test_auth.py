@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._auth import (
     Token,
@@ -28,13 +29,8 @@ TOKEN = "tok-canary-55e1"
 
 
 def make_credentials() -> Credentials:
-    return Credentials(
-        merchant_code="M42",
-        client_id="client-1",
-        client_secret=SECRET,
-        username="api.user@example.com",
-        password=PASSWORD,
-        base_url="http://127.0.0.1:8765/{service}",
+    return fake_credentials(
+        client_secret=SECRET, password=PASSWORD, base_url="http://127.0.0.1:8765/{service}"
     )
 
 

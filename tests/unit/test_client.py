@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._client import ClientStats, CustomerPage, MemberPage, ShopgateClient
 from segwidgets._config import Credentials
@@ -45,14 +46,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def make_credentials(base_url: str = BASE) -> Credentials:
-    return Credentials(
-        merchant_code="M42",
-        client_id="client-1",
-        client_secret=SECRET,
-        username="api.user@example.com",
-        password=PASSWORD,
-        base_url=base_url,
-    )
+    return fake_credentials(client_secret=SECRET, password=PASSWORD, base_url=base_url)
 
 
 class Fake:

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_client, grant_tokens
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import BadRequestError, PagingError
 from segwidgets._item_errors import ItemError
 from segwidgets._traits import ServerTraits
@@ -21,31 +21,20 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class Recorder:
+    """Keeps every request but the token requests (granted), each answered by ``api``."""
+
     def __init__(self, api: Handler) -> None:
         self.api = api
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
         self.requests.append(request)
         return self.api(request)
 
 
 def make_client(api: Handler, **kwargs: Any) -> tuple[ShopgateClient, Recorder, None]:
-    credentials = Credentials(
-        merchant_code="M42",
-        client_id="client-1",
-        client_secret="cs-canary",
-        username="api.user@example.com",
-        password="pw-canary",
-        base_url="https://{service}.shopgate.test",
-    )
     fake = Recorder(api)
-    client = ShopgateClient(
-        credentials, transport=httpx.MockTransport(fake), sleep=lambda _s: None, **kwargs
-    )
-    return client, fake, None
+    return fake_client(grant_tokens(fake), **kwargs), fake, None
 
 
 LIMIT_BODY = {

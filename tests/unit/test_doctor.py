@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_client
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._doctor import DoctorReport, Finding, run_doctor
 from segwidgets._errors import APIConnectionError
 from segwidgets._journal import Journal
@@ -117,15 +117,7 @@ class FakeShopgate:
 
 
 def _client(fake: FakeShopgate) -> ShopgateClient:
-    creds = Credentials(
-        merchant_code="M42",
-        client_id="id",
-        client_secret="secret",
-        username="api@example.com",
-        password="pw",
-        base_url="https://{service}.shopgate.test",
-    )
-    return ShopgateClient(creds, transport=httpx.MockTransport(fake), sleep=lambda _: None)
+    return fake_client(fake)
 
 
 def _run(**script: str) -> tuple[DoctorReport, FakeShopgate]:

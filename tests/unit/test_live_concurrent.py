@@ -10,24 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import fake_client
 
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import TornReadError
 from segwidgets._live import read_live
 
 PAGE = 100
-
-
-def credentials() -> Credentials:
-    return Credentials(
-        merchant_code="M42",
-        client_id="client-1",
-        client_secret="cs-canary",
-        username="api.user@example.com",
-        password="pw-canary",
-        base_url="https://{service}.shopgate.test",
-    )
 
 
 def members(n: int, *, prefix: str = "c", kind: str = "customer") -> list[dict[str, Any]]:
@@ -120,8 +109,7 @@ class FakeSegment:
 
 
 def client_for(fake: Any, **kwargs: Any) -> ShopgateClient:
-    kwargs.setdefault("sleep", lambda _s: None)
-    return ShopgateClient(credentials(), transport=httpx.MockTransport(fake), **kwargs)
+    return fake_client(fake, **kwargs)
 
 
 # -- reads ---------------------------------------------------------------------------------------

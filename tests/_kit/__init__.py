@@ -1,0 +1,7 @@
+"""Helpers shared by every test tier (importable as ``_kit``: ``tests/`` is on the path of
+every test through ``tests/conftest.py``).
+
+- ``credentials``: the one credentials factory for fake servers, and a client on one.
+- ``writes``: counting the member writes a sandbox answered or received.
+- ``cli``: running ``segwidgets`` as a real process against a sandbox.
+"""

@@ -1,0 +1,73 @@
+"""Credentials for fake Shopgates, and a client on a fake transport.
+
+The secret and the password are canaries: tests that check no secret leaks look for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from segwidgets._client import ShopgateClient
+from segwidgets._config import Credentials
+
+__all__ = [
+    "BASE_URL",
+    "CLIENT_SECRET",
+    "PASSWORD",
+    "TOKEN_PATH",
+    "fake_client",
+    "fake_credentials",
+    "grant_tokens",
+]
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+BASE_URL = "https://{service}.shopgate.test"
+CLIENT_SECRET = "cs-canary"
+PASSWORD = "pw-canary"
+TOKEN_PATH = "/oauth/token"
+
+
+def fake_credentials(
+    *,
+    merchant_code: str = "M42",
+    client_id: str = "client-1",
+    client_secret: str = CLIENT_SECRET,
+    username: str = "api.user@example.com",
+    password: str = PASSWORD,
+    base_url: str = BASE_URL,
+) -> Credentials:
+    """Credentials of a merchant on a fake server (``base_url`` on the ``.test`` domain)."""
+    return Credentials(
+        merchant_code=merchant_code,
+        client_id=client_id,
+        client_secret=client_secret,
+        username=username,
+        password=password,
+        base_url=base_url,
+    )
+
+
+def grant_tokens(api: Handler) -> Handler:
+    """A handler that grants every token request and hands every other request to ``api``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return api(request)
+
+    return handler
+
+
+def fake_client(
+    handler: Handler, *, credentials: Credentials | None = None, **kwargs: Any
+) -> ShopgateClient:
+    """A client whose requests go to ``handler`` (it answers the token requests too; wrap
+    it in ``grant_tokens`` if it should not), never sleeping unless ``sleep`` is given."""
+    kwargs.setdefault("sleep", lambda _seconds: None)
+    return ShopgateClient(
+        credentials or fake_credentials(), transport=httpx.MockTransport(handler), **kwargs
+    )
