@@ -34,12 +34,29 @@ from ._report import Check, TargetResult
 from ._server import SandboxProcess
 from ._sizes import Sizes
 
-__all__ = ["run_push", "run_push_faults", "sdk_push"]
+__all__ = ["run_push", "run_push_faults", "sdk_push", "sign_in"]
 
 _ENGINE = "push-engine"
 _SDK = "push-sdk"
 _FAULTY = "push-faults"
 _MAX_RESUMES = 5
+
+
+def sign_in(http: httpx.Client, creds: Any) -> str:
+    """An access token by the password grant, as Shopgate's SDK signs in."""
+    answer = http.post(
+        creds.token_url,
+        auth=(creds.client_id, creds.client_secret.get_secret_value()),
+        data={
+            "grant_type": "password",
+            "username": creds.username,
+            "password": creds.password.get_secret_value(),
+            "tenantType": "merchant",
+            "tenantId": creds.merchant_code,
+        },
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
 
 
 def sdk_push(
@@ -55,19 +72,7 @@ def sdk_push(
     base = creds.service_url("segmentation")
     url = f"{base}/segments/{code}/members"
     with httpx.Client(trust_env=False, timeout=60) as http:
-        token = http.post(
-            creds.token_url,
-            auth=(creds.client_id, creds.client_secret.get_secret_value()),
-            data={
-                "grant_type": "password",
-                "username": creds.username,
-                "password": creds.password.get_secret_value(),
-                "tenantType": "merchant",
-                "tenantId": creds.merchant_code,
-            },
-        )
-        token.raise_for_status()
-        headers = {"Authorization": "Bearer " + token.json()["access_token"]}
+        headers = {"Authorization": "Bearer " + sign_in(http, creds)}
         batches = [
             ("DELETE", removes[i : i + batch_size]) for i in range(0, len(removes), batch_size)
         ]

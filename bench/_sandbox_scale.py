@@ -19,6 +19,7 @@ import psutil
 
 from segwidgets import sandbox
 
+from ._push import sign_in
 from ._report import Check, TargetResult
 from ._sizes import Sizes
 
@@ -32,22 +33,6 @@ _LOOKUP_LIMIT = 3.0
 
 def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
-
-
-def _token(http: httpx.Client, creds: Any) -> str:
-    answer = http.post(
-        creds.token_url,
-        auth=(creds.client_id, creds.client_secret.get_secret_value()),
-        data={
-            "grant_type": "password",
-            "username": creds.username,
-            "password": creds.password.get_secret_value(),
-            "tenantType": "merchant",
-            "tenantId": creds.merchant_code,
-        },
-    )
-    answer.raise_for_status()
-    return str(answer.json()["access_token"])
 
 
 def _walk(http: httpx.Client, url: str) -> tuple[int, int]:
@@ -93,7 +78,7 @@ def run_sandbox_scale(sizes: Sizes) -> TargetResult:
         numbers["fill_rss_growth"] = _rss() - base
         creds = handle.credentials
         with httpx.Client(timeout=60) as http:
-            http.headers["Authorization"] = f"Bearer {_token(http, creds)}"
+            http.headers["Authorization"] = f"Bearer {sign_in(http, creds)}"
             url = creds.service_url("segmentation") + "/segments/everyone/members"
             start = time.perf_counter()
             walked, requests = _walk(http, url)

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["cli", "cli_env", "set_cli_env", "start_cli", "wait_for", "write_ids"]
+__all__ = ["cli", "cli_env", "run_cli", "set_cli_env", "start_cli", "wait_for", "write_ids"]
 
 
 def cli_env(sandbox: Any, journal: Path | None = None) -> dict[str, str]:
@@ -54,6 +54,16 @@ def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Pop
     """Start a command with its output captured as text."""
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], *, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, its output captured as text (the exit code is the
+    caller's to check)."""
+    return subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
     )
 
 

@@ -260,16 +260,6 @@ def session_for(
     )
 
 
-def write_requests(state: dict[str, Any]) -> int:
-    """Member writes the sandbox saw, whatever their outcome."""
-    requests = state.get("requests", {})
-    return sum(
-        sum(by_status.values())
-        for name, by_status in requests.items()
-        if name.endswith("/segments/{code}/members") and name.split()[0] in {"POST", "DELETE"}
-    )
-
-
 class LogCapture(logging.Handler):
     """Every record of every logger, formatted with its arguments, at any level."""
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 
 import polars as pl
-from _kit.cli import cli, cli_env, start_cli, wait_for, write_ids
+from _kit.cli import cli, cli_env, run_cli, start_cli, wait_for, write_ids
 from _kit.writes import member_writes
 
 
@@ -46,13 +45,6 @@ def test_sigint_mid_push_exits_130_and_names_the_run(sandbox, tmp_path) -> None:
     assert not set(ids) <= sandbox.member_ids("vip")
 
     sandbox.configure(latency=0.0)
-    done = subprocess.run(
-        cli("resume", match.group(1)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(cli("resume", match.group(1)), env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(ids) <= sandbox.member_ids("vip")

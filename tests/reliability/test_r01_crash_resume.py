@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-from _kit.cli import cli, cli_env
+from _kit.cli import cli, cli_env, run_cli, start_cli
 from _kit.writes import Received, member_writes
 from reliability_kit import Crash, Exchange, Wire, make_segment, registered_ids, session_for
 
@@ -243,9 +242,7 @@ def test_r1_sigkill_after_k_batches_then_cli_resume(
     sync += ["--batch-size", str(BATCH), "--concurrency", str(concurrency)]
     sync += ["--verify-timeout", "10"]
     received = Received(big_sandbox, monkeypatch)
-    process = subprocess.Popen(
-        sync, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
-    )
+    process = start_cli(sync, env, tmp_path)
     try:
         deadline = time.monotonic() + 120
         while member_writes(big_sandbox, answered=True) < k:
@@ -266,14 +263,7 @@ def test_r1_sigkill_after_k_batches_then_cli_resume(
     assert k - concurrency <= confirmed.height <= k + concurrency
     assert confirmed.height < N_BATCHES
 
-    done = subprocess.run(
-        cli("resume", run_id, "--verify-timeout", "10"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli(cli("resume", run_id, "--verify-timeout", "10"), env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"run {run_id}: verified" in done.stdout
     assert big_sandbox.member_ids(code) == set(desired)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import pytest
-from _kit.cli import cli, cli_env, start_cli, wait_for, write_ids
+from _kit.cli import cli, cli_env, run_cli, start_cli, wait_for, write_ids
 from _kit.writes import Received, member_writes
 from reliability_kit import make_segment, registered_ids
 
@@ -78,14 +77,7 @@ def test_r23_sigkill_at_concurrency_8_then_resume_sends_no_accepted_removal_agai
     assert sending, "the kill came when no removal was in flight"
     big_sandbox.configure(latency=0.0)
 
-    done = subprocess.run(
-        cli("resume", run_id, *options),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(cli("resume", run_id, *options), env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"run {run_id}: verified" in done.stdout
     assert big_sandbox.member_ids(code) == set(desired)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _kit.cli import cli, cli_env, start_cli, wait_for, write_ids
+from _kit.cli import cli, cli_env, run_cli, start_cli, wait_for, write_ids
 from _kit.writes import member_writes
 from reliability_kit import make_segment, registered_ids
 
@@ -37,15 +37,7 @@ def _setup(sandbox, tmp_path: Path, code: str) -> tuple[list[str], dict[str, str
 
 
 def _history(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli("history"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+    return run_cli(cli("history"), env, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "emptied"])
@@ -134,9 +126,7 @@ def test_r24_locked_journal_gives_up_in_seconds_and_leaves_no_run_running(
     assert " running " not in history.stdout
     assert "interrupted" in history.stdout
     run_id = history.stdout.split()[0]
-    done = subprocess.run(
-        cli("resume", run_id), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_cli(cli("resume", run_id), env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert big_sandbox.member_ids(code) == set(desired)
 
@@ -151,15 +141,7 @@ def test_r24_locked_journal_before_the_run_sends_nothing(big_sandbox, tmp_path) 
     holder.execute("BEGIN IMMEDIATE")
     try:
         started = time.monotonic()
-        done = subprocess.run(
-            [*args, "--journal-timeout", "1"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=tmp_path,
-        )
+        done = run_cli([*args, "--journal-timeout", "1"], env, cwd=tmp_path)
         took = time.monotonic() - started
     finally:
         holder.execute("ROLLBACK")

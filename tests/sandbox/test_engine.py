@@ -7,6 +7,7 @@ import threading
 import httpx
 import polars as pl
 import pytest
+from _kit.writes import member_writes
 
 import segwidgets as sw
 from segwidgets._progress import ProgressEvent
@@ -34,27 +35,6 @@ def registered(session: sw.SegmentSession, n: int) -> pl.DataFrame:
     return unique.head(n)
 
 
-def write_count(sandbox) -> int:
-    """POST/DELETE member requests the sandbox has seen."""
-    state = sandbox.state()
-    total = 0
-    for key, count in _route_counts(state).items():
-        if ("POST" in key or "DELETE" in key) and "members" in key and "addByFilter" not in key:
-            total += count
-    return total
-
-
-def _route_counts(state: dict) -> dict[str, int]:
-    counters = state.get("requests") or state.get("counters") or {}
-    out: dict[str, int] = {}
-    for key, value in counters.items():
-        if isinstance(value, dict):
-            out[key] = sum(v for v in value.values() if isinstance(v, int))
-        elif isinstance(value, int):
-            out[key] = value
-    return out
-
-
 def test_full_sync_is_verified_and_converges(session, sandbox) -> None:
     session.create_segment("spring", "Spring promo")
     people = registered(session, 40)
@@ -71,9 +51,9 @@ def test_full_sync_is_verified_and_converges(session, sandbox) -> None:
     # a second plan from the same input is empty, and applying it sends no write
     again = session.plan("spring", resolution)
     assert again.is_empty()
-    writes = write_count(sandbox)
+    writes = member_writes(sandbox)
     assert session.apply(again).status == "verified"
-    assert write_count(sandbox) == writes
+    assert member_writes(sandbox) == writes
     history = session.history("spring")
     assert history.height == 2
     assert history["status"].to_list() == ["verified", "verified"]
@@ -110,11 +90,11 @@ def test_stale_plan_is_refused_with_zero_writes(session, sandbox) -> None:
     session.apply(session.plan("s3", ids[:5]))
     plan = session.plan("s3", ids)
     session.client.add_members("s3", [ids[9]])  # someone else changes the segment
-    writes = write_count(sandbox)
+    writes = member_writes(sandbox)
     with pytest.raises(sw.StalePlanError, match="changed since this plan was made") as info:
         session.apply(plan)
     assert info.value.n_added_since == 1
-    assert write_count(sandbox) == writes
+    assert member_writes(sandbox) == writes
 
 
 def test_plan_for_another_segment_or_merchant_is_refused(session, sandbox, tmp_path) -> None:
@@ -147,12 +127,12 @@ def test_dynamic_segment_is_not_editable(session) -> None:
 def test_dry_run_sends_no_write(session, sandbox) -> None:
     session.create_segment("s5", "S5")
     plan = session.plan("s5", registered(session, 25)["customer_id"].to_list())
-    writes = write_count(sandbox)
+    writes = member_writes(sandbox)
     result = session.apply(plan, dry_run=True)
     assert result.status == "dry_run"
     assert result.requests is not None
     assert result.requests["n_members"].sum() == 25
-    assert write_count(sandbox) == writes
+    assert member_writes(sandbox) == writes
     assert sandbox.member_ids("s5") == set()
 
 
@@ -243,12 +223,12 @@ def test_progress_and_cancel_then_resume(session, sandbox) -> None:
     assert result.n_pending == 50 - result.n_added
     assert events
     assert events[-1].members_total == 50
-    sent_before = write_count(sandbox)
+    sent_before = member_writes(sandbox)
     resumed = s2.resume(result.run_id)
     assert resumed.status == "verified"
     assert sandbox.member_ids("s11") == set(ids)
     # only the missing batches were sent: (50 - already added) / 5
-    assert write_count(sandbox) - sent_before == (50 - result.n_added) // 5
+    assert member_writes(sandbox) - sent_before == (50 - result.n_added) // 5
     s2.close()
 
 
@@ -291,14 +271,14 @@ def test_crash_then_resume_in_a_fresh_session(sandbox, tmp_path, applied: bool) 
     crashing.close()
     with sw.SegmentSession(sandbox.credentials, journal=journal) as reader:
         run_id = reader.history("s12")["run_id"][0]
-    sent_before = write_count(sandbox)
+    sent_before = member_writes(sandbox)
     with sw.SegmentSession(sandbox.credentials, journal=journal, batch_size=5) as fresh:
         assert fresh.history("s12")["status"][0] == "interrupted"
         result = fresh.resume(run_id)
         assert result.status == "verified"
     assert sandbox.member_ids("s12") == set(ids)
     # confirmed batches are never re-sent
-    assert write_count(sandbox) - sent_before == (40 - 15 - (5 if applied else 0)) // 5
+    assert member_writes(sandbox) - sent_before == (40 - 15 - (5 if applied else 0)) // 5
 
 
 def test_undo_restores_the_segment(session, sandbox) -> None:
@@ -386,10 +366,10 @@ def test_unverified_push_keeps_what_the_session_learned(sandbox, tmp_path) -> No
         assert result.n_verified == 0
         assert result.n_added == 15
         assert s.batch_size <= 7  # learned from the 413s of the unverified push
-        writes = write_count(sandbox)
+        writes = member_writes(sandbox)
         follow_up = s.apply(s.plan("s16", ids))
         assert follow_up.status == "verified"
         # the second push starts at the learned size: no batch is refused as too large again
         learned = s.batch_size
-        assert write_count(sandbox) - writes == -(-15 // learned)
+        assert member_writes(sandbox) - writes == -(-15 // learned)
         assert sandbox.member_ids("s16") == set(ids)
