@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from _kit.credentials import fake_credentials
+from _kit.credentials import fake_client, fake_credentials, grant_tokens
 
 from segwidgets._client import ShopgateClient
 from segwidgets._errors import RateLimitError, ServerError
@@ -141,15 +141,9 @@ def test_r3_retry_after_above_the_cap_waits_the_cap() -> None:
     answers = iter([httpx.Response(429, headers={"Retry-After": "120"}), httpx.Response(201)])
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json={"access_token": "t"})
         return next(answers)
 
-    client = ShopgateClient(
-        fake_credentials(merchant_code="M1"),
-        transport=httpx.MockTransport(handler),
-        sleep=sleeps.append,
-    )
+    client = fake_client(grant_tokens(handler), sleep=sleeps.append)
     client.add_members("vip", ["1"])
     assert sleeps == [POLICY.retry_after_max]
 
@@ -158,17 +152,10 @@ def test_r3_server_paced_rate_limits_do_not_drain_the_budget() -> None:
     """429 with Retry-After is paced by the server: bounded per request, not by the budget."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json={"access_token": "t"})
         return httpx.Response(429, headers={"Retry-After": "1"})
 
     policy = RetryPolicy(budget_capacity=3)
-    client = ShopgateClient(
-        fake_credentials(merchant_code="M1"),
-        transport=httpx.MockTransport(handler),
-        sleep=lambda _s: None,
-        retry=policy,
-    )
+    client = fake_client(grant_tokens(handler), retry=policy)
     for _ in range(4):
         with pytest.raises(RateLimitError):
             client.get_segment("vip")
@@ -178,17 +165,10 @@ def test_r3_server_paced_rate_limits_do_not_drain_the_budget() -> None:
 
 def test_r3_rate_limits_without_retry_after_spend_the_budget() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json={"access_token": "t"})
         return httpx.Response(429)
 
     policy = RetryPolicy(budget_capacity=3)
-    client = ShopgateClient(
-        fake_credentials(merchant_code="M1"),
-        transport=httpx.MockTransport(handler),
-        sleep=lambda _s: None,
-        retry=policy,
-    )
+    client = fake_client(grant_tokens(handler), retry=policy)
     for _ in range(4):
         with pytest.raises(RateLimitError):
             client.get_segment("vip")
