@@ -553,8 +553,8 @@ class Pusher:
             run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
-            # pass would walk them all (~10 ms per 100,000 ids) in the middle of the first
-            # wave of batches. Run it now, before anything is sent.
+            # pass would walk them all in the middle of the first wave of batches. Run it
+            # now, before anything is sent.
             gc.collect(1)
             return run.execute(planned=planned, start=start, before=before, timings=timings)
 

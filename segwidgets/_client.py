@@ -785,7 +785,7 @@ class ShopgateClient:
         check_url_is_safe(call.url)
         try:
             # Most calls are answered at the first attempt: sent without setting up a retry
-            # loop (about a tenth of a millisecond of CPU per call, on every page and batch).
+            # loop, whose cost would be paid on every page and batch.
             return self._attempt(call)
         except _SendAgain as again:
             self._sleep(again.wait)

@@ -566,11 +566,11 @@ def _membership(
     """Per live id whether it is desired, and per desired id whether it is live.
 
     The hashes are joined lazily: in polars 2 ``collect`` runs the streaming engine, whose
-    hash join takes half the time of the eager join or less (older versions run the same
-    in-memory join as eager). Its pairs come in no particular order, which the scatters do
-    not mind; the gathers do on ids in many chunks (an Arrow file's record batches: 15x
-    slower), so the ids are made one chunk first (the string views are copied, not the
-    strings), and only while needed.
+    hash join is faster than the eager join (older versions run the same in-memory join as
+    eager; "Plan internals" in docs/benchmarks.md). Its pairs come in no particular order,
+    which the scatters do not mind; the gathers do on ids in many chunks (an Arrow file's
+    record batches are much slower to gather from), so the ids are made one chunk first
+    (the string views are copied, not the strings), and only while needed.
     """
     live_side = pl.LazyFrame({"h": live_hash}).with_row_index("li")
     desired_side = pl.LazyFrame({"h": desired_hash}).with_row_index("di")

@@ -1,8 +1,8 @@
 """Many 64-bit integers at once: packed side by side into one Python ``int``.
 
 Every member id the sandbox reads or writes goes through a 64-bit mix (see ``_seed``): a
-batch of 1,000 ids costs 2,000 mixes, about a millisecond of pure Python, more than the
-rest of the request. Packed into 128-bit *lanes* of one big integer, a whole batch goes
+batch of 1,000 ids costs 2,000 mixes, which in pure Python cost more than the rest of the
+request. Packed into 128-bit *lanes* of one big integer, a whole batch goes
 through each step of the mix in a single C-level big-integer operation.
 
 A lane holds its value in its low 64 bits and zeros above, so that the steps of a mix never
@@ -50,7 +50,7 @@ class Lanes:
         return list(self._struct.unpack(packed.to_bytes(16 * self.n, "big")))
 
 
-@lru_cache(maxsize=16)  # batches and pages come in a few sizes; a layout of 4096 is ~0.3 MB
+@lru_cache(maxsize=16)  # batches and pages come in a few sizes
 def lanes(n: int) -> Lanes:
     """The (cached) layout of ``n`` lanes, ``1 <= n <= CHUNK``."""
     if not 1 <= n <= CHUNK:

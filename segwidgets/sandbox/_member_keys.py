@@ -1,14 +1,14 @@
 """``MemberKeys``: the members of one segment, cheap to change in batches and to page.
 
 A segment's members are 64-bit member keys (the first 64 bits of a customer id, so key
-order is id order). Member writes come as batches of up to 1,000 keys and must cost a few
-hundred nanoseconds per key; pages want the keys in order, ``O(log n + page)`` each.
+order is id order). Member writes come as batches of up to 1,000 keys and must stay cheap
+per key (the benchmarks send them by the thousand); pages want the keys in order, ``O(log n + page)`` each.
 
 So the keys live twice: in a ``set``, which answers membership and takes a batch of
 changes in one C-level set operation, and in a ``SortedList``, which serves pages.
 Changes reach the sorted view only when a read needs order; until then a write only
-remembers which keys it touched. Catching up costs a few microseconds per touched key, or
-one ``O(n)`` rebuild when that is cheaper, and nothing when nothing changed: a walk over
+remembers which keys it touched. Catching up costs one sorted insert or removal per touched
+key, or one ``O(n)`` rebuild when that is cheaper, and nothing when nothing changed: a walk over
 an unchanging segment pays only for its pages, and a push that reads nothing back never
 sorts.
 """

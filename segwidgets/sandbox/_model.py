@@ -1118,7 +1118,7 @@ def _well_formed_ids(items: list[Any]) -> list[str] | None:
     or ``None`` (then ``_shape_errors`` names the items that are not).
 
     The fast path of every member write: exact type tests (JSON gives plain ``dict`` and
-    ``str``) cost a third of ``_shape_errors``'s ``isinstance``/``Mapping`` checks.
+    ``str``) are cheaper than ``_shape_errors``'s ``isinstance``/``Mapping`` checks.
     """
     for item in items:
         if type(item) is not dict or len(item) != 2 or item.get("type") != "customer":

@@ -1,8 +1,7 @@
 """Serve a ``SandboxApp`` with uvicorn in a daemon thread (notebooks, tests, the CLI).
 
 The listening socket is bound before the thread starts, so port 0 (a free port) is known
-at once, and ``start()`` returns as soon as uvicorn accepts connections (a few
-milliseconds). Requests are served concurrently on the thread's event loop.
+at once, and ``start()`` returns as soon as uvicorn accepts connections. Requests are served concurrently on the thread's event loop.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ class ServerThread:
     def __init__(self, app: SandboxApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it
-        # every answer on a kept-alive connection waits ~40 ms for a delayed ACK.
+        # every answer on a kept-alive connection waits for the client's delayed ACK.
         self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -39,8 +38,8 @@ class ServerThread:
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             app,
-            # httptools' C parser: about half the server CPU per request of h11's pure
-            # Python one (a small GET: 0.35 instead of 0.65 ms).
+            # httptools' C parser spends less server CPU per request than h11's pure Python
+            # one, so the benchmarks measure the client (docs/benchmarks.md, "Sandbox").
             http="httptools",
             loop="asyncio",
             lifespan="off",
