@@ -18,6 +18,7 @@ __all__ = [
     "CLIENT_SECRET",
     "PASSWORD",
     "TOKEN_PATH",
+    "USERNAME",
     "fake_client",
     "fake_credentials",
     "grant_tokens",
@@ -28,27 +29,24 @@ Handler = Callable[[httpx.Request], httpx.Response]
 BASE_URL = "https://{service}.shopgate.test"
 CLIENT_SECRET = "cs-canary"
 PASSWORD = "pw-canary"
+USERNAME = "api.user@example.com"
 TOKEN_PATH = "/oauth/token"
 
+_DEFAULTS: dict[str, Any] = {
+    "merchant_code": "M42",
+    "client_id": "client-1",
+    "client_secret": CLIENT_SECRET,
+    "username": USERNAME,
+    "password": PASSWORD,
+    "base_url": BASE_URL,
+}
 
-def fake_credentials(
-    *,
-    merchant_code: str = "M42",
-    client_id: str = "client-1",
-    client_secret: str = CLIENT_SECRET,
-    username: str = "api.user@example.com",
-    password: str = PASSWORD,
-    base_url: str = BASE_URL,
-) -> Credentials:
-    """Credentials of a merchant on a fake server (``base_url`` on the ``.test`` domain)."""
-    return Credentials(
-        merchant_code=merchant_code,
-        client_id=client_id,
-        client_secret=client_secret,
-        username=username,
-        password=password,
-        base_url=base_url,
-    )
+
+def fake_credentials(**overrides: Any) -> Credentials:
+    """Credentials of merchant ``M42`` on a fake server (``base_url`` on the ``.test``
+    domain); any field of ``Credentials`` can be given (``base_url=None``: the host that
+    ``env`` names), valid or not, to test the checks."""
+    return Credentials(**(_DEFAULTS | overrides))
 
 
 def grant_tokens(api: Handler) -> Handler:

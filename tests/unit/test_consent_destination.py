@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from _kit.credentials import fake_credentials
 
 from segwidgets._config import Credentials
 from segwidgets._consent import push_consent
@@ -13,14 +14,7 @@ from segwidgets._plan import SegmentPlan
 
 
 def _creds(**kw: object) -> Credentials:
-    base = {
-        "merchant_code": "ACME",
-        "client_id": "c",
-        "client_secret": "s",
-        "username": "u",
-        "password": "p",
-    }
-    return Credentials(**(base | kw))  # type: ignore[arg-type]
+    return fake_credentials(**({"merchant_code": "ACME", "base_url": None} | kw))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from _kit.credentials import CLIENT_SECRET, PASSWORD, USERNAME, fake_credentials
 
 from segwidgets import ConfigurationError, Credentials, InsecureURLError, Secret
 from segwidgets._privacy import mask_email, mask_emails_in
@@ -20,21 +21,14 @@ def test_secret_never_shows() -> None:
 
 
 def creds(**kw: object) -> Credentials:
-    values = {
-        "merchant_code": "M",
-        "client_id": "cid",
-        "client_secret": "sec-canary",
-        "username": "admin@example.com",
-        "password": "pw-canary",
-    } | kw
-    return Credentials(**values)  # type: ignore[arg-type]
+    return fake_credentials(**({"merchant_code": "M", "base_url": None} | kw))
 
 
 def test_credentials_repr_masks_secrets_and_username() -> None:
     text = repr(creds())
-    assert "sec-canary" not in text
-    assert "pw-canary" not in text
-    assert "admin@example.com" not in text
+    assert CLIENT_SECRET not in text
+    assert PASSWORD not in text
+    assert USERNAME not in text
 
 
 @pytest.mark.parametrize(
