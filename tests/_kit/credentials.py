@@ -19,6 +19,7 @@ __all__ = [
     "PASSWORD",
     "TOKEN_PATH",
     "USERNAME",
+    "credentials_like",
     "fake_client",
     "fake_credentials",
     "grant_tokens",
@@ -47,6 +48,14 @@ def fake_credentials(**overrides: Any) -> Credentials:
     domain); any field of ``Credentials`` can be given (``base_url=None``: the host that
     ``env`` names), valid or not, to test the checks."""
     return Credentials(**(_DEFAULTS | overrides))
+
+
+def credentials_like(credentials: Credentials, **changes: Any) -> Credentials:
+    """``credentials`` with some fields changed: another merchant on the same server, a
+    wrong password."""
+    names = ("merchant_code", "client_id", "client_secret", "username", "password")
+    values = {name: getattr(credentials, name) for name in (*names, "env", "base_url")}
+    return Credentials(**(values | changes))
 
 
 def grant_tokens(api: Handler) -> Handler:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _kit.credentials import credentials_like
 from reliability_kit import Exchange, Wire, make_segment, registered_ids, session_for
 
 import segwidgets as sw
@@ -100,14 +101,7 @@ def test_r6_plan_for_another_merchant_or_host_is_refused(setup, tmp_path) -> Non
     handle, session, wire, pool = setup
     plan = session.plan("r6", pool[:150])
     creds = handle.credentials
-    other_merchant = sw.Credentials(
-        merchant_code="OTHER",
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        username=creds.username,
-        password=creds.password,
-        base_url=creds.base_url,
-    )
+    other_merchant = credentials_like(creds, merchant_code="OTHER")
     other = Wire()
     with (
         session_for(other_merchant, tmp_path / "j2.sqlite3", wire=other) as second,

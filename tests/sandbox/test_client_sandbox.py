@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from _kit.credentials import credentials_like
 
 from segwidgets import sandbox
 from segwidgets._client import ShopgateClient
-from segwidgets._config import Credentials
 from segwidgets._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -149,14 +149,7 @@ def test_too_large_batch_is_413(client: ShopgateClient, box: sandbox.Sandbox) ->
 
 def test_wrong_credentials_are_refused_without_secrets(box: sandbox.Sandbox) -> None:
     good = box.credentials
-    wrong = Credentials(
-        merchant_code=good.merchant_code,
-        client_id=good.client_id,
-        client_secret=good.client_secret,
-        username=good.username,
-        password=Secret(PASSWORD + "-wrong"),
-        base_url=good.base_url,
-    )
+    wrong = credentials_like(good, password=Secret(PASSWORD + "-wrong"))
     with ShopgateClient(wrong) as client, pytest.raises(AuthenticationError) as info:
         client.list_segments()
     text = f"{info.value} {info.value!r}"

@@ -7,6 +7,7 @@ import threading
 import httpx
 import polars as pl
 import pytest
+from _kit.credentials import credentials_like
 from _kit.writes import member_writes
 
 import segwidgets as sw
@@ -104,14 +105,7 @@ def test_plan_for_another_segment_or_merchant_is_refused(session, sandbox, tmp_p
         session.apply(plan, segment="other")
     saved = plan.save(tmp_path / "plan.json")
     loaded = sw.SegmentPlan.load(saved)
-    other = sw.Credentials(
-        merchant_code="OTHER",
-        client_id=sandbox.credentials.client_id,
-        client_secret=sandbox.credentials.client_secret,
-        username=sandbox.credentials.username,
-        password=sandbox.credentials.password,
-        base_url=sandbox.credentials.base_url,
-    )
+    other = credentials_like(sandbox.credentials, merchant_code="OTHER")
     with sw.SegmentSession(other, journal=tmp_path / "j2") as s2, pytest.raises(sw.PlanTargetError):
         s2.apply(loaded)
     # the same saved plan still applies in the right session
