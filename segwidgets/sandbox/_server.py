@@ -1,7 +1,8 @@
 """Serve a ``SandboxApp`` with uvicorn in a daemon thread (notebooks, tests, the CLI).
 
 The listening socket is bound before the thread starts, so port 0 (a free port) is known
-at once, and ``start()`` returns as soon as uvicorn accepts connections. Requests are served concurrently on the thread's event loop.
+at once, and ``start()`` returns as soon as uvicorn accepts connections. Requests are
+served concurrently on the thread's event loop.
 """
 
 from __future__ import annotations
