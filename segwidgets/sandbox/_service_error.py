@@ -14,7 +14,7 @@ from typing import Any
 
 from .._privacy import mask_emails_in
 
-__all__ = ["ServiceError"]
+__all__ = ["ServiceError", "item_error", "members_rejected"]
 
 
 class ServiceError(Exception):
@@ -56,3 +56,27 @@ class ServiceError(Exception):
 
     def __repr__(self) -> str:
         return f"ServiceError({self.status}, {self.code!r}, {self.message!r})"
+
+
+def item_error(position: int, member_id: Any, code: str, reason: str) -> dict[str, Any]:
+    """One per-item error in the platform's batch-route shape."""
+    return {
+        "code": code,
+        "entity": "member",
+        "entityId": member_id,
+        "entityIndex": position,
+        "reason": reason,
+        "subentityPath": "",
+    }
+
+
+def members_rejected(errors: Sequence[Mapping[str, Any]], n_items: int) -> ServiceError:
+    """The 400 of a member batch rejected whole: ``invalidMembers`` with its item errors in
+    the order of the batch (``_wire`` leaves ``errors`` out under ``item_errors=False``)."""
+    ordered = sorted(errors, key=lambda e: e["entityIndex"])
+    return ServiceError(
+        400,
+        "invalidMembers",
+        f"{len(ordered)} of {n_items} members were rejected; nothing was applied.",
+        errors=ordered,
+    )
