@@ -271,7 +271,7 @@ class SandboxModel:
         self,
         *,
         page: Page = Page(),  # noqa: B008 (frozen)
-        filter: CustomerFilter = CustomerFilter(),  # noqa: A002, B008 (the API's name; frozen)
+        filter: CustomerFilter = CustomerFilter(),  # noqa: B008 (the API's name; frozen)
         email_match: EmailFilter = "exact",
     ) -> dict[str, Any]:
         """``GET customers``: equality and ``$in`` filters, offset pages, in creation order.
@@ -283,7 +283,11 @@ class SandboxModel:
             chosen = matches[page.offset : page.offset + page.limit]
             return {
                 "customers": [self._table.record(i) for i in chosen],
-                "meta": {"limit": page.limit, "offset": page.offset, "totalItemCount": len(matches)},
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(matches),
+                },
             }
 
     def _match_customers(
@@ -432,7 +436,11 @@ class SandboxModel:
             chosen = matches[page.offset : page.offset + page.limit]
             return {
                 "segments": [self._segment_json(s) for s in chosen],
-                "meta": {"limit": page.limit, "offset": page.offset, "totalItemCount": len(matches)},
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(matches),
+                },
             }
 
     def get_segment(self, code: str) -> dict[str, Any]:
@@ -541,7 +549,7 @@ class SandboxModel:
         limit: int,
         start: int = 0,
         after: MemberPosition | None = None,
-        filter: MemberFilter | None = None,  # noqa: A002 (the API's name)
+        filter: MemberFilter | None = None,
     ) -> MemberWindow:
         """Members of ``code`` in member order: customers by id, then devices by id.
 
@@ -786,7 +794,11 @@ class SandboxModel:
             chosen = indices[page.offset : page.offset + page.limit]
             return {
                 "members": [{"id": self._table.field(i, "id"), "type": "customer"} for i in chosen],
-                "meta": {"limit": page.limit, "offset": page.offset, "totalItemCount": len(indices)},
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(indices),
+                },
             }
 
     # -- direct access for tests and notebooks --------------------------------------------

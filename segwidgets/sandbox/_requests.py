@@ -39,8 +39,8 @@ __all__ = [
     "invalid_param",
     "member_filter",
     "member_items",
-    "new_segments",
     "new_segment_code",
+    "new_segments",
     "page",
     "parse_int",
     "parse_json_param",
@@ -391,9 +391,7 @@ def new_segments(body: Any) -> list[NewSegment]:
     if not isinstance(entries, list) or not entries:
         raise ServiceError(400, "invalidBody", "'segments' must be a non-empty list.")
     if len(entries) > _MAX_NEW_SEGMENTS:
-        raise ServiceError(
-            400, "invalidBody", f"At most {_MAX_NEW_SEGMENTS} segments per request."
-        )
+        raise ServiceError(400, "invalidBody", f"At most {_MAX_NEW_SEGMENTS} segments per request.")
     parsed = [_new_segment(e) for e in entries]
     codes = [p.code for p in parsed]
     if len(set(codes)) != len(codes):

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-
 __all__ = [
     "CODE_STATUS",
     "SeedCustomers",

@@ -22,7 +22,6 @@ SEGMENT_TYPES = ("fixed", "dynamic")
 SEGMENT_STATUSES = ("active", "inactive")
 
 
-
 @dataclass(eq=False)
 class Segment:
     """One segment of the merchant."""

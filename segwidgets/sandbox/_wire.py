@@ -51,6 +51,8 @@ __all__ = [
     "write_members",
 ]
 
+#: OAuth2 errors of a sign-in refused for its credentials (not for a malformed request).
+_REFUSED_SIGN_IN = frozenset({"invalid_client", "invalid_grant"})
 #: Codes of errors that list a rejected batch's items (left out under ``item_errors=False``).
 _ITEM_LISTS = frozenset({"invalidMembers", "alreadyMember"})
 
@@ -291,17 +293,14 @@ def add_by_filter(model: SandboxModel, code: str, body: Any) -> None:
 
 def error_answer(settings: Settings, problem: ServiceError, *, sign_in: bool) -> ServiceError:
     """An error as this server tells it: a rejected batch without its item list under
-    ``item_errors=False``; a refused sign-in in the platform's shape under
+    ``item_errors=False``; a sign-in refused for its credentials as the platform's 401 under
     ``signin_error="platform"``."""
     if problem.errors is not None and problem.code in _ITEM_LISTS and not settings.item_errors:
-        return ServiceError(
-            problem.status, problem.code, problem.message, headers=problem.headers
-        )
+        return ServiceError(problem.status, problem.code, problem.message, headers=problem.headers)
     if (
         sign_in
         and settings.signin_error == "platform"
-        and problem.oauth_error is not None
-        and problem.status in (400, 401)
+        and problem.oauth_error in _REFUSED_SIGN_IN
     ):
         return ServiceError(
             401,

@@ -216,7 +216,9 @@ def test_in_filters_on_id_and_email(model: SandboxModel) -> None:
     assert [c["id"] for c in exact["customers"]] == ids[:1]
     for bad in ({"$in": "x"}, {"$in": [1]}, {"$ct": ["x"]}, {"$in": ["x"], "$nin": []}):
         assert _problem(Api(model).list_customers, filters={"id": bad}).status == 400
-    assert _problem(Api(model).list_customers, filters={"status": {"$in": ["active"]}}).status == 400
+    assert (
+        _problem(Api(model).list_customers, filters={"status": {"$in": ["active"]}}).status == 400
+    )
 
 
 def test_added_and_changed_customers(model: SandboxModel) -> None:
@@ -232,9 +234,9 @@ def test_added_and_changed_customers(model: SandboxModel) -> None:
     )["customers"] == [
         c for c in model.customers() if c["emailAddress"].lower() == old["emailAddress"].lower()
     ]
-    assert Api(model).list_customers(filters={"emailAddress": "moved@example.com"})["customers"] == [
-        changed
-    ]
+    assert Api(model).list_customers(filters={"emailAddress": "moved@example.com"})[
+        "customers"
+    ] == [changed]
     assert _problem(model.add_customer, colour="blue").status == 400
 
 
