@@ -297,11 +297,7 @@ def error_answer(settings: Settings, problem: ServiceError, *, sign_in: bool) ->
     ``signin_error="platform"``."""
     if problem.errors is not None and problem.code in _ITEM_LISTS and not settings.item_errors:
         return ServiceError(problem.status, problem.code, problem.message, headers=problem.headers)
-    if (
-        sign_in
-        and settings.signin_error == "platform"
-        and problem.oauth_error in _REFUSED_SIGN_IN
-    ):
+    if sign_in and settings.signin_error == "platform" and problem.oauth_error in _REFUSED_SIGN_IN:
         return ServiceError(
             401,
             "Unauthorized",
