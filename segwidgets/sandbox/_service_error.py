@@ -1,10 +1,12 @@
-"""``ServiceError``: an error answer of the emulated services, raised by the model and routes.
+"""``ServiceError``: an error answer of the emulated services, raised by every layer.
 
 Every error the sandbox sends has the JSON body
 ``{"message": "...", "code": "...", "errors": [...]}`` (``errors`` only when there are
 per-item errors to list), but for the platform's request validation errors, whose body is
-given whole (``payload``, see ``_wire.validation_error``). The token endpoint adds the OAuth2 fields ``error`` and
-``error_description``.
+given whole (``payload``, see ``_wire.validation_error``). The token endpoint adds the
+OAuth2 fields ``error`` and ``error_description``. ``item_error`` and ``members_rejected``
+build the per-item errors of member writes and the 400 of a batch rejected whole, for the
+request layer (malformed items) and the model (unknown customers) alike.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""The sandbox's one remaining fast path answers exactly what the plain code answers.
+"""The sandbox's remaining fast paths answer exactly what the plain code answers.
 
 A segment's members are ``MemberKeys``: a set beside a sorted view that catches up lazily
-(member writes come in batches of up to 1,000 keys; pages want the keys in order). It is
-compared here with a plain sorted set. The wire-level fast paths (packed id lanes, a
-fixed-offset reader of member bodies, JSON written as text) are gone: the sandbox runs in
-its own process, and the benchmarks hold on the plain code.
+(member writes come in batches of up to 1,000 keys; pages want the keys in order); it is
+compared here with a plain sorted set. A customer id is parsed without a regex
+(``_split_id``); it is compared with the id pattern. The wire-level fast paths (packed id
+lanes, a fixed-offset reader of member bodies, JSON written as text) are gone: the sandbox
+runs in its own process, and the benchmarks hold on the plain code.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from segwidgets.sandbox import _member_keys
 from segwidgets.sandbox._member_keys import MemberKeys
+from segwidgets.sandbox._seed import _ID_RE, SeedCustomers, _split_id
 
 
 # -- member keys ----------------------------------------------------------------------------
@@ -68,3 +70,44 @@ def test_member_keys_catch_up_by_themselves_after_many_writes(
     assert keys._n_touched <= 20_000  # folded into the sorted view on the way
     assert keys.page(20_090, 100) == (list(range(20_091, 20_100)), False)
     assert len(keys) == 20_010
+
+
+# -- ids ------------------------------------------------------------------------------------
+def _spoilt(customer_id: str) -> list[str]:
+    last = "0" if customer_id[-1] != "0" else "1"
+    return [
+        customer_id.upper(),
+        customer_id[:-1] + last,  # another tail: well-formed, not this seed's id
+        customer_id + "\n",
+        " " + customer_id[1:],
+        customer_id.replace("-", "_", 1),
+        customer_id[:8] + customer_id[9:] + "0",  # a dash moved
+        "+" + customer_id[1:],
+        customer_id[:-1] + "\u0663",  # a non-ASCII digit
+        customer_id[:20] + "-" + customer_id[21:],  # a dash too many
+        "",
+    ]
+
+
+def _parsed_plainly(text: str) -> tuple[int, int] | None:
+    if not _ID_RE.match(text) or text.endswith("\n"):
+        return None
+    value = int(text.replace("-", ""), 16)
+    return value >> 64, value & ((1 << 64) - 1)
+
+
+def test_ids_are_parsed_without_a_regex_exactly_as_with_it() -> None:
+    seeded = SeedCustomers(seed=5, count=400)
+    rng = random.Random(7)
+    for index in range(0, 400, 7):
+        good = seeded.id_of(index)
+        assert _split_id(good) == _parsed_plainly(good)
+        assert seeded.index_of_id(good, limit=400) == index
+        for bad in _spoilt(good):
+            assert _split_id(bad) == _parsed_plainly(bad), bad
+            assert seeded.index_of_id(bad, limit=400) is None, bad
+        for _ in range(30):
+            chars = list(good)
+            chars[rng.randrange(36)] = rng.choice("0aAfg-_ +\u0663")
+            mutated = "".join(chars)
+            assert _split_id(mutated) == _parsed_plainly(mutated), mutated
