@@ -9,6 +9,9 @@ is the sandbox's 400 (``invalidParameter``, ``invalidBody``, ``invalidField``,
 
 Nothing here reads the behaviour switches: where a switch shapes a request (``filter_in``,
 ``max_page_size``, ``max_members_per_request``) the wire layer (``_wire``) decides first.
+Imports go one way: the routes and ``_wire`` call this module; the model imports only its
+input types from here (and ``new_segments`` for ``seed_records``, the JSON door of tests
+and ``/_sandbox/seed``).
 """
 
 from __future__ import annotations
