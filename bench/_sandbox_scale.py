@@ -71,7 +71,7 @@ def run_sandbox_scale(sizes: Sizes) -> TargetResult:
         numbers["start_seconds"] = time.perf_counter() - start
         numbers["start_rss_growth"] = _rss() - base
         start = time.perf_counter()
-        handle.model.create_segments({"segments": [{"code": "everyone", "name": "Everyone"}]})
+        handle.model.seed_records(segments=[{"code": "everyone", "name": "Everyone"}])
         members = handle.model.fill_segment("everyone")
         numbers["fill_seconds"] = time.perf_counter() - start
         numbers["members"] = members

@@ -2,15 +2,16 @@
 
 A segment's members are 64-bit member keys (the first 64 bits of a customer id, so key
 order is id order). Member writes come as batches of up to 1,000 keys and must stay cheap
-per key (the benchmarks send them by the thousand); pages want the keys in order, ``O(log n + page)`` each.
+per key (the benchmarks send them by the thousand); pages want the keys in order,
+``O(log n + page)`` each.
 
 So the keys live twice: in a ``set``, which answers membership and takes a batch of
 changes in one C-level set operation, and in a ``SortedList``, which serves pages.
 Changes reach the sorted view only when a read needs order; until then a write only
-remembers which keys it touched. Catching up costs one sorted insert or removal per touched
-key, or one ``O(n)`` rebuild when that is cheaper, and nothing when nothing changed: a walk over
-an unchanging segment pays only for its pages, and a push that reads nothing back never
-sorts.
+remembers which keys it touched. Catching up costs one sorted insert or removal per
+touched key, or one ``O(n)`` rebuild when that is cheaper, and nothing when nothing
+changed: a walk over an unchanging segment pays only for its pages, and a push that reads
+nothing back never sorts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from sortedcontainers import SortedList
 __all__ = ["MemberKeys"]
 
 #: Catch up by rebuilding the sorted view once the waiting changes exceed 1/16 of it:
-#: about where a rebuild (tens of ns per key kept) beats ~1-4 µs per change.
+#: about where one rebuild beats a sorted insert or removal per change (the measured costs
+#: are in docs/benchmarks.md, "Numbers behind code choices").
 _REBUILD_SHARE = 16
 #: Changes a segment may hold back from its sorted view (beyond its own size).
 _MAX_WAITING = 1 << 20
@@ -79,8 +81,8 @@ class MemberKeys:
         whether more keys follow them."""
         ordered = self._in_order()
         start = 0 if after is None else ordered.bisect_right(after)
-        # A slice, not ``islice``: one list copy per sublist (~15 µs a page of 1,000 against
-        # ~200 µs for the iterator).
+        # A slice, not ``islice``: one list copy per sublist instead of an iterator stepped
+        # key by key.
         return ordered[start : start + limit], start + limit < len(ordered)
 
     def window(self, start: int, limit: int) -> list[int]:

@@ -24,10 +24,8 @@ def member_writes(sandbox: Any, *, answered: bool = False) -> int:
     )
 
 
-def _ids_of(body: Any) -> list[str]:
-    if hasattr(body, "ids"):
-        return list(body.ids)
-    return [str(item.get("id")) for item in body.get("members", [])]
+def _ids_of(ids: Any) -> list[str]:
+    return [str(i) for i in ids]
 
 
 class Received:
@@ -40,15 +38,15 @@ class Received:
         model = sandbox.model
         add, remove = model.add_members, model.remove_members
 
-        def add_members(code: str, body: Any, **options: Any) -> Any:
+        def add_members(code: str, ids: Any, **options: Any) -> Any:
             with self._lock:
-                self.adds.update(_ids_of(body))
-            return add(code, body, **options)
+                self.adds.update(_ids_of(ids))
+            return add(code, ids, **options)
 
-        def remove_members(code: str, body: Any, **options: Any) -> Any:
+        def remove_members(code: str, ids: Any, **options: Any) -> Any:
             with self._lock:
-                self.removes.update(_ids_of(body))
-            return remove(code, body, **options)
+                self.removes.update(_ids_of(ids))
+            return remove(code, ids, **options)
 
         monkeypatch.setattr(model, "add_members", add_members)
         monkeypatch.setattr(model, "remove_members", remove_members)
