@@ -1,5 +1,5 @@
-"""Counting member writes: what a sandbox answered (its request counters) and, per member
-id, what its model received."""
+"""Member writes: counted at the sandbox (its request counters, or per id what its model
+received), recognised on the wire, and a transport that dies after some of them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ import threading
 from collections import Counter
 from typing import Any
 
-__all__ = ["Received", "member_writes"]
+import httpx
+
+__all__ = ["Crash", "CrashingTransport", "Received", "is_member_write", "member_writes"]
 
 _MEMBERS_ROUTE = "/segments/{code}/members"
+
+
+def is_member_write(request: httpx.Request) -> bool:
+    """Whether ``request`` is a ``POST``/``DELETE segments/{code}/members``."""
+    return request.method in {"POST", "DELETE"} and request.url.path.endswith("/members")
 
 
 def member_writes(sandbox: Any, *, answered: bool = False) -> int:
@@ -57,3 +64,31 @@ class Received:
             "add": sum(1 for n in self.adds.values() if n > 1),
             "remove": sum(1 for n in self.removes.values() if n > 1),
         }
+
+
+class Crash(BaseException):
+    """Stands for the process dying (not an ``Exception``: nothing may catch it)."""
+
+
+class CrashingTransport(httpx.BaseTransport):
+    """Real HTTP that lets ``after`` member writes through, then dies at the next one:
+    after the server applied it and before its answer arrives (``applied``, the worst
+    moment: Shopgate did it, the journal cannot know), or before it is sent."""
+
+    def __init__(self, after: int, *, applied: bool = True) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.after = after
+        self.applied = applied
+        self.writes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if is_member_write(request):
+            self.writes += 1
+            if self.writes > self.after:
+                if self.applied:
+                    self.inner.handle_request(request).read()
+                raise Crash
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -31,12 +31,8 @@ import segwidgets as sw
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every wire (loading the CA store costs a fifth of a second)."""
+    """One TLS context for every wire (loading the CA store is slow)."""
     return ssl.create_default_context()
-
-
-class Crash(BaseException):
-    """Stands for the process dying (not an ``Exception``: nothing may catch it)."""
 
 
 @dataclass

@@ -27,8 +27,8 @@ import httpx
 import polars as pl
 import pytest
 from _kit.cli import cli, cli_env, run_cli, start_cli
-from _kit.writes import Received, member_writes
-from reliability_kit import Crash, Exchange, Wire, make_segment, registered_ids, session_for
+from _kit.writes import Crash, Received, member_writes
+from reliability_kit import Exchange, Wire, make_segment, registered_ids, session_for
 
 from segwidgets._journal import Journal
 

@@ -16,6 +16,7 @@ import secrets
 import httpx
 import polars as pl
 import pytest
+from _kit.writes import Crash
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -25,7 +26,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from reliability_kit import (
-    Crash,
     Exchange,
     Wire,
     capture_logs,

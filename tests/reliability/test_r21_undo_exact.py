@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from reliability_kit import Crash, Wire, make_segment, registered_ids
+from _kit.writes import Crash
+from reliability_kit import Wire, make_segment, registered_ids
 
 import segwidgets as sw
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from _kit.cli import cli, cli_env, start_cli, write_ids
-from _kit.writes import Received
-from reliability_kit import Crash, Exchange, Wire, make_segment, registered_ids, session_for
+from _kit.writes import Crash, Received
+from reliability_kit import Exchange, Wire, make_segment, registered_ids, session_for
 
 import segwidgets as sw
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-import httpx
 import pytest
+from _kit.writes import Crash, CrashingTransport
 
 import segwidgets as sw
 
@@ -54,31 +54,6 @@ CELLS: dict[str, dict[str, Any]] = {
 
 N_CURRENT = 250  # three pages of 100
 SEGMENT = "matrix"
-
-
-class Crash(BaseException):
-    """Stands for the process dying."""
-
-
-class CrashingTransport(httpx.BaseTransport):
-    """Lets ``after`` member writes through, then applies the next one and dies before its
-    answer arrives (the worst moment: Shopgate did it, the journal cannot know)."""
-
-    def __init__(self, after: int) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.after = after
-        self.writes = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in {"POST", "DELETE"} and request.url.path.endswith("/members"):
-            self.writes += 1
-            if self.writes > self.after:
-                self.inner.handle_request(request).read()
-                raise Crash
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def people(sandbox: Any) -> list[dict[str, Any]]:

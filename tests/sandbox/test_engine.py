@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 
-import httpx
 import polars as pl
 import pytest
 from _kit.credentials import credentials_like
-from _kit.writes import member_writes
+from _kit.writes import Crash, CrashingTransport, member_writes
 
 import segwidgets as sw
 from segwidgets._progress import ProgressEvent
@@ -224,30 +223,6 @@ def test_progress_and_cancel_then_resume(session, sandbox) -> None:
     # only the missing batches were sent: (50 - already added) / 5
     assert member_writes(sandbox) - sent_before == (50 - result.n_added) // 5
     s2.close()
-
-
-class Crash(BaseException):
-    """Stands for the process dying."""
-
-
-class CrashingTransport(httpx.BaseTransport):
-    def __init__(self, after_writes: int, *, applied: bool) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.after = after_writes
-        self.applied = applied
-        self.writes = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in {"POST", "DELETE"} and request.url.path.endswith("/members"):
-            self.writes += 1
-            if self.writes > self.after:
-                if self.applied:
-                    self.inner.handle_request(request).read()
-                raise Crash
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.mark.parametrize("applied", [False, True], ids=["before-send", "applied-answer-lost"])
