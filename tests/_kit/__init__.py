@@ -2,6 +2,8 @@
 every test through ``tests/conftest.py``).
 
 - ``credentials``: the one credentials factory for fake servers, and a client on one.
-- ``writes``: counting the member writes a sandbox answered or received.
+- ``writes``: counting the member writes a sandbox answered or received, recognising them
+  on the wire, and a transport that crashes after some of them.
+- ``members``: checks on a member list's row report.
 - ``cli``: running ``segwidgets`` as a real process against a sandbox.
 """

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _kit.members import assert_accounting
 
 import segwidgets._errors as errors
-from segwidgets._members import MemberList, read_members
+from segwidgets._members import read_members
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORPUS = DATA / "corpus"
@@ -89,26 +90,7 @@ def test_R14_file_gives_its_expected_outcome(expected_path: Path) -> None:
         "n_blank": members.n_blank,
     }
     assert counts == {name: expected[name] for name in counts}
-    assert_row_accounting(members)
-
-
-def assert_row_accounting(members: MemberList) -> None:
-    assert (
-        members.n_valid + members.n_rejected + members.n_duplicates + members.n_blank
-        == members.n_rows
-    )
-    listed = [
-        *members.valid["row"].to_list(),
-        *members.rejected["row"].to_list(),
-        *members.duplicates["row"].to_list(),
-    ]
-    assert len(listed) == len(set(listed)) == members.n_rows - members.n_blank
-    assert set(listed) <= set(range(1, members.n_rows + 1))
-    assert members.rejected["reason"].null_count() == 0
-    first_rows = dict(zip(members.valid[members.kind], members.valid["row"], strict=True))
-    for key, first_row in members.duplicates.select("key", "first_row").iter_rows():
-        assert first_rows[key] == first_row
-    assert not members.is_empty()
+    assert_accounting(members)
 
 
 # -- an empty list never plans "remove all" without consent ----------------------------------------

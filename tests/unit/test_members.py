@@ -10,6 +10,7 @@ from types import ModuleType
 
 import polars as pl
 import pytest
+from _kit.members import assert_accounting
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from segwidgets._errors import (
     UnknownEncodingError,
     UnreadableFileError,
 )
-from segwidgets._members import MemberList, normalize_customer_ids, read_members
+from segwidgets._members import normalize_customer_ids, read_members
 from segwidgets._sniff import _split_csv, _split_simple, decode_text, detect_delimiter
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -40,21 +41,6 @@ def load_corpus_module() -> ModuleType:
 
 def csv_bytes(*rows: str, newline: str = "\n") -> bytes:
     return (newline.join(rows) + newline).encode("utf-8")
-
-
-def assert_accounting(members: MemberList) -> None:
-    """Every data line is valid, rejected, a duplicate or blank; no row is counted twice."""
-    assert (
-        members.n_valid + members.n_rejected + members.n_duplicates + members.n_blank
-        == members.n_rows
-    )
-    rows = [
-        *members.valid["row"].to_list(),
-        *members.rejected["row"].to_list(),
-        *members.duplicates["row"].to_list(),
-    ]
-    assert len(rows) == len(set(rows)) == members.n_rows - members.n_blank
-    assert all(1 <= r <= members.n_rows for r in rows)
 
 
 # -- sources -----------------------------------------------------------------------------------
