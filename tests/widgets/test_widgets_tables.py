@@ -410,3 +410,52 @@ def test_adds_are_searched_and_sorted_by_the_lists_emails(session, registered):
     shown = adds.view["email"].to_list()
     assert shown == sorted(shown)
     assert _sent(session) - before <= 2  # the two pages drawn (found, sorted), not a row each
+
+
+def test_ambiguous_rows_show_the_customers_sharing_the_email(session, customers):
+    key = pl.col("emailAddress").str.to_lowercase()
+    shared = (
+        customers.filter(~pl.col("isAnonymous"), pl.col("status") != "deleted")
+        .group_by(key.alias("key"))
+        .agg(pl.col("id"), pl.col("emailAddress").first(), pl.col("lastName"))
+        .filter(pl.col("id").list.len() > 1)
+        .sort("key")
+    )
+    assert shared.height >= 1
+    email, ids, last_names = shared.select("emailAddress", "id", "lastName").row(0)
+    report = sww.MatchReport(session)
+    report.members = sw.read_members([email, "x@nowhere.example"])
+    before = _sent(session)
+    report.run()
+    resolution = report.resolution
+    assert resolution is not None
+    assert resolution.n_ambiguous == 1
+    html = report.problems_table.html.value
+    assert "customers with it" in html
+    assert html.count(mask_email(email)) >= 1 + len(ids)  # the row's value and each customer
+    assert email not in html
+    for last_name in last_names:
+        assert last_name in html
+    assert "Ambiguous: several registered customers share this email" in report.explain.value
+    assert "Guest only" not in report.explain.value  # only terms that appear are explained
+    asked = _sent(session) - before
+    report.problems_table.render()
+    assert _sent(session) - before == asked  # the candidates are asked once
+
+    report.reveal.value = True
+    assert email in report.problems_table.html.value
+
+
+def test_guest_only_rows_are_explained(session, customers):
+    registered = set(
+        customers.filter(~pl.col("isAnonymous"))["emailAddress"].str.to_lowercase().to_list()
+    )
+    guests = customers.filter(
+        pl.col("isAnonymous"), ~pl.col("emailAddress").str.to_lowercase().is_in(list(registered))
+    )
+    report = sww.MatchReport(session)
+    report.members = sw.read_members([guests["emailAddress"][0]])
+    report.run()
+    assert report.resolution.n_guest_only == 1
+    assert "Guest only: only guest checkouts" in report.explain.value
+    assert "Ambiguous:" not in report.explain.value
