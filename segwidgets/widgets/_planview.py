@@ -326,14 +326,17 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
             f"Read the email and name of all {n:,} {_WHO[side]} ({-(-n // 100):,} "
             "requests), so that search and sort by email or name cover every row"
         )
-        self.look_up_note.value = (
-            _html.note("Stopped: what was read stays known.", level="muted")
-            if stopped
-            else _html.note(
-                "Search by name or part of an email covers the rows shown so far.",
-                level="muted",
+        frame = self.table_of(side).frame
+        if stopped:
+            text = "Stopped: what was read stays known."
+        elif frame is not None and "email" in frame.columns:
+            text = (
+                "Search and sort by email cover every row (the list has the emails); search "
+                "by name covers the rows shown so far."
             )
-        )
+        else:
+            text = "Search by name or part of an email covers the rows shown so far."
+        self.look_up_note.value = _html.note(text, level="muted")
 
     def render(self) -> None:
         """Draw the current plan."""
