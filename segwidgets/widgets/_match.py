@@ -180,12 +180,15 @@ class MatchReport(Panel):
         def work() -> None:
             self.show(f"Matching {members.n_valid:,} emails …")
             resolution = session.resolve(members, policy=policy)
-            if self.members is members and self.session is session:  # not stale
-                self.resolution = resolution
-            self.clear_status()
+            self.hand_back(lambda: self._take(resolution, members, session))
 
         self.perform(work, doing="matching the emails")
         return self.resolution
+
+    def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
+        if self.members is members and self.session is session:  # not stale
+            self.resolution = resolution
+        self.clear_status()
 
     def download(self, fmt: str = "csv") -> str:
         """Offer the whole match report (one row per email: outcome, chosen ids, why) as a

@@ -18,6 +18,7 @@ import traitlets
 
 from .._plan import SegmentPlan
 from . import _html
+from ._kernel_thread import drain, on_kernel_thread
 from ._people_columns import (
     HEADERS,
     LOOK_UP_ALL_LIMIT,
@@ -229,14 +230,7 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
             except Exception as exc:  # noqa: BLE001 - shown next to the button, never lost
                 self._lookup_failed(f"Could not read who these customers are: {exc}")
                 finished = False
-            self._looking_up = False
-            if self.plan is not plan:
-                self._show_look_up()  # a new plan came meanwhile: drawn from scratch
-                return
-            if finished:
-                self._complete.add(which)
-                self._fill(which)
-            self._show_look_up(stopped=not finished)
+            on_kernel_thread(lambda: self._looked_up(plan, which, finished=finished))
 
         worker = threading.Thread(target=work, name="segwidgets look-up", daemon=True)
         self._look_up_worker = worker
@@ -245,7 +239,19 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
         worker.start()
         if wait:
             worker.join()
+            drain()
         return worker
+
+    def _looked_up(self, plan: SegmentPlan, side: Side, *, finished: bool) -> None:
+        """Show the sides read by ``look_up_all`` (on the kernel's thread)."""
+        self._looking_up = False
+        if self.plan is not plan:
+            self._show_look_up()  # a new plan came meanwhile: drawn from scratch
+            return
+        if finished:
+            self._complete.add(side)
+            self._fill(side)
+        self._show_look_up(stopped=not finished)
 
     def stop_look_up(self) -> None:
         """Stop ``look_up_all`` after the requests in flight (what was read stays known)."""
