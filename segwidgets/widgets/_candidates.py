@@ -108,8 +108,8 @@ class CandidateColumn:
         parts = []
         for email, name in people:
             shown = (email if reveal else mask_email(email)) if email else "no email"
-            parts.append(f"{shown} ({name})" if name else shown)
-        return "; ".join(parts)
+            parts.append(f"{name} · {shown}" if name else shown)
+        return "\n".join(parts)  # one customer per line
 
     def __call__(self, page: pl.DataFrame) -> pl.DataFrame:
         if "problem" not in page.columns or "value" not in page.columns or page.height == 0:
