@@ -180,3 +180,30 @@ def test_in_a_kernel_an_incomplete_push_shows_its_result_then_why(
     assert "stopped early" in output_of(push)
     assert push.resume_run_id == "r-stopped"
     assert not push.busy
+
+
+def test_hand_back_runs_in_order_on_the_main_thread_only(kernel_loop, caplog):
+    ran: list[tuple[str, str]] = []
+
+    def worker() -> None:
+        for name in ("first", "broken", "second"):
+
+            def call(name: str = name) -> None:
+                ran.append((name, threading.current_thread().name))
+                if name == "broken":
+                    raise RuntimeError("boom")
+
+            _kernel_thread.on_kernel_thread(call)
+        _kernel_thread.drain()  # off the main thread: runs nothing
+
+    thread = threading.Thread(target=worker, name="worker")
+    thread.start()
+    thread.join()
+    assert ran == []
+    assert kernel_loop.n_callbacks == 3
+    _kernel_thread.drain()
+    main = threading.main_thread().name
+    assert ran == [("first", main), ("broken", main), ("second", main)]  # an error stops none
+    assert "handed back" in caplog.text
+    _kernel_thread.on_kernel_thread(lambda: ran.append(("inline", threading.current_thread().name)))
+    assert ran[-1] == ("inline", main)  # already on the kernel's thread: at once
