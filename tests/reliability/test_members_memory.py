@@ -8,7 +8,12 @@ Each case runs in a fresh subprocess and reads the peak resident memory of that 
 * a CSV of very short lines: peak <= 256 MiB + 128 bytes per line;
 * ``/dev/zero`` and a FIFO are refused before a byte is read: the peak stays at the
   interpreter's own;
-* a file over ``max_bytes`` is refused from its size, without reading it.
+* a file over ``max_bytes`` is refused from its size, without reading it;
+* end to end (read, resolve against a sandbox, plan), a list of typical lines costs at most
+  64 MiB plus 300 bytes per line over the process's size before reading: the per-line cost
+  of a resolution that made a Python string of every email (about 570 bytes) fails it. The
+  sandbox runs in the same process (a thread), as with ``segwidgets sync --sandbox``, so its
+  memory counts too.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
+from segwidgets import SegmentSession
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="reads the peak from /proc (Linux)"
@@ -65,6 +72,21 @@ def probe(path: Path | str, max_bytes: int | None = None) -> dict[str, object]:
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_probe(code: str, *args: str) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=env,
         check=False,
     )
@@ -128,3 +150,49 @@ def test_a_file_over_the_limit_is_refused_from_its_size(tmp_path) -> None:
     result = probe(path, max_bytes=size // 2)
     assert result["outcome"] == "InputTooLargeError"
     assert float(result["peak"]) - float(result["base"]) < size / MIB / 2  # type: ignore[arg-type]
+
+
+END_TO_END = """
+import json, sys
+from segwidgets import SegmentSession, read_members
+
+def hwm():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+with SegmentSession.sandbox(customers=5000, seed=1) as session:
+    base = hwm()
+    members = read_members(sys.argv[1])
+    resolution = session.resolve(members)
+    plan = session.plan("newsletter", resolution, mode="add")
+    peak = hwm()
+print(json.dumps({
+    "base": base, "peak": peak, "rows": members.n_rows, "unmatched": resolution.n_unmatched,
+    "matched": resolution.n_matched, "report": resolution.report.height, "add": plan.n_add,
+}))
+"""
+E2E_BASE_MIB = 64
+E2E_PER_LINE = 300
+
+
+def test_read_resolve_and_plan_stay_under_the_per_line_ceiling(tmp_path) -> None:
+    rows = 700_000
+    path = tmp_path / "export.csv"
+    member_export(path, rows)
+    # A few of the sandbox's own customers, so the list matches some of them.
+    with SegmentSession.sandbox(customers=5000, seed=1) as session:
+        known = session.client.customer_page(filters={"isAnonymous": False}, limit=50).customers
+    emails = [str(c["emailAddress"]) for c in known]
+    with path.open("a") as handle:
+        handle.writelines(f"Known Person,{email},Berlin\n" for email in emails)
+    result = run_probe(END_TO_END, str(path))
+    assert result["rows"] == rows + len(emails)
+    assert result["report"] == rows + len({e.lower() for e in emails})
+    assert result["matched"]
+    assert result["add"]
+    grown = float(result["peak"]) - float(result["base"])  # type: ignore[arg-type]
+    ceiling = E2E_BASE_MIB + E2E_PER_LINE * int(result["rows"]) / MIB  # type: ignore[call-overload]
+    assert grown <= ceiling, (result, ceiling)
