@@ -81,7 +81,7 @@ from ._types import AmbiguityPolicy, ResolveStrategy
 if TYPE_CHECKING:
     from ._client import CustomerPage, ShopgateClient
     from ._members import MemberList
-    from ._progress import ProgressCallback
+    from ._progress import CancelToken, ProgressCallback
     from ._traits import ServerTraits
 
 __all__ = [
@@ -335,12 +335,13 @@ class _Resolver:
         valid: pl.DataFrame,
         traits: ServerTraits,
         page_size: int,
+        counter: RequestCounter | None = None,
     ) -> None:
         self.client = client
         self.pool = pool
         self.traits = traits
         self.page_size = page_size
-        self.counter = RequestCounter()
+        self.counter = counter if counter is not None else RequestCounter()
         self.notes: list[str] = []
         #: the list's emails: its own column, never copied into Python objects
         self.keys: pl.Series = valid.get_column("email")
@@ -388,7 +389,7 @@ class _Resolver:
             return self.keys, None
         found = pl.Series("email", list(self.candidates), dtype=pl.String)
         # The long list is probed against the few emails found.
-        rows = ~self.keys.is_in(found)
+        rows = ~self.keys.is_in(found.implode())
         return self.keys.filter(rows), rows
 
     # -- taking answers ------------------------------------------------------------------------
@@ -473,6 +474,7 @@ class _Resolver:
         who = "guest checkouts" if anonymous else "registered customers"
         if self.traits.email_filter is None:
             if not self.samples:
+                self.counter.check()
                 first = self.client.customer_page(filters={"isAnonymous": anonymous}, limit=1)
                 self.counter.add()
                 self.samples.extend(first.customers)
@@ -530,15 +532,15 @@ class _Resolver:
             # Two counts in one round trip, each with the guest filter: the registered
             # customers (how many pages a scan reads) and the guests; together every
             # customer, what a lookup is weighed against.
-            pages: list[CustomerPage] = list(
-                self.pool.map(
-                    lambda anonymous: self.client.customer_page(
-                        filters={"isAnonymous": anonymous}, limit=1
-                    ),
-                    [False, True],
-                )
-            )
-            self.counter.add(2)
+            self.counter.expect(2)
+
+            def count(anonymous: bool) -> CustomerPage:
+                self.counter.check()
+                page = self.client.customer_page(filters={"isAnonymous": anonymous}, limit=1)
+                self.counter.add()
+                return page
+
+            pages: list[CustomerPage] = list(self.pool.map(count, [False, True]))
             registered, self.guest_total = pages[0].total, pages[1].total
             n_all = registered + self.guest_total
             self.samples.extend(pages[0].customers + pages[1].customers)
@@ -570,6 +572,7 @@ class _Resolver:
             return
         total = self.guest_total
         if total is None:  # not counted just now (counts remembered, or a forced strategy)
+            self.counter.check()
             first = self.client.customer_page(filters={"isAnonymous": True}, limit=1)
             self.counter.add()
             self.samples.extend(first.customers)
@@ -605,8 +608,8 @@ def _is_wanted(keys: list[str | None], wanted: Wanted) -> list[bool]:
         # The few keys of a chunk are hashed and the long list probed against them (no
         # hash table of the whole list per chunk); the keys found are then few.
         chunk = pl.Series("email", keys, dtype=pl.String)
-        hits = wanted.filter(wanted.is_in(chunk.drop_nulls()))
-        return chunk.is_in(hits).fill_null(False).to_list()
+        hits = wanted.filter(wanted.is_in(chunk.drop_nulls().implode()))
+        return chunk.is_in(hits.implode()).fill_null(False).to_list()
     return [key is not None and key in wanted for key in keys]
 
 
@@ -636,9 +639,9 @@ def _n_spellings(
         return n_keys
     keys = valid.get_column("email")
     # A spelling that is another row's key is counted once (the long list probed).
-    hit = keys.is_in(others)
+    hit = keys.is_in(others.implode())
     shared = keys.filter(hit if rows is None else hit & rows)
-    return n_keys + others.filter(~others.is_in(shared)).len()
+    return n_keys + others.filter(~others.is_in(shared.implode())).len()
 
 
 #: rows of a list worked through at once where a whole column's copy would be large
@@ -685,16 +688,28 @@ def resolve_members(
     clock: Callable[[], float] = time.monotonic,
     counts: CustomerCounts | None = None,
     traits: ServerTraits | None = None,
+    cancel: CancelToken | None = None,
 ) -> Resolution:
     """Resolve every valid email of ``members`` (see the module docstring).
 
     ``page_size`` defaults to the client's known page size (100 unless its traits know a
     larger one); ``traits`` to the client's, which learn what this resolution finds out.
+
+    ``progress`` gets a ``ProgressEvent`` of phase ``resolve`` after every request:
+    ``phase_done``/``phase_total`` (and ``requests_done``/``requests_total``) count the
+    requests sent and planned so far, ``members_done``/``members_total`` the emails looked
+    up; then one of phase ``done``. ``cancel`` (a ``CancelToken``) is checked before every
+    request: once cancelled no request is sent and :class:`OperationCancelledError` is
+    raised (a resolution only reads, so nothing is left half-written).
     """
     start = clock()
     valid = members.valid
     emails = valid.get_column("email")
+    n_emails = emails.len()
     used: str = "none"
+    watch = _Watch(progress, n_emails, clock)
+    counter = RequestCounter(cancel=cancel, on_change=watch.changed, what="Matching the emails")
+    counter.check()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         run = _Resolver(
             client,
@@ -702,6 +717,7 @@ def resolve_members(
             valid=valid,
             traits=traits if traits is not None else traits_of(client),
             page_size=page_size_of(client, page_size),
+            counter=counter,
         )
         if not emails.is_empty():
             if strategy == "auto":
@@ -712,8 +728,10 @@ def resolve_members(
             else:
                 run.scan(run.wanted(emails), anonymous=False)
                 used = "scan"
+            watch.registered_done(counter)
             if classify_guests:
                 run.classify_guests()
+    counter.check()
     report = _report(valid, run.candidates, run.guests, run.deleted, policy)
     resolution = Resolution(
         report=report,
@@ -724,11 +742,68 @@ def resolve_members(
         seconds=clock() - start,
         notes=tuple(run.notes),
     )
-    if progress is not None:
-        ProgressTracker(progress, batches_total=1, members_total=len(emails)).advance(
-            batches=1, members=len(emails), phase="resolve"
-        )
+    watch.finished(counter, resolution)
     return resolution
+
+
+class _Watch:
+    """A resolution's progress: requests sent of those planned so far, and emails looked
+    up (in proportion to the values asked for while registered customers are looked up;
+    all of them once that step is over)."""
+
+    def __init__(
+        self, progress: ProgressCallback | None, n_emails: int, clock: Callable[[], float]
+    ) -> None:
+        self.n_emails = n_emails
+        self.looked_up = False
+        self.requests = 0
+        self.tracker = (
+            None
+            if progress is None
+            else ProgressTracker(
+                progress,
+                batches_total=0,
+                members_total=n_emails,
+                clock=clock,
+                requests=lambda: self.requests,
+            )
+        )
+
+    def emails_done(self, counter: RequestCounter) -> int:
+        if self.looked_up:
+            return self.n_emails
+        if counter.values_planned:
+            return min(self.n_emails, self.n_emails * counter.values_done // counter.values_planned)
+        return 0
+
+    def changed(self, counter: RequestCounter, message: str = "") -> None:
+        if self.tracker is None:
+            return
+        self.requests = counter.n
+        done = self.emails_done(counter)
+        self.tracker.update(
+            "resolve",
+            done=counter.n,
+            total=counter.planned,
+            members_done=done,
+            requests_total=counter.planned,
+            message=message or f"{done:,}/{self.n_emails:,} emails looked up",
+        )
+
+    def registered_done(self, counter: RequestCounter) -> None:
+        self.looked_up = True
+        self.changed(counter)
+
+    def finished(self, counter: RequestCounter, resolution: Resolution) -> None:
+        if self.tracker is None:
+            return
+        self.looked_up = True
+        self.changed(counter)
+        self.tracker.emit(
+            "done",
+            f"{resolution.n_ids:,} customer ids from {resolution.n_valid:,} emails "
+            f"({counter.n:,} requests)",
+        )
 
 
 def _scan_pages(
@@ -752,11 +827,13 @@ def _scan_pages(
 
     def fetch(job: tuple[int, int]) -> tuple[int, int, CustomerPage]:
         offset, size = job
+        counter.check()
         result = client.customer_page(filters=filters, limit=size, offset=offset)
         counter.add()
         return offset, size, result
 
     if total is None:
+        counter.check()
         first = client.customer_page(filters=filters, limit=page_size, offset=0)
         counter.add()
         yield first.customers
@@ -766,6 +843,7 @@ def _scan_pages(
     else:
         jobs = [(o, page_size) for o in range(0, total, page_size)]
     while jobs:
+        counter.expect(len(jobs))
         missing: list[tuple[int, int]] = []
         covered = max(offset + size for offset, size in jobs)
         for offset, asked, page in pool.map(fetch, jobs):
@@ -843,7 +921,7 @@ def _report(
     emails = valid.get_column("email")
     seen = pl.concat([per_email.get_column("email"), marks.get_column("email")])
     # Where in the list the emails that found anything are (the list probed against them).
-    at = emails.is_in(seen).arg_true()
+    at = emails.is_in(seen.implode()).arg_true()
     n = pl.col("n_candidates")
     ambiguous_ids = {
         "all": pl.col("all_ids"),
