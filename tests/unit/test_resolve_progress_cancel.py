@@ -167,3 +167,41 @@ def test_id_check_reports_and_cancels() -> None:
             cancel=token,
         )
     assert service.n_requests == 1
+
+
+def test_plan_reports_its_resolve_and_read_steps_and_stops_on_cancel(tmp_path) -> None:
+    with sw.SegmentSession.sandbox(customers=600, seed=3, journal=tmp_path / "j.sqlite3") as s:
+        people = s.client.customer_page(filters={"isAnonymous": False}, limit=80).customers
+        members = sw.read_members([str(c["emailAddress"]) for c in people])
+        events: list[ProgressEvent] = []
+        plan = s.plan("newsletter", members, mode="add", progress=events.append)
+        phases = [e.phase for e in events]
+        # Matching first (then its done), then the read of the segment in pages.
+        assert phases.index("resolve") < phases.index("read")
+        assert phases[-1] == "done"
+        assert plan.n_desired > 0
+
+        for phase in ("resolve", "read"):
+            token = CancelToken()
+
+            def on_progress(
+                event: ProgressEvent, phase: str = phase, token: CancelToken = token
+            ) -> None:
+                if event.phase == phase and event.phase_done >= 1:
+                    token.cancel()
+
+            before = s.client.stats.n_requests
+            with pytest.raises(sw.OperationCancelledError, match="nothing was written"):
+                s.plan("newsletter", members, mode="add", progress=on_progress, cancel=token)
+            sent = s.client.stats.n_requests - before
+            full = plan_requests(s, members)
+            # Stopped before the next request: matching leaves requests unsent; the read
+            # stops after the page that was being read (the last one at worst).
+            assert sent < full if phase == "resolve" else sent <= full
+        assert s.history().is_empty()  # nothing was run, nothing journalled
+
+
+def plan_requests(session: sw.SegmentSession, members: sw.MemberList) -> int:
+    before = session.client.stats.n_requests
+    session.plan("newsletter", members, mode="add")
+    return session.client.stats.n_requests - before
