@@ -11,9 +11,10 @@ Each case runs in a fresh subprocess and reads the peak resident memory of that 
 * a file over ``max_bytes`` is refused from its size, without reading it;
 * end to end (read, resolve against a sandbox, plan), a list of typical lines costs at most
   64 MiB plus 300 bytes per line over the process's size before reading: the per-line cost
-  of a resolution that made a Python string of every email (about 570 bytes) fails it. The
-  sandbox runs in the same process (a thread), as with ``segwidgets sync --sandbox``, so its
-  memory counts too.
+  of the resolution that made a Python string of every email fails it. The sandbox runs in
+  the same process (a thread), as with ``segwidgets sync --sandbox``, so its memory counts
+  too; polars' allocator is set to give freed memory back at once, as ``segwidgets sync``
+  sets it (and that it does is checked too).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import polars as pl
 import pytest
 
 from segwidgets import SegmentSession
+from segwidgets.cli import _ALLOCATOR_SETTINGS
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="reads the peak from /proc (Linux)"
@@ -80,8 +82,8 @@ def probe(path: Path | str, max_bytes: int | None = None) -> dict[str, object]:
     return result
 
 
-def run_probe(code: str, *args: str) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def run_probe(code: str, *args: str, **extra_env: str) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **extra_env)
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -188,7 +190,8 @@ def test_read_resolve_and_plan_stay_under_the_per_line_ceiling(tmp_path) -> None
     emails = [str(c["emailAddress"]) for c in known]
     with path.open("a") as handle:
         handle.writelines(f"Known Person,{email},Berlin\n" for email in emails)
-    result = run_probe(END_TO_END, str(path))
+    name, value = _ALLOCATOR_SETTINGS
+    result = run_probe(END_TO_END, str(path), **{name: value})
     assert result["rows"] == rows + len(emails)
     assert result["report"] == rows + len({e.lower() for e in emails})
     assert result["matched"]
@@ -196,3 +199,33 @@ def test_read_resolve_and_plan_stay_under_the_per_line_ceiling(tmp_path) -> None
     grown = float(result["peak"]) - float(result["base"])  # type: ignore[arg-type]
     ceiling = E2E_BASE_MIB + E2E_PER_LINE * int(result["rows"]) / MIB  # type: ignore[call-overload]
     assert grown <= ceiling, (result, ceiling)
+
+
+CLI_ENV = """
+import json, os, sys
+from segwidgets.cli import main
+
+before = "polars" in sys.modules
+try:
+    main(["sync", "--help"])
+except SystemExit:
+    pass
+print(json.dumps({"before": before, "value": os.environ.get(sys.argv[1])}))
+"""
+
+
+def test_sync_sets_the_allocator_before_polars_loads() -> None:
+    name, value = _ALLOCATOR_SETTINGS
+    env = {k: v for k, v in os.environ.items() if k != name}
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_ENV, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(env, PYTHONPATH=str(ROOT)),
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["before"] is False
+    # polars puts its own defaults first; jemalloc takes the last value of a setting.
+    assert str(result["value"]).split(",")[-1] == value
