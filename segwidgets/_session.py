@@ -421,7 +421,11 @@ class SegmentSession:
         (``check_ids``), so no unknown id, guest or deleted account is offered.
         """
         desired = self._desired_source(desired)
-        steps: dict[str, Any] = {"progress": progress, "cancel": cancel}
+        # A step of a plan: its own "done" would end the plan's progress (a bar closes).
+        step_progress = (
+            None if progress is None else (lambda e: None if e.phase == "done" else progress(e))
+        )
+        steps: dict[str, Any] = {"progress": step_progress, "cancel": cancel}
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):

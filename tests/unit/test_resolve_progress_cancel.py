@@ -178,6 +178,8 @@ def test_plan_reports_its_resolve_and_read_steps_and_stops_on_cancel(tmp_path) -
         phases = [e.phase for e in events]
         # Matching first (then its done), then the read of the segment in pages.
         assert phases.index("resolve") < phases.index("read")
+        # One "done", the plan's own at the end (a bar stays open through every step).
+        assert phases.count("done") == 1
         assert phases[-1] == "done"
         assert plan.n_desired > 0
 
