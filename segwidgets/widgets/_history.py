@@ -12,14 +12,8 @@ from .._plan import SegmentPlan
 from . import _html
 from ._base import Panel
 from ._charts import local_time, size_chart_svg
-from ._people_columns import (
-    HEADERS,
-    masked,
-    people_enricher,
-    people_searcher,
-    session_email_finder,
-    session_lookup,
-)
+from ._people_columns import session_email_finder, session_lookup
+from ._people_table import PeopleTable
 from ._planview import PlanView, for_review
 from ._push import PushPanel
 from ._table import PagedTable
@@ -137,27 +131,20 @@ class HistoryPanel(Panel):
             layout=widgets.Layout(width="auto", min_width="max-content"),
         )  # fmt: skip
         self.details_button.on_click(lambda _: self.show_details())
-        self.details_reveal = widgets.Checkbox(
-            value=False, description="show emails", indent=False,
-            layout=widgets.Layout(width="auto"),
-        )  # fmt: skip
-        lookup = lambda: session_lookup(self.session)  # noqa: E731
-        self.details_table = PagedTable(
+        #: who the chosen run changed: masked email and name, search, sort, "Look up all"
+        self.details = PeopleTable(
+            lookup=lambda: session_lookup(self.session),
+            find_email=lambda: session_email_finder(self.session),
+            who="customers this run changed",
             page_size=10,
             empty="This run changed nobody.",
             name="run-outcomes",
-            downloads=True,
-            formatter=self._mask_details,
-            enrich=people_enricher(lookup),
-            searcher=people_searcher(lookup, lambda: session_email_finder(self.session)),
-            headers=HEADERS,
         )
+        self.details_table = self.details.table
+        self.details_reveal = self.details.reveal_box
         self.details_title = widgets.HTML()
-        self.details_box = widgets.VBox(
-            [self.details_title, self.details_reveal, self.details_table]
-        )
+        self.details_box = widgets.VBox([self.details_title, self.details])
         self.details_box.layout.display = "none"
-        self.details_reveal.observe(lambda _: self.details_table.render(), names="value")
         self.view = PlanView(page_size=10)
         self.pusher = PushPanel(session, heading="Apply the undo")
         self.undo_box = widgets.VBox([self.view, self.pusher])
@@ -223,14 +210,11 @@ class HistoryPanel(Panel):
             f"Changes of the run {label}: {frame.height:,} member(s).", level="info"
         )
         self.details_table.name = f"run-{run}"
-        self.details_table.frame = frame.select("customer_id", "action", "status", "error")
+        self.details.frame = frame.select("customer_id", "action", "status", "error")
         self.details_box.layout.display = "flex"
         return frame
 
     # -- drawing ----------------------------------------------------------------------------------
-
-    def _mask_details(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return frame if self.details_reveal.value else masked(frame)
 
     def _draw_chart(self) -> None:
         if self.session is None or self.segment is None:

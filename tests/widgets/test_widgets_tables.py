@@ -357,9 +357,9 @@ def test_look_up_all_removals_then_search_and_sort_cover_every_row(session, sand
 
 
 def test_look_up_all_is_capped_for_very_large_sides(session, mirror_diff, monkeypatch):
-    from segwidgets.widgets import _planview
+    from segwidgets.widgets import _people_table
 
-    monkeypatch.setattr(_planview, "LOOK_UP_ALL_LIMIT", 10)
+    monkeypatch.setattr(_people_table, "LOOK_UP_ALL_LIMIT", 10)
     view = mirror_diff.view
     view.tabs.selected_index = 1
     before = _sent(session)
