@@ -203,9 +203,20 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     diff.get_by_text("Nothing to change.").first.wait_for(timeout=60_000)
     assert "Done and verified" not in push.inner_text()
 
-    # 10. history: the runs, then undo the last one
+    # 10. history: who the last run changed (searched by part of the removal's email), then
+    # undo it
     history = panels.nth(6)
     history.scroll_into_view_if_needed()
+    history.locator(".widget-button", has_text="Who it changed").click()
+    history.get_by_text("Changes of the run").first.wait_for(timeout=60_000)
+    history.locator(".widget-button", has_text="Look up all").first.click()
+    history.get_by_text("customers this run changed are known").first.wait_for(timeout=60_000)
+    search = history.locator("input[placeholder='search email, name or id']:visible").first
+    search.fill(person["email"].split("@")[0][1:])
+    search.press("Enter")
+    history.get_by_text(person["name"]).first.wait_for(timeout=30_000)
+    assert mask_email(person["email"]) in history.inner_text()
+    lab.screenshot("history-who-it-changed")
     history.locator(".widget-button", has_text="Plan undo").click()
     undo = history.locator(".segwidgets-panel").first
     undo.get_by_text("Ready:").first.wait_for(timeout=60_000)
