@@ -100,14 +100,17 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     picker.get_by_text("Customers who asked for the newsletter").first.wait_for()
     lab.screenshot("segment-picked")
 
-    # 3. upload the sample file
+    # 3. upload the sample file (in pieces, through the chunked upload)
     builder = panels.nth(2)
-    # The upload widget's <input type=file> is not in the page: answer its file chooser.
+    upload_button = builder.locator(".segwidgets-upload-button")
+    assert upload_button.inner_text().strip() == "Upload a file"
+    # The button opens the browser's file chooser: answer it.
     with page.expect_file_chooser() as chooser:
-        builder.locator(".widget-upload").click()
+        upload_button.click()
     chooser.value.set_files(str(SAMPLE))
     builder.get_by_text("newsletter_signups.csv, column E-Mail").first.wait_for(timeout=60_000)
     assert "995" in builder.inner_text()
+    assert "MiB" not in builder.inner_text()  # no size limit below the websocket's
     lab.screenshot("list-loaded")
 
     # 3b. a mistake: the first-name column. It is refused, and the right column named.
@@ -232,3 +235,91 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     )
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     lab.screenshot("app-dark", locator=app)
+
+
+def _big_csv(path: Path, *, at_least: int) -> dict[str, int]:
+    """A CSV of distinct emails over ``at_least`` bytes, with 3 invalid and 2 repeated lines."""
+    lines = ["email,name"]
+    size = len(lines[0]) + 1
+    n = 0
+    while size <= at_least:
+        line = f"customer.{n:07d}@example-shop.org,Customer {n}"
+        lines.append(line)
+        size += len(line) + 1
+        n += 1
+    lines += ["not-an-email,Nobody", "@example.org,Nobody", "a@@b,Nobody"]
+    lines += [lines[1], lines[2]]
+    path.write_text("\n".join(lines) + "\n")
+    return {"valid": n, "rejected": 3, "duplicates": 2, "rows": n + 5}
+
+
+def test_a_file_over_the_websocket_limit_is_uploaded_in_pieces(lab, tmp_path):
+    """15 MiB is over the 10 MiB a single widget message may carry: the upload goes in
+    pieces, shows its progress, and the list is read with its row counts."""
+    notebook = "big_upload.ipynb"
+    cells = [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "from segwidgets.widgets import MemberListBuilder\nbuilder = MemberListBuilder()\nbuilder"},
+    ]  # fmt: skip
+    (lab.server.root / notebook).write_text(
+        json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3",
+                    "display_name": "Python 3", "language": "python"}},
+                    "nbformat": 4, "nbformat_minor": 5})
+    )  # fmt: skip
+    big = tmp_path / "big_signups.csv"
+    counts = _big_csv(big, at_least=15 * 2**20)
+    assert big.stat().st_size > 15 * 2**20
+
+    page = lab.page
+    lab.open(notebook)
+    lab.run_all()
+    assert lab.cell_errors() == []
+    builder = page.locator(".segwidgets-panel").first
+    builder.wait_for()
+    upload_button = builder.locator(".segwidgets-upload-button")
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    # Every line the upload shows, recorded as it changes (a fast upload is over before a
+    # screenshot could catch it).
+    page.evaluate(
+        """() => {
+            const text = document.querySelector('.segwidgets-upload-text');
+            window._uploadLines = [];
+            new MutationObserver(() => window._uploadLines.push(text.textContent))
+                .observe(text, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    chooser.value.set_files(str(big))
+    page.wait_for_function("() => window._uploadLines.length > 0")
+    lab.screenshot("big-uploading")
+    builder.get_by_text("big_signups.csv, column email").first.wait_for(timeout=180_000)
+    lab.wait_cells_done()
+    lines = page.evaluate("() => window._uploadLines")
+    progress = [line for line in lines if line.startswith("Uploading big_signups.csv: ")]
+    # one line per piece of 4 MiB at least, the last one complete
+    assert len(progress) >= 4, lines
+    assert any(
+        re.search(r": [\d.,]+ (MiB|bytes) of 15\.\d MiB \(\d+ %\)", line) for line in progress
+    )
+    assert any(line.endswith("(100 %)") for line in progress), progress
+    report = builder.inner_text()
+    for number in (counts["rows"], counts["valid"], counts["rejected"], counts["duplicates"]):
+        assert f"{number:,}" in report, (number, report)
+    assert "Could not" not in report
+    assert "Uploading" not in report  # the progress went with the upload
+    lab.screenshot("big-loaded")
+    # The kernel read the same rows as a typed path would, and no byte is in widget state.
+    page.evaluate(
+        """async () => {
+            const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            const code = [
+                "import segwidgets as _sw",
+                `_typed = _sw.read_members(builder.upload.path, name="big_signups.csv")`,
+                "assert builder.members.valid.equals(_typed.valid)",
+                "assert builder.upload.path.stat().st_mode & 0o777 == 0o600",
+                "assert 'customer.0000001' not in repr(builder.upload.get_state())",
+            ].join("\\n");
+            const reply = await kernel.requestExecute({code, silent: false, store_history: false}).done;
+            if (reply.content.status !== 'ok') { throw new Error(reply.content.evalue); }
+        }"""
+    )
