@@ -229,7 +229,9 @@ class MemberListBuilder(Panel):
 
     def close(self) -> None:
         """Close the panel; an uploaded file is removed."""
-        self.upload.close()
+        upload = getattr(self, "upload", None)  # absent when __init__ refused its arguments
+        if upload is not None:
+            upload.close()
         super().close()
 
     # -- helpers ----------------------------------------------------------------------------------

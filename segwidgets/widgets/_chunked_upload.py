@@ -406,7 +406,8 @@ class ChunkedUpload(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Close the widget and remove its temporary files."""
-        self.discard()
+        if hasattr(self, "_done"):  # absent when __init__ failed
+            self.discard()
         super().close()
 
     # -- internals --------------------------------------------------------------------------------
