@@ -319,8 +319,11 @@ class MemberListBuilder(Panel):
         self.show_error(error, doing="uploading the file")
 
     def _on_upload_status(self, change: dict[str, Any]) -> None:
-        if change["new"] == "uploading":
+        uploading = change["new"] == "uploading"
+        if uploading:
             self.clear_status()  # the upload shows its own progress
+        # meanwhile the progress line takes the place of the current list's name
+        self.source_label.layout.display = "none" if uploading else None
 
     def _on_max_bytes_change(self, change: dict[str, Any]) -> None:
         self.upload.max_bytes = change["new"]

@@ -183,14 +183,16 @@ export default {
 
 _CSS = """
 .segwidgets-chunked-upload {
-  display: flex; align-items: center; gap: 6px; flex-wrap: wrap;
+  display: flex; align-items: center; gap: 6px; flex-wrap: nowrap; flex: 0 0 auto;
   font-size: var(--jp-widgets-font-size, 13px);
 }
 .segwidgets-chunked-upload .segwidgets-upload-button { width: auto; }
 .segwidgets-chunked-upload .segwidgets-upload-button i { margin-right: 4px; }
 .segwidgets-chunked-upload .segwidgets-upload-cancel { width: auto; }
 .segwidgets-chunked-upload .segwidgets-upload-progress { width: 160px; }
-.segwidgets-chunked-upload .segwidgets-upload-text { color: var(--jp-ui-font-color1, inherit); }
+.segwidgets-chunked-upload .segwidgets-upload-text {
+  color: var(--jp-ui-font-color1, inherit); white-space: nowrap;
+}
 """
 
 

@@ -309,17 +309,59 @@ def test_a_file_over_the_websocket_limit_is_uploaded_in_pieces(lab, tmp_path):
     assert "Uploading" not in report  # the progress went with the upload
     lab.screenshot("big-loaded")
     # The kernel read the same rows as a typed path would, and no byte is in widget state.
-    page.evaluate(
-        """async () => {
-            const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-            const code = [
-                "import segwidgets as _sw",
-                `_typed = _sw.read_members(builder.upload.path, name="big_signups.csv")`,
-                "assert builder.members.valid.equals(_typed.valid)",
-                "assert builder.upload.path.stat().st_mode & 0o777 == 0o600",
-                "assert 'customer.0000001' not in repr(builder.upload.get_state())",
-            ].join("\\n");
-            const reply = await kernel.requestExecute({code, silent: false, store_history: false}).done;
-            if (reply.content.status !== 'ok') { throw new Error(reply.content.evalue); }
-        }"""
+    _kernel(
+        page,
+        "import os, segwidgets as _sw\n"
+        "_typed = _sw.read_members(builder.upload.path, name='big_signups.csv')\n"
+        "assert builder.members.valid.equals(_typed.valid)\n"
+        "assert builder.upload.path.stat().st_mode & 0o777 == 0o600\n"
+        "assert 'customer.0000001' not in repr(builder.upload.get_state())\n"
+        "_first = builder.upload.path\n",
     )
+
+    # Cancel: the kernel holds its answers after the second piece (as a busy one would), so
+    # the upload waits half-way; Cancel stops it and removes what arrived.
+    _kernel(
+        page,
+        "_reply = builder.upload._reply\n"
+        "builder.upload._reply = lambda c: c if c.get('kind') == 'ack' and c['index'] >= 1 "
+        "else _reply(c)\n",
+    )
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    chooser.value.set_files(str(big))
+    builder.get_by_text(
+        re.compile(r"Uploading big_signups\.csv: 8\.0 MiB of 15\.\d MiB \(\d+ %\)")
+    ).first.wait_for(timeout=60_000)
+    assert upload_button.is_disabled()
+    lab.screenshot("big-uploading-half-way")
+    _kernel(page, "_folder = builder.upload._partial.folder\nassert os.path.isdir(_folder)\n")
+    builder.locator(".segwidgets-upload-cancel").click()
+    builder.get_by_text("Upload of big_signups.csv cancelled.").first.wait_for()
+    lab.wait_cells_done()
+    assert not upload_button.is_disabled()
+    lab.screenshot("big-cancelled")
+    _kernel(
+        page,
+        "builder.upload._reply = _reply\n"
+        "assert builder.upload.status == 'cancelled'\n"
+        "assert not os.path.exists(_folder)\n"
+        "assert builder.upload.path == _first and _first.exists()  # the list read before\n"
+        f"assert builder.members.n_valid == {counts['valid']}\n",
+    )
+    assert f"{counts['valid']:,}" in builder.inner_text()
+
+    # Over the panel's limit: refused at the first piece, with the reason; the list stays.
+    _kernel(page, "builder.max_bytes = 10 * 2**20\n")
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    chooser.value.set_files(str(big))
+    builder.get_by_text(
+        re.compile(r"big_signups\.csv is 15\.\d MiB, more than the limit of 10\.0 MiB")
+    ).first.wait_for(timeout=60_000)
+    builder.get_by_text("Not uploaded.").first.wait_for()
+    lab.wait_cells_done()
+    assert not upload_button.is_disabled()
+    assert f"{counts['valid']:,}" in builder.inner_text()
+    lab.screenshot("big-refused")
+    _kernel(page, "assert builder.upload._partial is None and builder.upload.path == _first\n")

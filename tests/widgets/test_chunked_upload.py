@@ -250,6 +250,9 @@ def test_an_upload_shows_no_status_of_the_previous_one():
     builder.upload.receive_chunk(b"email\n", index=0, total=2, name="ok.csv", size=100)
     assert builder.status_text == ""  # the progress is the upload's own
     assert builder.upload.status == "uploading"
+    assert builder.source_label.layout.display == "none"  # the progress line's place
+    builder.upload.cancel()
+    assert builder.source_label.layout.display is None
 
 
 def test_chunk_size_default_is_below_the_websocket_limit():
