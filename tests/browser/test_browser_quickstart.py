@@ -127,7 +127,8 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     # 4. find the customers (in a worker thread: the notebook stays usable)
     match = panels.nth(3)
     match.locator(".widget-button", has_text="Find customers").click()
-    match.get_by_text("customer ids from").first.wait_for(timeout=60_000)
+    # the summary under the funnel (the bar's own "Matched: …" line is hidden once done)
+    match.get_by_text("customer ids from").locator("visible=true").first.wait_for(timeout=60_000)
     lab.screenshot("matched")
 
     # 5. review the diff (planned as soon as segment and customers are known)
