@@ -109,6 +109,7 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
         super().__init__(
             [self.reveal_box, self.people_note, self.look_up_box, self.table], **kwargs
         )
+        self.add_class("segwidgets-people")
         self.show_look_up()
 
     # -- data -------------------------------------------------------------------------------------
