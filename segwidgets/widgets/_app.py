@@ -208,7 +208,8 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
             or (state.step == "plan" and state.plan_stopped)
         )
         level: _html.Level = "warning" if stopped else "info"
-        self.hint.value = _html.note(state.next_hint(), level=level)
+        text = state.next_hint() if state.busy else f"Next step: {state.next_hint()}"
+        self.hint.value = _html.note(text, level=level)
 
     # -- wiring -------------------------------------------------------------------------------------
 

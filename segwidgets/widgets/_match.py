@@ -139,7 +139,10 @@ class MatchReport(Panel):
         self._token_lock = threading.Lock()
         self.intro = widgets.HTML()
         self.funnel = widgets.HTML()
-        self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        self.reveal = widgets.Checkbox(
+            value=False, description="show values", indent=False,
+            layout=widgets.Layout(width="auto", margin="0 12px 0 0"),
+        )  # fmt: skip
         #: the customers sharing an ambiguous email, for the rows shown
         self.candidates = CandidateColumn(lambda: self.session, lambda: bool(self.reveal.value))
         #: a sentence for each problem term that appears (ambiguous, guest only)

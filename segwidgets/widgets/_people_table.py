@@ -272,7 +272,11 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
         frame = self.table.frame
         if stopped:
             text = "Stopped: what was read stays known."
-        elif frame is not None and "email" in frame.columns:
+        elif (
+            frame is not None
+            and "email" in frame.columns
+            and frame.get_column("email").null_count() == 0
+        ):
             text = (
                 "Search and sort by email cover every row (the list has the emails); search "
                 "by name covers the rows shown so far."

@@ -316,6 +316,9 @@ def test_look_up_all_removals_then_search_and_sort_cover_every_row(session, sand
     n = mirror_diff.plan.n_remove
     assert view.look_up_button.description == f"Look up all {n:,}"
     assert view.look_up_button.layout.display != "none"
+    # Removals are not in the list: their emails are known only once looked up.
+    assert "the list has the emails" not in view.look_up_note.value
+    assert "covers the rows shown so far" in view.look_up_note.value
     target = removes.view["customer_id"][-1]  # on the last page: never looked up
     person = sandbox.model.customers_frame().filter(pl.col("id") == target).row(0, named=True)
     fragment = person["emailAddress"].split("@")[0][1:]
@@ -400,6 +403,7 @@ def test_adds_are_searched_and_sorted_by_the_lists_emails(session, registered):
     diff.desired = session.resolve(sw.read_members(emails))
     adds = diff.view.adds_table
     assert adds.frame.height > adds.page_size
+    assert "the list has the emails" in diff.view.people["adds"].look_up_note.value
     last = adds.view["email"][-1]
     before = _sent(session)
     adds.search = last.split("@")[0][1:].upper()
