@@ -147,7 +147,9 @@ class HistoryPanel(Panel):
         self.details_box.layout.display = "none"
         self.view = PlanView(page_size=10)
         self.pusher = PushPanel(session, heading="Apply the undo")
-        self.undo_box = widgets.VBox([self.view, self.pusher])
+        #: what the undo is of, over its plan (the run's label, as in the list)
+        self.undo_title = widgets.HTML()
+        self.undo_box = widgets.VBox([self.undo_title, self.view, self.pusher])
         super().__init__(session, heading="History", **kwargs)
         self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.run_dropdown.observe(self._on_run_dropdown_change, names="value")
@@ -189,6 +191,12 @@ class HistoryPanel(Panel):
                 self.show("Choose a run first.", level="muted")
                 return None
             plan = self.session.undo(run, allow_mass_removal=True)
+            # One thing about the run at a time: its undo replaces the list of its changes.
+            self.details_box.layout.display = "none"
+            self.undo_title.value = _html.note(
+                f"Undo of the run {self._label_of(run)}: what it changes, then push it.",
+                level="info",
+            )
             self.undo_plan = for_review(plan)
             if self.undo_plan.is_empty():
                 self.show("Nothing to undo: the segment no longer shows that run's changes.")
@@ -205,16 +213,23 @@ class HistoryPanel(Panel):
             self.details_box.layout.display = "none"
             return pl.DataFrame()
         frame: pl.DataFrame = self.session.run_details(run)
-        label = next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
+        count = f"{frame.height:,} member{'' if frame.height == 1 else 's'}"
         self.details_title.value = _html.note(
-            f"Changes of the run {label}: {frame.height:,} member(s).", level="info"
+            f"Changes of the run {self._label_of(run)}: {count}.", level="info"
         )
+        # One thing about the run at a time: its changes replace an undo not pushed.
+        if self.undo_plan is not None and self.pusher.result is None:
+            self.undo_plan = None
         self.details_table.name = f"run-{run}"
         self.details.frame = frame.select("customer_id", "action", "status", "error")
         self.details_box.layout.display = "flex"
         return frame
 
     # -- drawing ----------------------------------------------------------------------------------
+
+    def _label_of(self, run: str) -> str:
+        """The run as the list names it (time, what, status, counts, short id)."""
+        return next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
 
     def _draw_chart(self) -> None:
         if self.session is None or self.segment is None:

@@ -234,7 +234,9 @@ class PlanView(widgets.VBox):  # type: ignore[misc]
                 ("members after", plan.n_after, "muted"),
             ]
         )
-        what = "Undo of run " + str(plan.undo_of) if plan.kind == "undo" else f"mode {plan.mode}"
+        what = (
+            f"undo of run …{str(plan.undo_of)[-8:]}" if plan.kind == "undo" else f"mode {plan.mode}"
+        )
         line = f"Segment {plan.segment_code}, {what}. "
         line += "Nothing to change." if plan.is_empty() else f"Cost: {plan.estimate()}."
         self.summary.value = counts + _html.note(line, level="muted")

@@ -100,3 +100,34 @@ def test_push_failures_are_searched_and_looked_up(session, registered):
     assert table.view["customer_id"].to_list() == sorted(unknown, reverse=True)
     # The people of unknown ids are known (as nobody): the account column says so.
     assert "unknown" in table.html.value
+
+
+def test_a_runs_changes_and_its_undo_are_shown_one_at_a_time(session, sandbox, registered):
+    history = _history_of_a_push(session, sandbox, registered, 3)
+    run = history.run_id
+    history.show_details()
+    assert history.details_box.layout.display == "flex"
+    assert "3 members." in history.details_title.value
+    plan = history.undo()
+    assert plan is not None
+    assert history.details_box.layout.display == "none"
+    assert history.undo_box.layout.display == "flex"
+    assert f"…{run[-8:]}" in history.undo_title.value
+    assert f"undo of run …{run[-8:]}" in history.view.summary.value
+    assert run not in history.view.summary.value  # the short id, as in the list
+    history.show_details()  # the undo was not pushed: its plan goes
+    assert history.undo_plan is None
+    assert history.undo_box.layout.display == "none"
+    assert history.details_box.layout.display == "flex"
+
+
+def test_the_size_chart_dates_sit_under_their_runs():
+    from segwidgets.widgets._charts import size_chart_svg
+
+    one = pl.DataFrame(
+        {"recorded_at": ["2026-12-06T12:00:00+00:00"], "n_before": [980], "n_after": [980]}
+    )
+    svg = size_chart_svg(one)
+    assert "text-anchor='middle'" in svg  # one run: its time centred under its points
+    two = pl.concat([one, one.with_columns(n_after=pl.lit(990, dtype=pl.Int64))])
+    assert size_chart_svg(two).count("opacity='.75'") == 2
