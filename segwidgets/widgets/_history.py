@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -80,10 +81,23 @@ def runs_table(runs: pl.DataFrame) -> pl.DataFrame:
 
 def _label(row: dict[str, Any], *, segment: bool = True) -> str:
     where = f" · {row['segment_code']}" if segment else ""
+    # The undone run's time is left out here (the list shows it): the label fits its box.
+    what = re.sub(r" \([^)]*\)$", "", str(row["what"]))
     return (
-        f"{row['when']}{where} · {row['what']} · {row['status']} · "
+        f"{row['when']}{where} · {what} · {row['status']} · "
         f"+{row['n_add'] or 0:,} -{row['n_remove'] or 0:,} · …{str(row['run_id'])[-8:]}"
     )
+
+
+def _for_display(shown: pl.DataFrame, *, one_segment: bool) -> pl.DataFrame | None:
+    """The runs as the table shows them: without the segment column when they are all of
+    one segment, nor the note column when no run has a note (the table fits at 1024 px)."""
+    if shown.height == 0:
+        return None
+    drop = ["segment_code"] if one_segment else []
+    if bool((shown.get_column("message") == "").all()):
+        drop.append("message")
+    return shown.drop(drop)
 
 
 class HistoryPanel(Panel):
@@ -255,7 +269,7 @@ class HistoryPanel(Panel):
         finally:
             self._filling = False
         self.run_id = keep
-        self.table.frame = shown if shown.height else None
+        self.table.frame = _for_display(shown, one_segment=self.segment is not None)
         self._draw_chart()
         self._update_controls()
 

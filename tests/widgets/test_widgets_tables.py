@@ -229,6 +229,11 @@ def test_history_is_friendly_and_charts_the_size(session, sandbox, registered):
     assert "added" in html
     assert "removed" in html
     assert f"undo of run …{first.run_id[-8:]}" in html
+    # One segment, no notes: neither column is shown; the undo's label fits its box.
+    assert ">segment<" not in html
+    assert ">note<" not in html
+    label = history.run_dropdown.options[0][0]
+    assert f"undo of run …{first.run_id[-8:]} · verified" in label
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d<", html)
 
     sizes = session.journal.sizes(
