@@ -81,11 +81,17 @@ class ProgressEvent:
         return min(self.requests_done / self.requests_total, 1.0)
 
     @property
-    def label(self) -> str:
-        """The phase and its own count, e.g. ``"verify: 3/20 ids"``, and the ETA."""
+    def phase_label(self) -> str:
+        """The phase and its own count, e.g. ``"verify: 3/20 ids"``."""
         text = str(self.phase)
         if self.phase_total:
             text += f": {self.phase_done:,}/{self.phase_total:,} {self.unit}".rstrip()
+        return text
+
+    @property
+    def label(self) -> str:
+        """``phase_label`` and the ETA, e.g. ``"verify: 3/20 ids, about 4 s left"``."""
+        text = self.phase_label
         if self.eta is not None and self.phase != "done":
             text += f", {duration_text(self.eta)} left"
         return text

@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
+from .._cost import duration_text
 from .._progress import ProgressEvent
 from . import _html
 
-__all__ = ["REDRAW_EVERY", "PhaseBar", "Resolving", "eta_text", "progress_text"]
+__all__ = ["REDRAW_EVERY", "PhaseBar", "Resolving", "progress_text"]
 
 #: Seconds between two redraws of a bar (the last step of a phase is always drawn).
 REDRAW_EVERY = 0.1
@@ -31,15 +32,6 @@ _RESOLVE_WORDS: dict[Resolving, tuple[str, str]] = {
     "emails": ("Matching", "emails looked up"),
     "ids": ("Checking the ids", "ids checked"),
 }
-
-
-def eta_text(seconds: float) -> str:
-    """A time left in words: ``a second``, ``40 s``, ``2.5 min``."""
-    if seconds < 1:
-        return "a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
 
 
 def progress_text(
@@ -57,9 +49,9 @@ def progress_text(
     elif event.phase == "read":
         parts = [f"Reading the segment: {event.phase_done:,}/{event.phase_total:,} pages"]
     else:
-        parts = [event.label.split(", about")[0]]
+        parts = [event.phase_label]
     if event.eta is not None and event.phase_done:
-        parts.append(f"about {eta_text(event.eta)} left")
+        parts.append(f"{duration_text(event.eta)} left")
     return " · ".join(parts)
 
 
