@@ -1,7 +1,8 @@
 """Progress reporting and cancellation for long runs (resolution and pushes).
 
-A push reports every phase of the run, each with its own count: ``check`` (pages of the
-segment read before anything is sent), ``push`` (batches), ``reconcile``, ``verify`` (ids
+A push reports every phase of the run, each with its own count: ``check`` (before anything
+is sent: the segment's pages read, or the planned ids looked up, in ``changed ids``, when the
+stale check goes by the changes), ``push`` (batches), ``reconcile``, ``verify`` (ids
 looked up, or pages read back), then ``done``. ``requests_total`` is the estimate's request
 count (``SegmentPlan.estimate()``) and ``requests_done`` the requests sent so far, so the
 ETA covers the whole run, not only the push.
@@ -157,6 +158,13 @@ class ProgressTracker:
             if unit is not None:
                 self._units[phase] = unit
         self.emit(phase)
+
+    def restart_phase(self, phase: Phase, total: int, unit: str, message: str = "") -> None:
+        """A phase starts over in another way: ``total`` steps of ``unit``, none done."""
+        with self._lock:
+            self._phases[phase] = [0, total]
+            self._units[phase] = unit
+        self.emit(phase, message)
 
     def step(self, phase: Phase, n: int = 1, message: str = "") -> None:
         """``n`` steps of a phase done (a page read, ids looked up)."""
