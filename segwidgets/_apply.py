@@ -1418,7 +1418,8 @@ class _RunState:
         size = in_chunk(self.p.page_size)
         probe, rest = removed[-size:], removed[:-size]
         deadline = clock() + self.p.options.verify_timeout
-        wait = 0.25
+        # The rest of the removes wait for the probe: probed again soon, then less often.
+        wait = 0.15
         while True:
             found, probe_used = self.p.lookup(code, probe, n_live=n_live)
             if not found or clock() >= deadline:

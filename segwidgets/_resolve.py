@@ -348,6 +348,8 @@ class _Resolver:
         self.samples: list[dict[str, Any]] = []
         #: guests counted by this resolution (None: not counted)
         self.guest_total: int | None = None
+        #: the whole list's spellings, with the email filter they were made for
+        self._spellings_of_all: tuple[str | None, list[str]] | None = None
 
     # -- what to ask for ---------------------------------------------------------------------
 
@@ -365,7 +367,17 @@ class _Resolver:
         return dict(zip(self.keys, _typed_spellings(self.valid), strict=True))
 
     def spellings(self, keys: Iterable[str]) -> list[str]:
-        """The distinct spellings to ask for (see ``lookup_spellings``)."""
+        """The distinct spellings to ask for (see ``lookup_spellings``); those of the whole
+        list are worked out once (``auto`` weighs them, then asks for them)."""
+        if keys is self.keys:
+            key = self.traits.email_filter
+            cached = self._spellings_of_all
+            if cached is None or cached[0] != key:
+                cached = self._spellings_of_all = (key, self._spell(keys))
+            return cached[1]
+        return self._spell(keys)
+
+    def _spell(self, keys: Iterable[str]) -> list[str]:
         return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
     def lookup_requests(self, keys: Sequence[str]) -> int:
