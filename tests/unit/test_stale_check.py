@@ -250,3 +250,18 @@ def test_an_unknown_way_is_refused(sandbox, session, pool) -> None:
     plan = plan_80_changes(sandbox, session, pool)
     with pytest.raises(ValueError, match="stale_check must be"):
         session.apply(plan, stale_check="quick")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_asked", [20, 200])
+def test_a_filtered_page_leaves_out_its_pending_removals_from_the_total(
+    sandbox, session, pool, n_asked
+) -> None:
+    # Fewer ids asked than removals pending, and more: the sandbox counts either way.
+    sandbox.configure(total_counts_pending=False, delete_delay=None)
+    seed(sandbox, "s", pool[:250])
+    sandbox.model.remove_members("s", body(pool[:50]))  # pending, still listed
+    asked = pool[45 : 45 + n_asked]  # 5 of them pending
+    page = session.client.member_page("s", limit=100, filters={"id": {"$in": asked}})
+    listed = min(n_asked, 100)
+    assert len(page.members) == listed
+    assert page.total == n_asked - 5
