@@ -25,14 +25,10 @@ def registered(sandbox: Any, n: int) -> list[str]:
     return ids[:n]
 
 
-def body(ids: list[str]) -> dict[str, Any]:
-    return {"members": [{"id": i, "type": "customer"} for i in ids]}
-
-
 def seed(sandbox: Any, code: str, ids: list[str]) -> None:
     sandbox.model.seed_records(segments=[{"code": code, "name": code, "type": "fixed"}])
     if ids:
-        sandbox.model.add_members(code, body(ids))
+        sandbox.model.add_members(code, ids)
 
 
 def member_reads(session: sw.SegmentSession) -> int:
@@ -167,9 +163,9 @@ def test_changes_sees_a_planned_id_or_the_total_and_states_the_drift(
     plan = plan_80_changes(sandbox, session, pool)
     added, removed = (pool[s] for s in SEEN[change])
     if added:
-        sandbox.model.add_members("s", body(added))
+        sandbox.model.add_members("s", added)
     if removed:
-        sandbox.model.remove_members("s", body(removed))
+        sandbox.model.remove_members("s", removed)
     sent = writes(session)
     before = session.client.stats.n_requests
     with pytest.raises(sw.StalePlanError, match="changed since this plan was made") as info:
@@ -185,8 +181,8 @@ def test_changes_cannot_see_a_swap_of_members_the_plan_does_not_touch(
     sandbox, session, pool
 ) -> None:
     plan = plan_80_changes(sandbox, session, pool)
-    sandbox.model.remove_members("s", body(pool[100:101]))  # a member the plan keeps
-    sandbox.model.add_members("s", body(pool[300:301]))  # one it never saw
+    sandbox.model.remove_members("s", pool[100:101])  # a member the plan keeps
+    sandbox.model.add_members("s", pool[300:301])  # one it never saw
     # the full read sees it, the changes cannot (documented): the lease and the count
     # checks are the lines against other writers
     with pytest.raises(sw.StalePlanError):
@@ -220,13 +216,13 @@ def test_a_total_that_leaves_out_pending_removals_is_compared_as_reported(
     # Removals accepted and never applied: listed, but left out of totalItemCount.
     sandbox.configure(total_counts_pending=False, delete_delay=None)
     seed(sandbox, "s", pool[:250])
-    sandbox.model.remove_members("s", body(pool[200:210]))
+    sandbox.model.remove_members("s", pool[200:210])
     plan = session.plan("s", pool[50:280])
     assert (plan.n_live, plan.live_total) == (250, 240)
     for asked in ("changes", "full"):
         dry = session.apply(plan, dry_run=True, stale_check=asked)  # type: ignore[arg-type]
         assert dry.stale_method == asked
-    sandbox.model.add_members("s", body(pool[300:301]))
+    sandbox.model.add_members("s", pool[300:301])
     with pytest.raises(sw.StalePlanError):
         session.apply(plan, dry_run=True, stale_check="changes")
 
@@ -259,7 +255,7 @@ def test_a_filtered_page_leaves_out_its_pending_removals_from_the_total(
     # Fewer ids asked than removals pending, and more: the sandbox counts either way.
     sandbox.configure(total_counts_pending=False, delete_delay=None)
     seed(sandbox, "s", pool[:250])
-    sandbox.model.remove_members("s", body(pool[:50]))  # pending, still listed
+    sandbox.model.remove_members("s", pool[:50])  # pending, still listed
     asked = pool[45 : 45 + n_asked]  # 5 of them pending
     page = session.client.member_page("s", limit=100, filters={"id": {"$in": asked}})
     listed = min(n_asked, 100)
