@@ -14,8 +14,8 @@ The ways of a cell are measured interleaved, in rounds, after one first resoluti
 may learn the server, as a session's first does; its requests count against the first
 resolution's bound): each round runs every way once, the order turned by one each round, so
 a burst of load on the shared machine hits all of them alike. Every way
-gets the same number of rounds: at least ``_MIN_ROUNDS``, more while a round takes under
-``_SHORT`` seconds, at most ``_MAX_ROUNDS``; each way's median time is kept.
+gets the same number of rounds: at least ``_MIN_ROUNDS``, more while the cell's rounds so
+far took under ``_BUDGET`` seconds, at most ``_MAX_ROUNDS``; each way's median time is kept.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ _FILTERS = tuple(
     for filter_in in ("id", "all", "off")
     for email_filter in ("exact", "insensitive")
 )
-#: rounds of a cell (every way once a round): at least the minimum, more while a round
-#: takes under ``_SHORT`` seconds, at most the maximum
-_SHORT = 3.0
+#: rounds of a cell (every way once a round): at least the minimum, more while the cell's
+#: rounds so far took under ``_BUDGET`` seconds, at most the maximum
+_BUDGET = 4.0
 _MIN_ROUNDS = 3
-_MAX_ROUNDS = 7
+_MAX_ROUNDS = 15
+#: the guest cell's runs shorter than this are repeated
+_SHORT = 3.0
 #: repeats of the guest cell's runs (fastest kept)
 _REPEATS = 5
 
@@ -114,9 +116,9 @@ def _interleaved(
     median time, with every time and the most requests any run sent."""
     runs: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
     rounds = 0
+    started = time.perf_counter()
     while True:
         turn = rounds % len(ways)
-        started = time.perf_counter()
         for way in ways[turn:] + ways[:turn]:
             strategy = "auto" if way == "auto_first" else way
             runs[way].append(
@@ -129,10 +131,9 @@ def _interleaved(
                 )
             )
         rounds += 1
-        took = time.perf_counter() - started
         if not sizes.repeat_short or rounds >= _MAX_ROUNDS:
             break
-        if rounds >= _MIN_ROUNDS and took > _SHORT:
+        if rounds >= _MIN_ROUNDS and time.perf_counter() - started > _BUDGET:
             break
     out: dict[str, dict[str, Any]] = {}
     for way, done in runs.items():
