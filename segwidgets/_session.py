@@ -338,8 +338,16 @@ class SegmentSession:
         strategy: ResolveStrategy = "auto",
         classify_guests: bool = True,
         progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> Resolution:
-        """Find the customer id of every email (see ``Resolution``)."""
+        """Find the customer id of every email (see ``Resolution``).
+
+        ``progress`` (a callback taking ``ProgressEvent``, or ``True`` for a bar) follows
+        every request: phase ``resolve`` counted in requests (sent / planned so far) with
+        the emails looked up as members, then ``done``. ``cancel`` (a ``CancelToken``)
+        stops it before the next request with ``OperationCancelledError``; nothing is
+        written and no resolution is returned.
+        """
         member_list = members if isinstance(members, MemberList) else read_members(members)
         require_members(member_list)
         if member_list.kind != "email":
@@ -355,6 +363,7 @@ class SegmentSession:
             classify_guests=classify_guests,
             progress=progress_callback(progress),
             counts=self._customer_counts,
+            cancel=cancel,
         )
 
     def people(self, ids: pl.Series | Sequence[str], *, cached_only: bool = False) -> pl.DataFrame:
@@ -373,42 +382,69 @@ class SegmentSession:
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def check_ids(self, ids: pl.Series | Sequence[str]) -> IdCheck:
+    def check_ids(
+        self,
+        ids: pl.Series | Sequence[str],
+        *,
+        progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IdCheck:
         """Which of these customer ids are registered customers in Shopgate (see ``IdCheck``).
 
         ``plan`` runs this on every list of ids it is given and offers only the registered
         customers; unknown ids, guests and deleted accounts are left out and reported.
+        ``progress`` and ``cancel`` work as for ``resolve``.
         """
         series = ids if isinstance(ids, pl.Series) else pl.Series(list(ids), dtype=pl.String)
         check = check_customer_ids(
-            self._client, series, concurrency=self.concurrency, page_size=self.page_size
+            self._client,
+            series,
+            concurrency=self.concurrency,
+            page_size=self.page_size,
+            progress=progress_callback(progress),
+            cancel=cancel,
         )
         self.last_id_check = check
         return check
 
-    def _desired_ids(self, desired: Desired, *, check_ids: bool) -> tuple[pl.Series, str]:
+    def _desired_ids(
+        self,
+        desired: Desired,
+        *,
+        check_ids: bool,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[pl.Series, str]:
         """The customer ids a plan should hold, and a description of where they came from.
 
         Emails are resolved; ids given directly are checked against Shopgate first
         (``check_ids``), so no unknown id, guest or deleted account is offered.
         """
         desired = self._desired_source(desired)
+        # A step of a plan: its own "done" would end the plan's progress (a bar closes).
+        step_progress = (
+            None if progress is None else (lambda e: None if e.phase == "done" else progress(e))
+        )
+        steps: dict[str, Any] = {"progress": step_progress, "cancel": cancel}
         if isinstance(desired, Resolution):
             return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
         if isinstance(desired, MemberList):
             require_members(desired)
             if desired.kind == "customer_id":
-                return self._checked(desired.keys, desired.source or "list", check=check_ids)
-            return self.resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
+                return self._checked(
+                    desired.keys, desired.source or "list", check=check_ids, **steps
+                )
+            resolved = self.resolve(desired, **steps)
+            return resolved.customer_ids, f"{desired.source or 'list'} (resolved)"
         if isinstance(desired, pl.LazyFrame):
             desired = desired.collect()
         if isinstance(desired, pl.DataFrame):
             if "customer_id" in desired.columns:
                 return self._checked(
-                    desired.get_column("customer_id"), "data frame", check=check_ids
+                    desired.get_column("customer_id"), "data frame", check=check_ids, **steps
                 )
             if "email" in desired.columns:
-                resolution = self.resolve(read_members(desired, column="email"))
+                resolution = self.resolve(read_members(desired, column="email"), **steps)
                 return resolution.customer_ids, "data frame (resolved emails)"
             msg = "A desired frame needs a 'customer_id' or an 'email' column."
             raise PlanError(msg)
@@ -417,7 +453,7 @@ class SegmentSession:
         else:
             assert not isinstance(desired, (str, os.PathLike))  # read by _desired_source
             series = pl.Series(list(desired), dtype=pl.String)
-        return self._checked(series, "ids", check=check_ids)
+        return self._checked(series, "ids", check=check_ids, **steps)
 
     @staticmethod
     def _desired_source(desired: Any) -> Any:
@@ -438,11 +474,19 @@ class SegmentSession:
             raise PlanError(msg)
         return desired
 
-    def _checked(self, ids: pl.Series, what: str, *, check: bool) -> tuple[pl.Series, str]:
+    def _checked(
+        self,
+        ids: pl.Series,
+        what: str,
+        *,
+        check: bool,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[pl.Series, str]:
         distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
         if not check:
             return distinct, f"{what} ({distinct.len():,} ids, not checked)"
-        checked = self.check_ids(distinct)
+        checked = self.check_ids(distinct, progress=progress, cancel=cancel)
         if checked.n_checked and not checked.n_customers:
             msg = (
                 f"None of the {checked.n_checked:,} ids of {what} is a registered customer of "
@@ -462,11 +506,15 @@ class SegmentSession:
         scope: Scope = "all",
         check_ids: bool = True,
         progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> SegmentPlan:
         """Read the segment's live members and compute what to add and remove.
 
         ``progress`` (a callback taking ``ProgressEvent``, or ``True`` for a bar) follows
-        the read: phase ``read``, counted in pages.
+        each step: the emails matched or the ids checked (phase ``resolve``, counted in
+        requests), then the read (phase ``read``, counted in pages). ``cancel`` (a
+        ``CancelToken``) stops planning between two requests with
+        ``OperationCancelledError``; nothing is written and no plan is returned.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
         a path of a member list (str or Path, read like ``read_members``), a polars or pandas
@@ -479,9 +527,12 @@ class SegmentSession:
         """
         code = check_segment_code(code)
         segment = self._pusher.check_editable(code)
-        ids, source = self._desired_ids(desired, check_ids=check_ids)
+        callback = progress_callback(progress)
+        ids, source = self._desired_ids(
+            desired, check_ids=check_ids, progress=callback, cancel=cancel
+        )
         live = self._pusher.read_with_progress(
-            code, progress_callback(progress), n_members=segment.get("memberCount")
+            code, callback, n_members=segment.get("memberCount"), cancel=cancel
         )
         creds = self._client.credentials
         scope_ids = None
