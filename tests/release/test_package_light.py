@@ -13,7 +13,9 @@ import segwidgets
 from segwidgets import _demo
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("polars", "httpx", "ipywidgets", "traitlets", "starlette", "uvicorn", "tenacity")
+HEAVY = (
+    "polars", "httpx", "ipywidgets", "anywidget", "traitlets", "starlette", "uvicorn", "tenacity",
+)  # fmt: skip
 
 
 def _run(code: str) -> str:
