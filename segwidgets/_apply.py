@@ -6,8 +6,11 @@ How a push goes:
    ``_lease``): a second sync, apply, resume or undo of it is refused with
    ``SegmentBusyError`` before anything is read or sent.
 1. **check** — the plan is for this merchant and segment, within the mass-removal guard,
-   the segment is fixed, and its live members still have the plan's fingerprint (else
-   ``StalePlanError`` with the drift, and nothing is written).
+   the segment is fixed, and it has not changed since the plan (``segwidgets._stale``): its
+   live members still have the plan's fingerprint (``full``, every page read), or its total
+   is the plan's and no planned change is already made (``changes``, the planned ids looked
+   up by ``$in``), whichever needs fewer requests unless ``stale_check`` says; else
+   ``StalePlanError`` with the drift, and nothing is written.
 2. **push** — removes first (Shopgate applies them asynchronously, so their delay overlaps
    the adds), then adds; batches of ``batch_size`` sent ``concurrency`` at a time. Each
    batch is journaled as *sending* before it goes out and *applied*/*accepted* only after
@@ -38,10 +41,10 @@ How a push goes:
    Adds must show, removes must be gone (polled until ``verify_timeout``, since deletes
    apply later). What is still not gone is ``accepted_unverified``.
 
-Every full read of the segment (the stale check, a reconcile round, a full-read
-verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). The
-stale check stays a full read: only reading every page can show a change anywhere in the
-segment. The run's progress counts each phase in its own unit and the whole run against
+Every full read of the segment (a full stale check, a reconcile round, a full-read
+verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). Only
+a full read shows a change anywhere in the segment; the stale check by the changes cannot
+see one that touches no planned id and keeps the total (``segwidgets._stale``). The run's progress counts each phase in its own unit and the whole run against
 ``Pusher.estimate(plan)`` (the plan's estimate at this session's settings).
 """
 
@@ -64,7 +67,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from ._cost import WAVE_MIN, VerifyMethod, in_chunk, lookup_plan, read_pages, verify_plan
+from ._cost import (
+    WAVE_MIN,
+    StaleMethod,
+    VerifyMethod,
+    in_chunk,
+    lookup_plan,
+    read_pages,
+    verify_plan,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -90,7 +101,8 @@ from ._lease import SegmentLease
 from ._live import LiveSnapshot, read_live
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._segment_kind import is_fixed, not_editable_reason
-from ._types import ApplyStatus
+from ._stale import check_stale
+from ._types import ApplyStatus, StaleCheck
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
@@ -170,6 +182,9 @@ class ApplyResult:
     #: how verification read the changes back: ``in-filter`` (member reads filtered by
     #: ``$in``, 100 ids a request), ``full-read``, ``per-customer`` or ``none``
     verify_method: str = "none"
+    #: how the stale check saw the plan current: ``full`` (every page read), ``changes``
+    #: (the total and the planned ids by ``$in``) or ``none`` (no check, as in a resume)
+    stale_method: str = "none"
 
     def _n(self, action: str | None, *outcomes: str) -> int:
         frame = self.outcomes
@@ -412,7 +427,9 @@ class Pusher:
         """Members per page of a read."""
         return self.options.page_size or self.client.traits.page_size
 
-    def estimate(self, plan: SegmentPlan, *, verify: bool = True) -> Estimate:
+    def estimate(
+        self, plan: SegmentPlan, *, verify: bool = True, stale_check: StaleCheck = "auto"
+    ) -> Estimate:
         """``plan.estimate()`` at this pusher's batch size, concurrency, page size, what is
         known of ``$in`` and the mean latency so far: the count a run's progress follows
         (without the verification when ``verify`` is False)."""
@@ -422,6 +439,7 @@ class Pusher:
             latency=self.client.stats.mean_latency(),
             page_size=self.page_size,
             in_filter=self.client.traits.in_on_id,
+            stale_check=stale_check,
         )
         if verify:
             return estimate
@@ -474,12 +492,12 @@ class Pusher:
 
     # -- apply ------------------------------------------------------------------------------
 
-    def dry_run(self, plan: SegmentPlan) -> ApplyResult:
+    def dry_run(self, plan: SegmentPlan, *, stale_check: StaleCheck = "auto") -> ApplyResult:
         """What ``apply`` would send, without sending any write."""
         start = self._clock()
         before = self.client.stats.n_requests
         self.check_editable(plan.segment_code)
-        self.check_fresh(plan)
+        fresh = check_stale(self, plan, check=stale_check)
         rows: list[tuple[int, str, str, int]] = []
         path = f"segments/{plan.segment_code}/members"
         for number, (action, batch) in enumerate(self._batches(plan.removes, plan.adds)):
@@ -508,6 +526,7 @@ class Pusher:
             message=f"Dry run: would send {requests.height:,} write requests. {plan.estimate()}",
             requests=requests,
             batch_size=self.batch_size,
+            stale_method=fresh.method,
         )
 
     def apply(
@@ -518,10 +537,12 @@ class Pusher:
         cancel: CancelToken | None = None,
         kind: str = "apply",
         verify: bool = True,
+        stale_check: StaleCheck = "auto",
     ) -> ApplyResult:
         """Check, push, reconcile, verify (see the module docstring).
 
-        ``verify=False`` skips the read-back for this push only.
+        ``verify=False`` skips the read-back for this push only; ``stale_check`` is how the
+        plan is checked current (``segwidgets._stale``).
         """
         start = self._clock()
         before = self.client.stats.n_requests
@@ -530,7 +551,7 @@ class Pusher:
         run_kind = plan.kind if kind == "apply" else kind
         # One writer per segment: refused here (SegmentBusyError) before anything is read.
         verifying = verify and self.options.verify
-        estimate = self.estimate(plan, verify=verifying)
+        estimate = self.estimate(plan, verify=verifying, stale_check=stale_check)
         tracker = ProgressTracker(
             progress,
             batches_total=0,
@@ -541,8 +562,7 @@ class Pusher:
         )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
             self.check_editable(plan.segment_code)
-            tracker.start_phase("check", read_pages(plan.n_live, self.page_size), "pages")
-            live = self.check_fresh(plan, on_page=lambda: tracker.step("check"))
+            fresh = check_stale(self, plan, check=stale_check, tracker=tracker)
             timings["check"] = self._clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self._batches(plan.removes, plan.adds))
@@ -555,7 +575,11 @@ class Pusher:
                 mode=plan.mode,
                 live_fingerprint=plan.live_fingerprint,
                 batches=batches,
-                settings={**self.options.as_dict(), "verify": verify and self.options.verify},
+                settings={
+                    **self.options.as_dict(),
+                    "verify": verify and self.options.verify,
+                    "stale_check": fresh.method,
+                },
                 parent_run_id=plan.undo_of,
             )
             lease.attach(run_id)
@@ -569,7 +593,8 @@ class Pusher:
                 lease=lease,
                 tracker=tracker,
             )
-            run.expect(live.n)
+            run.expect(fresh.n_live)
+            run.stale_method = fresh.method
             run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
@@ -832,6 +857,7 @@ class _RunState:
         #: members the segment should hold after the run (None: asked when needed)
         self.n_after: int | None = None
         self.verify_method: VerifyMethod = "none"
+        self.stale_method: StaleMethod = "none"
 
     # -- one writer, intact journal ---------------------------------------------------------
 
@@ -989,6 +1015,7 @@ class _RunState:
             message=message,
             batch_size=self.p.batch_size,
             verify_method=self.verify_method,
+            stale_method=self.stale_method,
         )
         if self.fatal is not None:
             raise ApplyIncompleteError(message, result=result) from self.fatal
@@ -1411,7 +1438,8 @@ class _RunState:
         size = in_chunk(self.p.page_size)
         probe, rest = removed[-size:], removed[:-size]
         deadline = clock() + self.p.options.verify_timeout
-        wait = 0.25
+        # The rest of the removes wait for the probe: probed again soon, then less often.
+        wait = 0.15
         while True:
             found, probe_used = self.p.lookup(code, probe, n_live=n_live)
             if not found or clock() >= deadline:
