@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from .._apply import ApplyResult
 from .._consent import PushConsent, push_consent
 from .._destination import Destination, destination_of
 from .._errors import ApplyIncompleteError, SegwidgetsError, StalePlanError
 from .._plan import SegmentPlan
 from .._progress import CancelToken, ProgressEvent
+from .._result import ApplyResult
 from . import _html
 from ._base import Panel
 from ._people_columns import HEADERS, masked, people_enricher, session_lookup
