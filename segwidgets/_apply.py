@@ -55,12 +55,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import polars as pl
 
 from ._cost import WAVE_MIN, read_pages
 from ._errors import (
-    APIConnectionError,
     APIError,
     APIStatusError,
     ApplyIncompleteError,
@@ -69,10 +67,8 @@ from ._errors import (
     JournalError,
     PayloadTooLargeError,
     PlanTargetError,
-    RateLimitError,
     SegmentBusyError,
     SegmentNotEditableError,
-    ServerError,
     StalePlanError,
     UnprocessableEntityError,
 )
@@ -93,12 +89,6 @@ if TYPE_CHECKING:
     from ._plan import Estimate, SegmentPlan
 
 __all__ = ["ApplyOptions", "Pusher", "check_same_target", "chunked"]
-
-#: 5xx answers that mean "refused, nothing done" (the client already retried them).
-_REFUSED_5XX = frozenset({502, 503, 504})
-
-#: Transport errors that mean the request never reached the server.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 #: Batches refused in a row (429, 502-504, no connection, after the client's own retries)
 #: that count as an outage and stop the run; fewer are sent again in the next round.
@@ -760,21 +750,16 @@ class _RunState:
         except (BadRequestError, UnprocessableEntityError) as exc:
             self._isolate(batch, action, ids, exc)
         except ConflictError as exc:
+            # 409 on a strict server: some ids were members already; a read settles it.
             self._mark_uncertain(batch, action, ids, exc)
-        except APIConnectionError as exc:
-            if isinstance(exc.__cause__, _NEVER_SENT):
+        except APIError as exc:
+            # The client sorted the failure (the table in segwidgets._retry).
+            if exc.outcome == "refused":
                 self._refuse(batch, action, ids, exc)
-            else:
+            elif exc.outcome == "lost":
                 self._mark_uncertain(batch, action, ids, exc)
-        except RateLimitError as exc:
-            self._refuse(batch, action, ids, exc)
-        except ServerError as exc:
-            if exc.status_code in _REFUSED_5XX:
-                self._refuse(batch, action, ids, exc)
             else:
-                self._mark_uncertain(batch, action, ids, exc)
-        except APIStatusError as exc:
-            self._fatal(batch, action, ids, exc)
+                self._fatal(batch, action, ids, exc)
         except BaseException:
             # Anything else (a crash, KeyboardInterrupt): no other batch may start after it.
             self.stop.set()
@@ -890,7 +875,7 @@ class _RunState:
         )
         self.unsettled.lost(action, ids)
 
-    def _fatal(self, batch: int, action: Action, ids: Sequence[str], exc: APIStatusError) -> None:
+    def _fatal(self, batch: int, action: Action, ids: Sequence[str], exc: APIError) -> None:
         self._done(batch, action, ids, status="pending", batch_status="failed", error=_short(exc))
         self._stop_run(exc)
 

@@ -7,6 +7,7 @@ from typing import Literal, TypeAlias
 __all__ = [
     "AmbiguityPolicy",
     "ApplyStatus",
+    "CallOutcome",
     "Env",
     "MemberOutcome",
     "Mode",
@@ -41,6 +42,11 @@ ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "un
 MemberOutcome: TypeAlias = Literal[
     "pending", "applied", "verified", "accepted_unverified", "failed", "skipped", "unknown"
 ]
+
+#: What a failed call to Shopgate means for its request (sorted by the table in
+#: ``segwidgets._retry``): ``refused`` (certainly not acted on), ``lost`` (the answer never
+#: came: a write may have been applied), ``rejected`` (Shopgate answered and decided against it).
+CallOutcome: TypeAlias = Literal["refused", "lost", "rejected"]
 
 #: The outcome of a whole push.
 ApplyStatus: TypeAlias = Literal[
