@@ -27,7 +27,6 @@ _OUTCOME_OF_STATUS = {
     "verified": "verified",
     "unverified": "accepted_unverified",
     "failed": "failed",
-    "skipped": "verified",
 }
 
 

@@ -40,7 +40,7 @@ ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "un
 
 #: The outcome of one member change in a push.
 MemberOutcome: TypeAlias = Literal[
-    "pending", "applied", "verified", "accepted_unverified", "failed", "skipped", "unknown"
+    "pending", "applied", "verified", "accepted_unverified", "failed", "unknown"
 ]
 
 #: What a failed call to Shopgate means for its request (sorted by the table in
