@@ -164,8 +164,7 @@ class Pusher:
         self.client = client
         self.journal = journal
         self.options = options
-        #: how the session waits and tells time (tests pass fakes)
-        self.sleep = sleep
+        #: how the session tells time (tests pass a fake; ``sleep`` paces the reader's polls)
         self.clock = clock
         #: reads of the segment's members (the stale check, reconcile, verify, settle)
         self.reader = MemberReader(
