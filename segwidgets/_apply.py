@@ -23,7 +23,9 @@ How a push goes:
    ``max_rounds`` times, and refusals that keep coming are an outage that stops the run
    with ``ApplyIncompleteError``, whose result says what was applied and what was not;
    *lost* (the answer never came, it may have applied) goes to reconcile; *rejected*
-   (a 4xx Shopgate decided) is split, narrowed down or stops the run.
+   (a 4xx Shopgate decided) is split (413), narrowed down (400, 422), settled by a read
+   like a lost one (409: some ids were members already, on a strict server) or stops
+   the run (any other).
    Before each batch the journal file must still be intact and the lease ours; before
    each wave of batches, and after the last one, the segment's member count must be one
    the run's own writes explain (someone else writing stops the run).

@@ -4,9 +4,9 @@
 from many threads at once. Every call goes through one loop: take the current token, send,
 then act on ``decide()`` (see ``segwidgets._retry``): return, wait and send again, sign in again
 once after a 401 (one sign-in for all threads that saw it), or raise a typed error from
-``segwidgets._errors``. Redirects are never
-followed, and a redirect to another origin raises ``InsecureURLError``, so the token only ever
-goes to the configured hosts.
+``segwidgets._errors`` carrying the failure's ``outcome`` (refused, lost or rejected) from the
+same table. Redirects are never followed, and a redirect to another origin raises
+``InsecureURLError``, so the token only ever goes to the configured hosts.
 
 Nothing here logs or raises a query string, a header, a secret or a raw email address: calls are
 named by method and path only (``segwidgets._http_log``).
