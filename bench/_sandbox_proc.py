@@ -77,8 +77,8 @@ class _Commands:
     def fill(self, code: str, path: str) -> dict[str, Any]:
         """Create fixed segment ``code`` (if new) holding exactly the ids in ``path``."""
         if code not in self.model.segment_codes():
-            self.model.create_segments(
-                {"segments": [{"code": code, "name": code, "type": "fixed", "status": "active"}]}
+            self.model.seed_records(
+                segments=[{"code": code, "name": code, "type": "fixed", "status": "active"}]
             )
         ids = _read_lines(path)
         limit = self.model.settings.max_members_per_request
@@ -93,8 +93,8 @@ class _Commands:
     def fill_all(self, code: str) -> dict[str, Any]:
         """Create fixed segment ``code`` holding every non-deleted customer."""
         if code not in self.model.segment_codes():
-            self.model.create_segments(
-                {"segments": [{"code": code, "name": code, "type": "fixed", "status": "active"}]}
+            self.model.seed_records(
+                segments=[{"code": code, "name": code, "type": "fixed", "status": "active"}]
             )
         return {"n": self.model.fill_segment(code, None)}
 

@@ -40,6 +40,7 @@ from ._errors import (
     BadRequestError,
     InsecureURLError,
     PagingError,
+    PayloadTooLargeError,
     error_class_for_status,
 )
 from ._http_log import call_name, install_httpx_log_filter, log_attempt
@@ -594,11 +595,38 @@ class ShopgateClient:
         body = _members_body(ids, member_type)
         if body is None:
             return []
-        response = self._write(
-            method, "segmentation", "segments", code, "members", route=route, body=body,
-            item_ids=ids,
-        )  # fmt: skip
-        return self._scrub_items(_item_errors_of(response, ids))
+        removing = method == "DELETE"
+        try:
+            response = self._write(
+                method, "segmentation", "segments", code, "members", route=route, body=body,
+                item_ids=ids,
+            )  # fmt: skip
+        except BadRequestError as exc:
+            if _too_many_items(exc):
+                # A batch over the server's maximum, told as a validation error of the
+                # body: the same as a 413 to the caller, who splits the batch.
+                raise PayloadTooLargeError(
+                    exc.message,
+                    status_code=exc.status_code,
+                    method=exc.method,
+                    path=exc.path,
+                    param_name=exc.param_name,
+                    details=exc.details,
+                ) from exc
+            absent = _not_members(exc.item_errors, ids) if removing else set()
+            if not absent or any(e.id not in absent for e in exc.item_errors):
+                raise
+            # Rejected whole only because some ids are not members: they are where a
+            # removal wants them; the rest goes out once more on its own.
+            rest = [i for i in ids if i not in absent]
+            return self._member_write(method, route, code, rest, member_type) if rest else []
+        refused = self._scrub_items(_item_errors_of(response, ids))
+        if removing:
+            # A removal of an id that is not a member is done, whether the server says
+            # nothing (the usual no-op) or names it.
+            absent = _not_members(refused, ids)
+            refused = [e for e in refused if e.id not in absent]
+        return refused
 
     def customer_segments(self, customer_id: str) -> list[dict[str, Any]]:
         """The segments a customer is a member of, following cursor pages
@@ -1257,6 +1285,25 @@ def _smaller_limit(exc: BadRequestError, sent: int) -> int | None:
     maximum = min((n for n in named if n > 0), default=None)
     smaller = maximum if maximum is not None else DEFAULT_PAGE_SIZE
     return smaller if smaller < sent else None
+
+
+#: Item error codes that say an id of a removal is not a member of the segment.
+_NOT_A_MEMBER = frozenset({"notMember", "notAMember", "memberNotFound"})
+#: Nested validation messages that say an array holds more items than the server takes.
+_TOO_MANY_ITEMS = re.compile(r"\bArray is too long\b|\bARRAY_LENGTH_LONG\b|\bmaxItems\b")
+
+
+def _not_members(errors: Sequence[ItemError], ids: Sequence[str]) -> set[str]:
+    """The ids of a removal the server named as not being members."""
+    in_batch = set(ids)
+    return {
+        e.id for e in errors if e.code in _NOT_A_MEMBER and e.id is not None and e.id in in_batch
+    }
+
+
+def _too_many_items(exc: BadRequestError) -> bool:
+    """Whether a 400 says the batch has more items than the server takes."""
+    return not exc.item_errors and any(_TOO_MANY_ITEMS.search(d) for d in exc.details)
 
 
 def _item_errors_of(response: httpx.Response, ids: Sequence[str]) -> list[ItemError]:

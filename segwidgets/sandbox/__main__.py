@@ -33,7 +33,11 @@ _HELP = {
     "email_filter": "how the emailAddress filter compares: exact or insensitive",
     "filter_in": "where {$in: [...]} works in filters: id, all (id and emailAddress) or off",
     "total_counts_pending": "count members with a pending DELETE in totalItemCount",
-    "max_members_per_request": "largest members array per write (over it: 413)",
+    "delete_non_member": "a member DELETE naming a customer that is not a member: noop or "
+    "item-error (refused like an unknown customer)",
+    "max_members_per_request": "largest members array per write (see --oversize-status)",
+    "oversize_status": "a member batch over the maximum: 400 (validation body) or 413",
+    "signin_error": "body of a refused sign-in: oauth (error, error_description) or platform",
     "duplicate_add": "adding an existing member: ignore (no-op) or conflict (409)",
     "delete_delay": "seconds until a member DELETE applies; none = never",
     "token_ttl": "bearer token lifetime in seconds",
@@ -65,6 +69,7 @@ def _list(text: str) -> list[str]:
 _CONVERT: dict[str, Callable[[str], Any]] = {
     "max_page_size": int,
     "max_members_per_request": int,
+    "oversize_status": int,
     "delete_delay": _optional(float),
     "token_ttl": float,
     "rate_limit": _optional(float),
@@ -84,6 +89,8 @@ _CHOICES = {
     "refused_items": ("2xx-body", "400"),
     "email_filter": ("exact", "insensitive"),
     "filter_in": ("id", "all", "off"),
+    "delete_non_member": ("noop", "item-error"),
+    "signin_error": ("oauth", "platform"),
 }
 _FLAGS = ("item_errors", "total_counts_pending")
 

@@ -1,9 +1,10 @@
 """The thin HTTP adapter: a Starlette app that turns requests into ``Call``s for the routes.
 
-Per API call, in this order: count it, wait ``latency`` (awaited, so concurrent calls
-overlap), maybe inject a 429/5xx or a rate-limit 429, check the bearer token, parse the
-body, run the handler, and for a member write maybe drop the connection after the change
-was applied. Control endpoints live under ``/_sandbox/`` (loopback clients only) and the
+It owns HTTP only: per API call, in this order, count it, wait ``latency`` (awaited, so
+concurrent calls overlap), maybe inject a 429/5xx or a rate-limit 429, check the bearer
+token, refuse unknown query parameters, read the body (JSON or a form), run the handler,
+tell an error the way the switches say (``_wire.error_answer``), and for a member write
+maybe drop the connection after the change was applied. Control endpoints live under ``/_sandbox/`` (loopback clients only) and the
 OpenAPI spec at ``/openapi.json``.
 """
 
@@ -28,10 +29,10 @@ from starlette.types import Receive, Scope, Send
 
 from .._config import is_loopback_host
 from .._errors import ConfigurationError
-from ._member_body import read_member_ids
 from ._model import SandboxModel
-from ._routes import ROUTES, Call, EncodedJson, Reply, Route
+from ._routes import ROUTES, Call, Reply, Route
 from ._service_error import ServiceError
+from ._wire import error_answer
 
 __all__ = ["ResponseDroppedError", "SandboxApp", "check_control_request", "openapi_spec"]
 
@@ -298,7 +299,8 @@ class _Resource:
         model = self.app.model
         try:
             reply = await self._serve(route, request)
-        except ServiceError as problem:
+        except ServiceError as raised:
+            problem = error_answer(model.settings, raised, sign_in=route.kind == "token")
             self.app.count(route.name, problem.status)
             await _error(problem)(scope, receive, send)
             return
@@ -319,13 +321,6 @@ class _Resource:
         headers = dict(reply.headers)
         if reply.body is None:
             response = Response(status_code=reply.status, headers=headers)
-        elif isinstance(reply.body, EncodedJson):
-            response = Response(
-                reply.body.data,
-                status_code=reply.status,
-                headers=headers,
-                media_type=JSONResponse.media_type,
-            )
         else:
             response = JSONResponse(reply.body, status_code=reply.status, headers=headers)
         await response(scope, receive, send)
@@ -355,9 +350,7 @@ class _Resource:
             raise ServiceError(413, "payloadTooLarge", "The request body is too large.")
         body: Any = None
         form: dict[str, str] = {}
-        if route.body == "members":
-            body = read_member_ids(raw)
-        if route.body in {"json", "members"} and body is None and raw.strip():
+        if route.body == "json" and raw.strip():
             try:
                 body = json.loads(raw)
             except ValueError:

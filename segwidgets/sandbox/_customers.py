@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ._answers import dumps
 from ._seed import CODE_STATUS, SeedCustomers, code_of, iso_time
 from ._service_error import ServiceError
 
@@ -35,8 +34,6 @@ CUSTOMER_FIELDS: tuple[str, ...] = (
 )
 
 _EDITABLE = frozenset(CUSTOMER_FIELDS) - {"id", "createDate"}
-#: Codes (status + 3 * isAnonymous) of deleted customers: registered and guest.
-_DELETED_CODES = (code_of("deleted", False), code_of("deleted", True))
 _OPTIONAL_STRINGS = ("externalCustomerNumber", "firstName", "middleName", "lastName")
 
 
@@ -53,7 +50,6 @@ class CustomerTable:
         self._by_email: dict[str, set[int]] = {}
         self._by_external: dict[str, set[int]] = {}
         self._code_cache: dict[frozenset[int], list[int]] = {}
-        self._deleted_keys: tuple[int, frozenset[int]] | None = None
         #: Grows with every change; caches derived from customers compare it.
         self.version = 0
 
@@ -82,21 +78,8 @@ class CustomerTable:
         return self.seeded.keys_of(indices)
 
     def ids_of_keys(self, keys: Sequence[int]) -> list[str]:
-        """The ids of many member keys at once (see ``SeedCustomers.ids_of_keys``)."""
+        """The ids of many member keys at once."""
         return self.seeded.ids_of_keys(keys)
-
-    def keys_of_ids(self, ids: Sequence[str]) -> list[int] | None:
-        """Member keys of many ids at once, or ``None`` unless every id is an existing
-        customer's (``index_of`` then tells which is not)."""
-        return self.seeded.keys_of_ids(ids, limit=self._count)
-
-    def deleted_keys(self) -> frozenset[int]:
-        """Member keys of the deleted customers (cached per version): a batch of keys is
-        checked against it with one set operation."""
-        if self._deleted_keys is None or self._deleted_keys[0] != self.version:
-            deleted = self.with_codes(frozenset(_DELETED_CODES))
-            self._deleted_keys = (self.version, frozenset(self.keys_of(deleted)))
-        return self._deleted_keys[1]
 
     def status(self, index: int) -> str:
         """``active``, ``inactive`` or ``deleted``."""
@@ -112,14 +95,6 @@ class CustomerTable:
         if explicit is not None:
             return {name: _copy(explicit[name]) for name in CUSTOMER_FIELDS}
         return self.seeded.record(index)
-
-    def records_json(self, indices: Sequence[int]) -> list[str]:
-        """The JSON text of ``record(i)`` for each index (see ``SeedCustomers.records_json``)."""
-        explicit = self.explicit
-        if explicit.keys().isdisjoint(indices):
-            return self.seeded.records_json(indices)
-        seeded = iter(self.seeded.records_json([i for i in indices if i not in explicit]))
-        return [dumps(self.record(i)) if i in explicit else next(seeded) for i in indices]
 
     def field(self, index: int, name: str) -> Any:
         """One field of customer ``index`` (cheaper than ``record`` for ids and emails)."""

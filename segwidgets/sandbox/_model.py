@@ -1,10 +1,17 @@
 """``SandboxModel``: the whole state of an emulated Shopgate merchant, in plain Python.
 
-No HTTP here: every service call is a method that takes parsed arguments and returns the
-JSON-ready answer body (or raises ``ServiceError``). The clock is injectable, so token expiry
-and the delay of member DELETEs can be tested without sleeping. Every public method holds
-one re-entrant lock, so the HTTP server thread and a test or notebook thread can share a
-model.
+The model owns Shopgate's rules: which ids are customers, who is a member, what a filter
+matches, that a member DELETE is accepted now and applied later, what an unknown or deleted
+customer does to a member write. It takes typed input from the request layer
+(``_requests``: ``Page``, ``CustomerFilter``, ``MemberFilter``, member ids, ``NewSegment``,
+``SegmentUpdate``, a ``Rule``) and returns the JSON-ready answer body, or raises
+``ServiceError``; it parses no request and reads none of the behaviour switches of
+``_wire`` (a choice among them comes in as an argument, e.g. ``all_or_nothing``).
+
+The clock is injectable, so token expiry and the delay of member DELETEs can be tested
+without sleeping. Every public method holds one re-entrant lock, so the HTTP server thread
+and a test or notebook thread can share a model. Every change is written through to a
+``Store`` (``MemoryStore`` when there is no database).
 """
 
 from __future__ import annotations
@@ -20,24 +27,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._secrets import Secret
-from ._answers import customers_json
 from ._customers import CustomerTable
 from ._faults import CallKind, Faults
-from ._member_body import MemberIds
 from ._member_keys import MemberKeys
-from ._rules import parse_rule
-from ._seed import CODE_STATUS, SeedCustomers, code_of, iso_time, seed_segments
-from ._segments import (
-    SEGMENT_STATUSES,
-    SEGMENT_TYPES,
-    Segment,
-    check_code,
-    parse_new_segment,
-    parse_segment_update,
+from ._requests import (
+    CustomerFilter,
+    MemberFilter,
+    NewSegment,
+    Page,
+    SegmentUpdate,
+    new_segments,
 )
-from ._service_error import ServiceError
+from ._rules import Rule, parse_rule
+from ._seed import CODE_STATUS, SeedCustomers, code_of, iso_time, seed_segments
+from ._segments import Segment
+from ._service_error import ServiceError, item_error, members_rejected
 from ._settings import EmailFilter, Settings
-from ._store import Snapshot, SqliteStore
+from ._store import MemoryStore, Snapshot, SqliteStore, Store
 from ._tokens import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -50,20 +56,11 @@ from ._tokens import (
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["DEFAULT_LIMIT", "MemberWindow", "SandboxModel"]
+__all__ = ["MemberWindow", "SandboxModel"]
 
-#: Page size of list calls that come without ``limit``.
-DEFAULT_LIMIT = 100
-
-_CUSTOMER_FILTERS = frozenset(
-    {"id", "emailAddress", "externalCustomerNumber", "isAnonymous", "status"}
-)
-_SEGMENT_FILTERS = frozenset({"code", "name", "type", "status"})
-_MEMBER_FILTERS = frozenset({"id", "type"})
 _SEED_EPOCH = 1704067200.0  # 2024-01-01T00:00:00Z: create/update date of seed segments
-#: Customer filter fields that take ``{"$in": [...]}`` in the model (the HTTP layer decides
-#: which of them a server allows).
-_IN_FIELDS = frozenset({"id", "emailAddress"})
+#: Status/guest codes of customers that are not deleted.
+_LIVE_CODES = frozenset({0, 1, 3, 4})
 
 #: A place in the member order: a customer's member key, or a device member's id
 #: (device members come after every customer member).
@@ -86,10 +83,6 @@ class MemberWindow:
     total: int
     #: Of ``total``, the customer members whose DELETE is accepted but not applied yet.
     pending: int
-
-
-def _invalid_param(name: str, message: str) -> ServiceError:
-    return ServiceError(400, "invalidParameter", f"Query parameter {name}: {message}")
 
 
 class SandboxModel:
@@ -130,12 +123,12 @@ class SandboxModel:
             clock=clock,
         )
         self.faults = Faults(clock=clock, seed=self._settings.fault_seed)
-        self._store = SqliteStore(db) if db is not None else None
+        self._store: Store = SqliteStore(db) if db is not None else MemoryStore()
         self._segments: dict[str, Segment] = {}
         self._heap: list[tuple[float, int, Segment, tuple[int, ...]]] = []
         self._seq = itertools.count(1)
         self._table = CustomerTable(SeedCustomers(seed=seed, count=0), clock=clock)
-        snapshot = self._store.load() if self._store is not None else None
+        snapshot = self._store.load()
         if snapshot is None:
             self._reseed(customers=customers, seed=seed)
         else:
@@ -181,9 +174,8 @@ class SandboxModel:
     def close(self) -> None:
         """Close the database, if any."""
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._store.close()
+            self._store = MemoryStore()
 
     def _reseed(self, *, customers: int, seed: int) -> None:
         if not isinstance(customers, int) or isinstance(customers, bool) or customers < 0:
@@ -196,8 +188,7 @@ class SandboxModel:
         self._table = CustomerTable(seeded, clock=self._clock)
         self._segments.clear()
         self._heap.clear()
-        if self._store is not None:
-            self._store.replace_all(seed=seed, count=customers)
+        self._store.replace_all(seed=seed, count=customers)
         for group in seeded.shared_email_groups():
             email = seeded.email(group[0])
             for position, index in enumerate(group[1:], start=1):
@@ -220,8 +211,7 @@ class SandboxModel:
             )
             self._segments[segment.code] = segment
             self._save_segment(segment)
-            if self._store is not None and segment.members:
-                self._store.add_members(segment.code, segment.members)
+            self._store.add_members(segment.code, segment.members)
 
     def _restore(self, snapshot: Snapshot) -> None:
         self._table = CustomerTable(
@@ -277,109 +267,67 @@ class SandboxModel:
             self.tokens.check(authorization, merchant)
 
     # -- customers ------------------------------------------------------------------------
-    def _page(self, limit: int | None, offset: int | None) -> tuple[int, int]:
-        if limit is None:
-            limit = DEFAULT_LIMIT
-        if limit < 1:
-            raise _invalid_param("limit", "must be >= 1.")
-        if offset is None:
-            offset = 0
-        if offset < 0:
-            raise _invalid_param("offset", "must be >= 0.")
-        return limit, offset
-
     def list_customers(
         self,
         *,
-        limit: int | None = None,
-        offset: int | None = None,
-        filters: Mapping[str, Any] | None = None,
+        page: Page = Page(),  # noqa: B008 (frozen)
+        filter: CustomerFilter = CustomerFilter(),  # noqa: B008 (the API's name; frozen)
         email_match: EmailFilter = "exact",
     ) -> dict[str, Any]:
         """``GET customers``: equality and ``$in`` filters, offset pages, in creation order.
 
-        ``email_match`` says how ``emailAddress`` compares (the HTTP layer passes its knob).
+        ``email_match`` says how ``emailAddress`` compares (``_wire`` passes its switch).
         """
         with self._lock:
-            page, meta = self._customer_page(limit, offset, filters, email_match)
-            return {"customers": [self._table.record(i) for i in page], "meta": meta}
-
-    def list_customers_json(
-        self,
-        *,
-        limit: int | None = None,
-        offset: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        email_match: EmailFilter = "exact",
-    ) -> bytes:
-        """``list_customers`` as the JSON bytes of its HTTP answer (see ``_answers``)."""
-        with self._lock:
-            page, meta = self._customer_page(limit, offset, filters, email_match)
-            return customers_json(self._table.records_json(page), meta)
-
-    def _customer_page(
-        self,
-        limit: int | None,
-        offset: int | None,
-        filters: Mapping[str, Any] | None,
-        email_match: EmailFilter,
-    ) -> tuple[Sequence[int], dict[str, Any]]:
-        limit, offset = self._page(limit, offset)
-        matches = self._match_customers({} if filters is None else filters, email_match)
-        meta = {"limit": limit, "offset": offset, "totalItemCount": len(matches)}
-        return matches[offset : offset + limit], meta
+            matches = self._match_customers(filter, email_match)
+            chosen = matches[page.offset : page.offset + page.limit]
+            return {
+                "customers": [self._table.record(i) for i in chosen],
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(matches),
+                },
+            }
 
     def _match_customers(
-        self, filters: Mapping[str, Any], email_match: EmailFilter = "exact"
+        self, wanted: CustomerFilter, email_match: EmailFilter = "exact"
     ) -> list[int] | range:
-        if not isinstance(filters, Mapping):
-            raise _invalid_param("filters", "must be a JSON object.")
-        unknown = sorted(set(filters) - _CUSTOMER_FILTERS)
-        if unknown:
-            raise _invalid_param(
-                "filters",
-                f"unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(_CUSTOMER_FILTERS))}.",
-            )
-        for name, value in filters.items():
-            if name == "isAnonymous":
-                if not isinstance(value, bool):
-                    raise _invalid_param("filters", "isAnonymous must be true or false.")
-            elif name in _IN_FIELDS and isinstance(value, Mapping):
-                _in_values(name, value)
-            elif not isinstance(value, str):
-                raise _invalid_param("filters", f"{name} must be a string.")
-        if "status" in filters and filters["status"] not in CODE_STATUS:
-            raise _invalid_param("filters", "status must be active, inactive or deleted.")
         table = self._table
-        candidates: list[int] | None = None
-        wanted = {name: _wanted(filters[name]) for name in _IN_FIELDS if name in filters}
-        if email_match == "insensitive" and "emailAddress" in wanted:
-            wanted["emailAddress"] = {e.lower() for e in wanted["emailAddress"]}
-        if "id" in wanted:
-            found = (table.index_of(i) for i in wanted["id"])
-            candidates = sorted({i for i in found if i is not None})
-        elif "emailAddress" in wanted:
-            candidates = sorted({i for e in wanted["emailAddress"] for i in table.find_by_email(e)})
-        elif "externalCustomerNumber" in filters:
-            candidates = table.find_by_external(filters["externalCustomerNumber"])
-        if candidates is None:
-            statuses = [filters["status"]] if "status" in filters else list(CODE_STATUS)
-            guests = [filters["isAnonymous"]] if "isAnonymous" in filters else [False, True]
-            return table.with_codes(frozenset(code_of(s, g) for s in statuses for g in guests))
         fold = email_match == "insensitive"
+        emails = wanted.emails
+        if fold and emails is not None:
+            emails = frozenset(e.lower() for e in emails)
+        candidates: list[int] | None = None
+        if wanted.ids is not None:
+            found = (table.index_of(i) for i in wanted.ids)
+            candidates = sorted({i for i in found if i is not None})
+        elif emails is not None:
+            candidates = sorted({i for e in emails for i in table.find_by_email(e)})
+        elif wanted.external_number is not None:
+            candidates = table.find_by_external(wanted.external_number)
+        if candidates is None:
+            statuses = [wanted.status] if wanted.status is not None else list(CODE_STATUS)
+            guests = [wanted.is_anonymous] if wanted.is_anonymous is not None else [False, True]
+            return table.with_codes(frozenset(code_of(s, g) for s in statuses for g in guests))
 
-        def value_of(index: int, name: str) -> Any:
-            value = table.field(index, name)
-            return (value or "").lower() if fold and name == "emailAddress" else value
-
-        return [
-            i
-            for i in candidates
-            if all(
-                value_of(i, name) in wanted[name] if name in wanted else table.field(i, name) == v
-                for name, v in filters.items()
+        def matches(index: int) -> bool:
+            if wanted.ids is not None and table.field(index, "id") not in wanted.ids:
+                return False
+            if emails is not None:
+                email = table.field(index, "emailAddress")
+                if (email or "").lower() not in emails if fold else email not in emails:
+                    return False
+            return all(
+                expected is None or table.field(index, name) == expected
+                for name, expected in (
+                    ("externalCustomerNumber", wanted.external_number),
+                    ("status", wanted.status),
+                    ("isAnonymous", wanted.is_anonymous),
+                )
             )
-        ]
+
+        return [i for i in candidates if matches(i)]
 
     def get_customer(self, customer_id: str) -> dict[str, Any]:
         """``GET customers/{id}``: ``{"customer": {...}}``; 404 if unknown."""
@@ -437,8 +385,7 @@ class SandboxModel:
         self._save_customer(index)
 
     def _save_customer(self, index: int) -> None:
-        if self._store is not None:
-            self._store.put_customer(index, self._table.explicit[index])
+        self._store.put_customer(index, self._table.explicit[index])
 
     # -- segments -------------------------------------------------------------------------
     def _segment(self, code: str) -> Segment:
@@ -474,37 +421,26 @@ class SandboxModel:
     def list_segments(
         self,
         *,
-        limit: int | None = None,
-        offset: int | None = None,
-        filters: Mapping[str, Any] | None = None,
+        page: Page = Page(),  # noqa: B008 (frozen)
+        filters: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``GET segments``: equality filters on code, name, type, status."""
         with self._lock:
             self._apply_due()
-            limit, offset = self._page(limit, offset)
-            filters = {} if filters is None else filters
-            if not isinstance(filters, Mapping):
-                raise _invalid_param("filters", "must be a JSON object.")
-            unknown = sorted(set(filters) - _SEGMENT_FILTERS)
-            if unknown:
-                raise _invalid_param(
-                    "filters",
-                    f"unknown key(s) {', '.join(unknown)}; use code, name, type or status.",
-                )
-            if any(not isinstance(v, str) for v in filters.values()):
-                raise _invalid_param("filters", "values must be strings.")
-            if filters.get("type", "fixed") not in SEGMENT_TYPES:
-                raise _invalid_param("filters", "type must be fixed or dynamic.")
-            if filters.get("status", "active") not in SEGMENT_STATUSES:
-                raise _invalid_param("filters", "status must be active or inactive.")
+            wanted = {} if filters is None else filters
             matches = [
                 s
                 for s in self._segments.values()
-                if all(getattr(s, k) == v for k, v in filters.items())
+                if all(getattr(s, k) == v for k, v in wanted.items())
             ]
+            chosen = matches[page.offset : page.offset + page.limit]
             return {
-                "segments": [self._segment_json(s) for s in matches[offset : offset + limit]],
-                "meta": {"limit": limit, "offset": offset, "totalItemCount": len(matches)},
+                "segments": [self._segment_json(s) for s in chosen],
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(matches),
+                },
             }
 
     def get_segment(self, code: str) -> dict[str, Any]:
@@ -512,22 +448,12 @@ class SandboxModel:
         with self._lock:
             return {"segment": self._segment_json(self._segment(code))}
 
-    def create_segments(self, body: Any) -> None:
-        """``POST segments``: all or nothing; 409 if a code exists."""
+    def create_segments(self, entries: Sequence[NewSegment]) -> None:
+        """``POST segments``: all or nothing; 409 if a code exists, 400 if a member given
+        is no customer's (or a deleted one's)."""
         with self._lock:
             self._apply_due()
-            if not isinstance(body, Mapping) or set(body) != {"segments"}:
-                raise ServiceError(400, "invalidBody", 'The body must be {"segments": [...]}.')
-            entries = body["segments"]
-            if not isinstance(entries, list) or not entries:
-                raise ServiceError(400, "invalidBody", "'segments' must be a non-empty list.")
-            if len(entries) > 100:
-                raise ServiceError(400, "invalidBody", "At most 100 segments per request.")
-            parsed = [parse_new_segment(e) for e in entries]
-            codes = [p["code"] for p in parsed]
-            if len(set(codes)) != len(codes):
-                raise ServiceError(400, "invalidBody", "The same segment code is given twice.")
-            taken = [c for c in codes if c in self._segments]
+            taken = [e.code for e in entries if e.code in self._segments]
             if taken:
                 raise ServiceError(
                     409,
@@ -539,38 +465,42 @@ class SandboxModel:
                     ],
                 )
             member_keys = [
-                self._valid_member_keys({"members": p["members"]}) if p["has_members"] else []
-                for p in parsed
+                [] if e.members is None else self._keys_or_reject(e.members.customer_ids)
+                for e in entries
             ]
-            for p, keys in zip(parsed, member_keys, strict=True):
+            for entry, keys in zip(entries, member_keys, strict=True):
                 stamp = iso_time(self._clock())
                 segment = Segment(
-                    code=p["code"],
-                    name=p["name"],
-                    description=p["description"],
-                    type=p["type"],
-                    status=p["status"],
-                    rules=p["rules"],
-                    external_update_date=p["externalUpdateDate"],
+                    code=entry.code,
+                    name=entry.name,
+                    description=entry.description,
+                    type=entry.type,
+                    status=entry.status,
+                    rules=entry.rules,
+                    external_update_date=entry.external_update_date,
                     create_date=stamp,
                     update_date=stamp,
                     members=MemberKeys(keys),
                 )
                 self._segments[segment.code] = segment
                 self._save_segment(segment)
-                if self._store is not None and keys:
-                    self._store.add_members(segment.code, keys)
+                self._store.add_members(segment.code, keys)
 
-    def update_segment(self, code: str, body: Any) -> None:
-        """``POST segments/{code}``: partial update."""
+    def update_segment(self, code: str, update: SegmentUpdate) -> None:
+        """``POST segments/{code}``: partial update (a fixed segment takes no rules)."""
         with self._lock:
             segment = self._segment(code)
-            changes = parse_segment_update(segment, body)
+            changes = dict(update.changes)
+            if "rules" in changes:
+                if segment.is_fixed:
+                    if changes["rules"] is not None:
+                        raise ServiceError(400, "invalidField", "A fixed segment has no 'rules'.")
+                else:
+                    changes["rules"] = parse_rule(changes["rules"])
+                segment.cache = None
             for name, value in changes.items():
                 attribute = {"externalUpdateDate": "external_update_date"}.get(name, name)
                 setattr(segment, attribute, value)
-            if "rules" in changes:
-                segment.cache = None
             segment.update_date = iso_time(self._clock())
             self._save_segment(segment)
 
@@ -579,21 +509,15 @@ class SandboxModel:
         with self._lock:
             self._segment(code)
             del self._segments[code]
-            if self._store is not None:
-                self._store.delete_segment(code)
+            self._store.delete_segment(code)
 
-    def clone_segment(self, code: str, body: Any) -> None:
-        """``POST segments/{code}/clone``: a copy under ``newSegmentCode`` (202, at once).
+    def clone_segment(self, code: str, new_code: str) -> None:
+        """``POST segments/{code}/clone``: a copy under ``new_code`` (202, at once).
 
         The copy has the source's fields and its members minus those with a pending delete.
         """
         with self._lock:
             source = self._segment(code)
-            if not isinstance(body, Mapping) or set(body) != {"newSegmentCode"}:
-                raise ServiceError(
-                    400, "invalidBody", 'The body must be {"newSegmentCode": "..."}.'
-                )
-            new_code = check_code(body["newSegmentCode"], name="newSegmentCode")
             if new_code in self._segments:
                 raise ServiceError(409, "segmentExists", "A segment with that code already exists.")
             stamp = iso_time(self._clock())
@@ -612,36 +536,32 @@ class SandboxModel:
             )
             self._segments[new_code] = clone
             self._save_segment(clone)
-            if self._store is not None and keys:
-                self._store.add_members(new_code, keys)
+            self._store.add_members(new_code, keys)
 
     def _save_segment(self, segment: Segment) -> None:
-        if self._store is not None:
-            self._store.put_segment(segment.meta_json())
+        self._store.put_segment(segment.meta_json())
 
     # -- members --------------------------------------------------------------------------
     def member_window(
         self,
         code: str,
         *,
-        limit: int | None = None,
-        start: int | None = None,
+        limit: int,
+        start: int = 0,
         after: MemberPosition | None = None,
-        filters: Mapping[str, Any] | None = None,
+        filter: MemberFilter | None = None,
     ) -> MemberWindow:
         """Members of ``code`` in member order: customers by id, then devices by id.
 
         The run starts at position ``start`` (offset pages) or just after the member at
         ``after`` (cursor pages; a position need not be a member any more), and holds up
-        to ``limit`` members. ``filters``: ``{"id": ...}`` (a string or ``{"$in": [...]}``)
-        and ``{"type": "customer" | "device"}``.
+        to ``limit`` members.
         """
         with self._lock:
             segment = self._segment(code)
-            limit, start = self._page(limit, start)
             keys, devices = self._member_keys(segment), segment.devices
-            if filters is not None:
-                keys, devices = self._filter_members(keys, devices, filters)
+            if filter is not None:
+                keys, devices = self._filter_members(keys, devices, filter)
             if after is None or isinstance(after, int):
                 if after is None:
                     first, more_keys = keys.window(start, limit), start + limit < len(keys)
@@ -656,7 +576,7 @@ class SandboxModel:
             more = more_keys or device_start + len(run) < len(devices)
             last: MemberPosition | None = run[-1] if run else (first[-1] if first else None)
             pending = segment.pending
-            n_pending = len(pending) if filters is None else sum(1 for k in pending if k in keys)
+            n_pending = len(pending) if filter is None else sum(1 for k in pending if k in keys)
             return MemberWindow(
                 customer_ids=self._table.ids_of_keys(first),
                 device_ids=list(run),
@@ -667,32 +587,17 @@ class SandboxModel:
             )
 
     def _filter_members(
-        self, keys: MemberKeys, devices: list[str], filters: Mapping[str, Any]
+        self, keys: MemberKeys, devices: list[str], wanted: MemberFilter
     ) -> tuple[MemberKeys, list[str]]:
-        if not isinstance(filters, Mapping):
-            raise _invalid_param("filters", "must be a JSON object.")
-        unknown = sorted(set(filters) - _MEMBER_FILTERS)
-        if unknown:
-            raise _invalid_param("filters", f"unknown key(s) {', '.join(unknown)}; use id or type.")
-        if "type" in filters:
-            kind = filters["type"]
-            if kind not in ("customer", "device"):
-                raise _invalid_param("filters", "type must be customer or device.")
-            if kind == "customer":
-                devices = []
-            else:
-                keys = MemberKeys()
-        if "id" in filters:
-            value = filters["id"]
-            if isinstance(value, Mapping):
-                _in_values("id", value)
-            elif not isinstance(value, str):
-                raise _invalid_param("filters", "id must be a string.")
-            wanted = _wanted(value)
-            found = (self._table.index_of(i) for i in wanted)
+        if wanted.type == "customer":
+            devices = []
+        elif wanted.type == "device":
+            keys = MemberKeys()
+        if wanted.ids is not None:
+            found = (self._table.index_of(i) for i in wanted.ids)
             named = {self._table.key_of(i) for i in found if i is not None}
             keys = MemberKeys(keys.present(named))
-            devices = [d for d in devices if d in wanted]
+            devices = [d for d in devices if d in wanted.ids]
         return keys, devices
 
     def add_device_members(self, code: str, device_ids: Iterable[str]) -> int:
@@ -710,108 +615,52 @@ class SandboxModel:
             segment.devices = sorted(set(segment.devices) | set(ids))
             return len(segment.devices)
 
-    def _member_ids(self, body: Any, *, verb: str) -> list[str] | None:
-        """After the body and size checks of a write (400, 413): the ids of its items if
-        every item is exactly ``{"id": <str>, "type": "customer"}``, else ``None`` (then
-        ``_member_items`` gives the items to check one by one).
-
-        ``body`` is the parsed JSON, or ``MemberIds`` when the HTTP layer could read it
-        without a parser (see ``_member_body``).
-        """
-        if isinstance(body, MemberIds):
-            self._check_batch_size(len(body.ids), verb=verb)
-            return body.ids
-        items = self._member_items(body)
-        self._check_batch_size(len(items), verb=verb)
-        return _well_formed_ids(items)
-
-    @staticmethod
-    def _member_items(body: Any) -> list[Any]:
-        """The ``members`` list of a write (400 unless a non-empty list)."""
-        if isinstance(body, MemberIds):
-            return body.to_body()["members"]
-        if not isinstance(body, Mapping) or set(body) != {"members"}:
-            raise ServiceError(
-                400,
-                "invalidBody",
-                'The body must be {"members": [{"id": "<customer id>", "type": "customer"}]}.',
-            )
-        items = body["members"]
-        if not isinstance(items, list) or not items:
-            raise ServiceError(400, "invalidBody", "'members' must be a non-empty list.")
-        return items
-
-    def _check_batch_size(self, size: int, *, verb: str) -> None:
-        limit = self._settings.max_members_per_request
-        if size > limit:
-            raise ServiceError(
-                413,
-                "payloadTooLarge",
-                f"A request may {verb} at most {limit} members; this one has {size}. "
-                "Split it into smaller batches.",
-            )
-
-    def _reject(self, items: list[Any], errors: list[dict[str, Any]]) -> ServiceError:
-        errors.sort(key=lambda e: e["entityIndex"])
-        return ServiceError(
-            400,
-            "invalidMembers",
-            f"{len(errors)} of {len(items)} members were rejected; nothing was applied.",
-            errors=errors if self._settings.item_errors else None,
-        )
-
-    def _valid_member_keys(self, body: Any) -> list[int]:
-        """Keys of a batch to add; any bad item rejects the whole batch (400)."""
-        keys, refused, items = self._split_member_keys(body)
-        if refused:
-            raise self._reject(items, refused)
-        return keys
-
-    def _split_member_keys(self, body: Any) -> tuple[list[int], list[dict[str, Any]], list[Any]]:
-        """Keys of a batch to add, the items refused (unknown or deleted customers), and
-        the items (empty on the fast path). A malformed item rejects the batch (400)."""
-        ids = self._member_ids(body, verb="add")
-        keys = None if ids is None else self._table.keys_of_ids(ids)
-        if keys is not None and self._table.deleted_keys().isdisjoint(keys):
-            return keys, [], []
-        items = self._member_items(body)
-        errors = _shape_errors(items)
-        if errors:
-            raise self._reject(items, list(errors.values()))
-        keys = []
+    def _keys_to_add(self, ids: Sequence[str]) -> tuple[list[int], list[dict[str, Any]]]:
+        """The keys of the ids that name a live customer, and per-item errors for the rest
+        (no customer with that id, or a deleted one)."""
+        keys: list[int] = []
         refused: list[dict[str, Any]] = []
-        for position, item in enumerate(items):
-            index = self._table.index_of(item["id"])
+        for position, customer_id in enumerate(ids):
+            index = self._table.index_of(customer_id)
             if index is None or self._table.is_deleted(index):
-                refused.append(
-                    _item_error(
-                        position,
-                        item["id"],
-                        "unknownCustomer",
-                        "There is no customer with this id."
-                        if index is None
-                        else "This customer is deleted.",
-                    )
+                reason = (
+                    "There is no customer with this id."
+                    if index is None
+                    else "This customer is deleted."
                 )
+                refused.append(item_error(position, customer_id, "unknownCustomer", reason))
             else:
                 keys.append(self._table.key_of(index))
-        return keys, refused, items
+        return keys, refused
+
+    def _keys_or_reject(self, ids: Sequence[str]) -> list[int]:
+        """The keys of ids that must all name live customers (400 ``invalidMembers`` else)."""
+        keys, refused = self._keys_to_add(ids)
+        if refused:
+            raise members_rejected(refused, len(ids))
+        return keys
 
     def add_members(
-        self, code: str, body: Any, *, all_or_nothing: bool = False
+        self,
+        code: str,
+        ids: Sequence[str],
+        *,
+        all_or_nothing: bool = False,
+        refuse_present: bool = False,
     ) -> list[dict[str, Any]]:
-        """``POST segments/{code}/members`` (201).
+        """``POST segments/{code}/members`` (201): returns the refused items.
 
         Unknown and deleted customers are refused: returned as Shopgate's per-item errors
         (``{code, entity, entityId, entityIndex, reason, subentityPath}``) while the other
-        items are applied, or with ``all_or_nothing`` a 400 that applies nothing.
+        items are applied, or with ``all_or_nothing`` a 400 that applies nothing. Adding a
+        member again is a no-op, or with ``refuse_present`` a 409 that applies nothing.
         """
         with self._lock:
             segment = self._fixed_segment(code)
-            keys, refused, items = self._split_member_keys(body)
+            keys, refused = self._keys_to_add(ids)
             if refused and all_or_nothing:
-                raise self._reject(items, refused)
-            if self._settings.duplicate_add == "conflict":
+                raise members_rejected(refused, len(ids))
+            if refuse_present:
                 present = sorted(
                     {k for k in segment.members.present(keys) if k not in segment.pending}
                 )
@@ -824,104 +673,81 @@ class SandboxModel:
                         errors=[
                             {"id": i, "code": "alreadyMember", "message": "Already a member."}
                             for i in self._table.ids_of_keys(present)
-                        ]
-                        if self._settings.item_errors
-                        else None,
+                        ],
                     )
             self._add_keys(segment, keys)
             return refused
 
     def _add_keys(self, segment: Segment, keys: list[int]) -> None:
-        pending = segment.pending
-        revived = [key for key in set(keys) if key in pending] if pending else []
+        revived = [key for key in set(keys) if key in segment.pending]
         for key in revived:
-            del pending[key]
+            del segment.pending[key]
         segment.members.add(keys)
-        if self._store is not None:
-            self._store.add_members(segment.code, keys)  # keys that are members already: ignored
-            self._store.drop_pending(segment.code, revived)
+        self._store.add_members(segment.code, keys)  # keys that are members already: ignored
+        self._store.drop_pending(segment.code, revived)
 
     def remove_members(
-        self, code: str, body: Any, *, all_or_nothing: bool = False
+        self,
+        code: str,
+        ids: Sequence[str],
+        *,
+        all_or_nothing: bool = False,
+        refuse_absent: bool = False,
     ) -> list[dict[str, Any]]:
-        """``DELETE segments/{code}/members`` (202): applied after ``delete_delay``.
+        """``DELETE segments/{code}/members`` (202): returns the refused items; applied
+        after ``delete_delay``.
 
-        Ids that are customers but not members are ignored. Ids that are no customer's
-        are refused (returned as per-item errors, or with ``all_or_nothing`` a 400 that
-        applies nothing).
+        Ids that are no customer's are refused (returned as per-item errors, or with
+        ``all_or_nothing`` a 400 that applies nothing). Customers that are not members are
+        ignored, or with ``refuse_absent`` refused the same way (``notMember``). A member
+        whose DELETE is pending already is left as it is.
         """
         with self._lock:
             segment = self._fixed_segment(code)
-            keys, refused, items = self._keys_to_remove(segment, body)
+            named: list[int] = []
+            refused: list[dict[str, Any]] = []
+            for position, customer_id in enumerate(ids):
+                index = self._table.index_of(customer_id)
+                if index is None:
+                    refused.append(
+                        item_error(
+                            position,
+                            customer_id,
+                            "unknownCustomer",
+                            "There is no customer with this id.",
+                        )
+                    )
+                    continue
+                key = self._table.key_of(index)
+                if refuse_absent and key not in segment.members:
+                    refused.append(
+                        item_error(
+                            position,
+                            customer_id,
+                            "notMember",
+                            "This customer is not a member of the segment.",
+                        )
+                    )
+                    continue
+                named.append(key)
             if refused and all_or_nothing:
-                raise self._reject(items, refused)
-            if not keys:
-                return refused
-            seq = next(self._seq)
-            delay = self._settings.delete_delay
-            apply_at = None if delay is None else self._clock() + delay
-            if self._store is not None:
-                self._store.put_pending(code, keys, seq=seq, apply_at=apply_at)
-            if delay == 0:
-                # Due at once: what scheduling it and applying everything due would do
-                # (after the older due deletes, whose keys are not these), minus the round
-                # trip through ``pending``.
-                self._apply_due()
-                self._drop_members(segment, keys)
-                return refused
-            segment.pending.update(dict.fromkeys(keys, seq))
-            if apply_at is not None:
-                heapq.heappush(self._heap, (apply_at, seq, segment, keys))
-            self._apply_due()
+                raise members_rejected(refused, len(ids))
+            keys = [k for k in segment.members.present(named) if k not in segment.pending]
+            if keys:
+                self._schedule_delete(segment, keys)
             return refused
 
-    def _keys_to_remove(
-        self, segment: Segment, body: Any
-    ) -> tuple[tuple[int, ...], list[dict[str, Any]], list[Any]]:
-        """The distinct members a DELETE names that have no pending delete yet, the items
-        refused (ids of no customer) and the items (empty on the fast path)."""
-        ids = self._member_ids(body, verb="remove")
-        found = None if ids is None else self._table.keys_of_ids(ids)
-        refused: list[dict[str, Any]] = []
-        items: list[Any] = []
-        if found is None:
-            items = self._member_items(body)
-            named, refused = self._customer_keys(items)
-        else:
-            named = found
-        targets = segment.members.present(named)
-        if segment.pending:
-            # Filtered by lookups in ``pending``: ``targets -= pending.keys()`` would walk
-            # every pending delete (up to a whole push's removals) on each request.
-            return (
-                tuple(itertools.filterfalse(segment.pending.__contains__, targets)),
-                refused,
-                items,
-            )
-        return tuple(targets), refused, items
-
-    def _customer_keys(self, items: list[Any]) -> tuple[list[int], list[dict[str, Any]]]:
-        """Keys of the items that name a customer, and the items that name none (400 if
-        any item is malformed)."""
-        errors = _shape_errors(items)
-        if errors:
-            raise self._reject(items, list(errors.values()))
-        keys: list[int] = []
-        refused: list[dict[str, Any]] = []
-        for position, item in enumerate(items):
-            index = self._table.index_of(item["id"])
-            if index is not None:
-                keys.append(self._table.key_of(index))
-            else:
-                refused.append(
-                    _item_error(
-                        position,
-                        item["id"],
-                        "unknownCustomer",
-                        "There is no customer with this id.",
-                    )
-                )
-        return keys, refused
+    def _schedule_delete(self, segment: Segment, keys: list[int]) -> None:
+        """Accept a DELETE of ``keys`` (members, none pending): it shows after
+        ``delete_delay`` (never, for ``None``)."""
+        seq = next(self._seq)
+        delay = self._settings.delete_delay
+        apply_at = None if delay is None else self._clock() + delay
+        self._store.put_pending(segment.code, keys, seq=seq, apply_at=apply_at)
+        segment.pending.update(dict.fromkeys(keys, seq))
+        if apply_at is not None:
+            heapq.heappush(self._heap, (apply_at, seq, segment, tuple(keys)))
+        self._apply_due()
 
     def _apply_due(self) -> None:
         now = self._clock()
@@ -931,20 +757,12 @@ class SandboxModel:
                 continue
             pending = segment.pending
             gone = [k for k in keys if pending.get(k) == seq]
-            if len(gone) == len(pending):
-                pending.clear()  # the usual case, at a tenth of the cost of deleting one by one
-            else:
-                for key in gone:
-                    del pending[key]
-            self._drop_members(segment, gone)
+            for key in gone:
+                del pending[key]
+            segment.members.remove(gone)
+            self._store.remove_members(segment.code, gone)
 
-    def _drop_members(self, segment: Segment, keys: Sequence[int]) -> None:
-        """Apply an accepted DELETE of ``keys`` (distinct, none of them pending any more)."""
-        segment.members.remove(keys)
-        if self._store is not None and keys:
-            self._store.remove_members(segment.code, keys)
-
-    def add_members_by_filter(self, code: str, body: Any) -> None:
+    def add_members_by_filter(self, code: str, rule: Rule) -> None:
         """``POST segments/{code}/members/addByFilter`` (202, applied at once).
 
         Adds every non-deleted customer the filter matches (guests too, unless the filter
@@ -952,17 +770,6 @@ class SandboxModel:
         """
         with self._lock:
             segment = self._fixed_segment(code)
-            if not isinstance(body, Mapping) or set(body) != {"filter"}:
-                raise ServiceError(400, "invalidBody", 'The body must be {"filter": {...}}.')
-            rule = parse_rule(body["filter"], what="filter")
-            limit = self._settings.max_members_per_request
-            if rule.size > limit:
-                raise ServiceError(
-                    413,
-                    "payloadTooLarge",
-                    f"A filter may list at most {limit} values; this one has {rule.size}. "
-                    "Split it into smaller batches.",
-                )
             indices = rule.select(self._table)
             self._add_keys(segment, self._table.keys_of(indices))
 
@@ -980,20 +787,18 @@ class SandboxModel:
             ]
             return {"segments": found}
 
-    def members_search(
-        self, *, rules: Any, limit: int | None = None, offset: int | None = None
-    ) -> dict[str, Any]:
+    def members_search(self, rule: Rule, *, page: Page = Page()) -> dict[str, Any]:  # noqa: B008
         """``GET membersSearch``: who a rule set would select (a preview, nothing stored)."""
         with self._lock:
-            limit, offset = self._page(limit, offset)
-            rule = parse_rule(rules)
             indices = rule.select(self._table)
+            chosen = indices[page.offset : page.offset + page.limit]
             return {
-                "members": [
-                    {"id": self._table.field(i, "id"), "type": "customer"}
-                    for i in indices[offset : offset + limit]
-                ],
-                "meta": {"limit": limit, "offset": offset, "totalItemCount": len(indices)},
+                "members": [{"id": self._table.field(i, "id"), "type": "customer"} for i in chosen],
+                "meta": {
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "totalItemCount": len(indices),
+                },
             }
 
     # -- direct access for tests and notebooks --------------------------------------------
@@ -1023,18 +828,10 @@ class SandboxModel:
         with self._lock:
             segment = self._fixed_segment(code)
             if customer_ids is None:
-                live = self._table.with_codes(frozenset({0, 1, 3, 4}))
-                keys = self._table.keys_of(live)
+                keys = self._table.keys_of(self._table.with_codes(_LIVE_CODES))
             else:
-                keys = self._valid_member_keys(
-                    {"members": [{"id": c, "type": "customer"} for c in customer_ids]}
-                )
-            if not segment.members and not segment.pending:
-                segment.members = MemberKeys(keys)
-                if self._store is not None:
-                    self._store.add_members(code, segment.members)
-            else:
-                self._add_keys(segment, keys)
+                keys = self._keys_or_reject(list(customer_ids))
+            self._add_keys(segment, keys)
             return len(segment.members)
 
     def seed_records(
@@ -1044,7 +841,10 @@ class SandboxModel:
         segments: Iterable[Mapping[str, Any]] = (),
     ) -> dict[str, list[str]]:
         """Add explicit customers, then segments (``POST segments`` entries, whose
-        ``members`` may be a list of customer ids). Returns the new ids and codes."""
+        ``members`` may be a list of customer ids). Returns the new ids and codes.
+
+        The segments are JSON, read by the request layer as ``POST segments`` reads them.
+        """
         with self._lock:
             ids = [self.add_customer(**dict(c))["id"] for c in customers]
             entries = []
@@ -1057,7 +857,11 @@ class SandboxModel:
                     ]
                 entries.append(data)
             if entries:
-                self.create_segments({"segments": entries})
+                parsed = new_segments({"segments": entries})
+                for new in parsed:
+                    if new.members is not None and new.members.errors:
+                        raise members_rejected(new.members.errors, len(new.members))
+                self.create_segments(parsed)
             return {"customers": ids, "segments": [str(e.get("code")) for e in entries]}
 
     def state(self) -> dict[str, Any]:
@@ -1084,70 +888,3 @@ class SandboxModel:
                 "faults": dict(self.faults.counts),
                 "clock": self._clock(),
             }
-
-
-def _item_error(position: int, member_id: Any, code: str, reason: str) -> dict[str, Any]:
-    """One per-item error in the platform's batch-route shape."""
-    return {
-        "code": code,
-        "entity": "member",
-        "entityId": member_id,
-        "entityIndex": position,
-        "reason": reason,
-        "subentityPath": "",
-    }
-
-
-def _in_values(name: str, value: Mapping[str, Any]) -> list[str]:
-    """The values of ``{"$in": [...]}`` (strings only), or a 400."""
-    values = value.get("$in")
-    if set(value) != {"$in"} or not isinstance(values, list):
-        raise _invalid_param("filters", f'{name} takes a string or {{"$in": [strings]}}.')
-    if not all(isinstance(v, str) for v in values):
-        raise _invalid_param("filters", f"the $in list of {name} must hold strings.")
-    return values
-
-
-def _wanted(value: Any) -> set[str]:
-    """The values a filter field accepts: one string, or those of its ``$in``."""
-    return set(value["$in"]) if isinstance(value, Mapping) else {value}
-
-
-def _well_formed_ids(items: list[Any]) -> list[str] | None:
-    """The ids of a batch whose items are all exactly ``{"id": <str>, "type": "customer"}``,
-    or ``None`` (then ``_shape_errors`` names the items that are not).
-
-    The fast path of every member write: exact type tests (JSON gives plain ``dict`` and
-    ``str``) cost a third of ``_shape_errors``'s ``isinstance``/``Mapping`` checks.
-    """
-    for item in items:
-        if type(item) is not dict or len(item) != 2 or item.get("type") != "customer":
-            return None
-    ids = [item.get("id") for item in items]
-    if set(map(type, ids)) != {str}:
-        return None
-    return ids
-
-
-def _shape_errors(items: list[Any]) -> dict[int, dict[str, Any]]:
-    """Per-position errors of malformed items and of member types other than customer."""
-    errors: dict[int, dict[str, Any]] = {}
-    for position, item in enumerate(items):
-        if (
-            not isinstance(item, Mapping)
-            or set(item) - {"id", "type"}
-            or not isinstance(item.get("id"), str)
-            or not isinstance(item.get("type"), str)
-        ):
-            member_id = item.get("id") if isinstance(item, Mapping) else None
-            errors[position] = _item_error(
-                position,
-                member_id if isinstance(member_id, str) else None,
-                "invalidMember",
-                'A member is {"id": "<customer id>", "type": "customer"}.',
-            )
-        elif item["type"] != "customer":
-            errors[position] = _item_error(
-                position, item["id"], "invalidMemberType", "Member type must be 'customer'."
-            )
-    return errors

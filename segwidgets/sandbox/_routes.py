@@ -1,38 +1,26 @@
-"""The route table of the emulated services: which call goes to which model method.
+"""The route table of the emulated services: which call goes to which handler.
 
 A handler takes the model and a parsed ``Call`` and returns a ``Reply``; it knows nothing of
-ASGI, so the table can be tested without sockets. Path parameters use Starlette's syntax.
-One host serves every service: ``/{service}/v1/merchants/{merchantCode}/...`` with
-``{service}`` in ``auth``, ``customer``, ``segmentation``; the token endpoint is
-``/auth/oauth/token``. Where the knobs shape a request or an answer, a handler goes
-through ``_wire``.
+ASGI, so the table can be tested without sockets. Handlers read query parameters through
+the request layer (``_requests``) and go through the wire layer (``_wire``) wherever the
+behaviour switches shape a request or an answer; the rest call the model directly. Path
+parameters use Starlette's syntax. One host serves every service:
+``/{service}/v1/merchants/{merchantCode}/...`` with ``{service}`` in ``auth``, ``customer``,
+``segmentation``; the token endpoint is ``/auth/oauth/token``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _wire
 from ._faults import CallKind
 from ._model import SandboxModel
-from ._service_error import ServiceError
-from ._wire import list_customers_json, member_page, page_limit, write_members
+from ._requests import new_segment_code, parse_int, parse_json_param, segment_update
 
-__all__ = [
-    "MAX_INT",
-    "ROUTES",
-    "Call",
-    "EncodedJson",
-    "Reply",
-    "Route",
-    "parse_int",
-    "parse_json_param",
-]
-
-#: Largest ``limit`` or ``offset`` accepted (the spec says so too).
-MAX_INT = 2**31 - 1
+__all__ = ["ROUTES", "Call", "Reply", "Route"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +35,8 @@ class Call:
 
 
 @dataclass(frozen=True)
-class EncodedJson:
-    """An answer body that is already JSON bytes (the big list pages, see ``_answers``)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
 class Reply:
-    """One answer; ``body=None`` sends no content, an ``EncodedJson`` body is sent as is."""
+    """One answer; ``body=None`` sends no content."""
 
     status: int
     body: Any = None
@@ -73,8 +54,7 @@ class Route:
     path: str
     handler: Handler
     kind: CallKind
-    #: ``json``: the body is parsed as JSON; ``form``: as ``x-www-form-urlencoded``;
-    #: ``members``: JSON that is tried as a plain member list first (``_member_body``).
+    #: ``json``: the body is parsed as JSON; ``form``: as ``x-www-form-urlencoded``.
     body: str = "none"
     #: Member writes are the calls whose answer ``lost_response_rate`` may drop.
     member_write: bool = False
@@ -92,51 +72,21 @@ class Route:
         return self.kind != "token"
 
 
-def parse_int(call: Call, name: str) -> int | None:
-    """An integer query parameter, or ``None`` when absent; junk is a 400."""
-    raw = call.query.get(name)
-    if raw is None or raw == "":
-        return None
-    text = raw.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12 or abs(int(text)) > MAX_INT:
-        raise ServiceError(
-            400,
-            "invalidParameter",
-            f"Query parameter {name} must be an integer from 0 to {MAX_INT}.",
-        )
-    return int(text)
-
-
-def parse_json_param(call: Call, name: str) -> Any:
-    """A query parameter holding JSON (``filters``, ``rules``), or ``None`` when absent."""
-    raw = call.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise ServiceError(
-            400, "invalidParameter", f"Query parameter {name} must be URL-encoded JSON."
-        ) from None
-
-
 def _token(model: SandboxModel, call: Call) -> Reply:
     body = model.issue_token(authorization=call.headers.get("authorization"), form=call.form)
     return Reply(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+def _offset_page(call: Call) -> dict[str, Any]:
+    return {
+        "limit": parse_int(call.query, "limit"),
+        "offset": parse_int(call.query, "offset"),
+        "filters": parse_json_param(call.query, "filters"),
+    }
+
+
 def _list_customers(model: SandboxModel, call: Call) -> Reply:
-    return Reply(
-        200,
-        EncodedJson(
-            list_customers_json(
-                model,
-                limit=parse_int(call, "limit"),
-                offset=parse_int(call, "offset"),
-                filters=parse_json_param(call, "filters"),
-            )
-        ),
-    )
+    return Reply(200, _wire.list_customers(model, **_offset_page(call)))
 
 
 def _get_customer(model: SandboxModel, call: Call) -> Reply:
@@ -144,18 +94,11 @@ def _get_customer(model: SandboxModel, call: Call) -> Reply:
 
 
 def _list_segments(model: SandboxModel, call: Call) -> Reply:
-    return Reply(
-        200,
-        model.list_segments(
-            limit=page_limit(model.settings, parse_int(call, "limit")),
-            offset=parse_int(call, "offset"),
-            filters=parse_json_param(call, "filters"),
-        ),
-    )
+    return Reply(200, _wire.list_segments(model, **_offset_page(call)))
 
 
 def _create_segments(model: SandboxModel, call: Call) -> Reply:
-    model.create_segments(call.body)
+    _wire.create_segments(model, call.body)
     return Reply(201)
 
 
@@ -164,7 +107,9 @@ def _get_segment(model: SandboxModel, call: Call) -> Reply:
 
 
 def _update_segment(model: SandboxModel, call: Call) -> Reply:
-    model.update_segment(call.params["code"], call.body)
+    code = call.params["code"]
+    model.get_segment(code)  # 404 for an unknown segment before the body is judged
+    model.update_segment(code, segment_update(call.body))
     return Reply(204)
 
 
@@ -174,50 +119,48 @@ def _delete_segment(model: SandboxModel, call: Call) -> Reply:
 
 
 def _clone_segment(model: SandboxModel, call: Call) -> Reply:
-    model.clone_segment(call.params["code"], call.body)
+    code = call.params["code"]
+    model.get_segment(code)  # 404 for an unknown source before the body is judged
+    model.clone_segment(code, new_segment_code(call.body))
     return Reply(202)
 
 
 def _list_members(model: SandboxModel, call: Call) -> Reply:
     return Reply(
         200,
-        EncodedJson(
-            member_page(
-                model,
-                call.params["code"],
-                limit=parse_int(call, "limit"),
-                offset=parse_int(call, "offset"),
-                cursor=call.query.get("cursor") or None,
-                filters=parse_json_param(call, "filters"),
-                given=frozenset(call.query),
-            ).to_json()
+        _wire.member_page(
+            model,
+            call.params["code"],
+            limit=parse_int(call.query, "limit"),
+            offset=parse_int(call.query, "offset"),
+            cursor=call.query.get("cursor") or None,
+            filters=parse_json_param(call.query, "filters"),
+            given=frozenset(call.query),
         ),
     )
 
 
 def _add_members(model: SandboxModel, call: Call) -> Reply:
-    return Reply(201, write_members(model, call.params["code"], call.body, add=True))
+    return Reply(201, _wire.write_members(model, call.params["code"], call.body, add=True))
 
 
 def _remove_members(model: SandboxModel, call: Call) -> Reply:
-    return Reply(202, write_members(model, call.params["code"], call.body, add=False))
+    return Reply(202, _wire.write_members(model, call.params["code"], call.body, add=False))
 
 
 def _add_by_filter(model: SandboxModel, call: Call) -> Reply:
-    model.add_members_by_filter(call.params["code"], call.body)
+    _wire.add_by_filter(model, call.params["code"], call.body)
     return Reply(202)
 
 
 def _members_search(model: SandboxModel, call: Call) -> Reply:
-    rules = parse_json_param(call, "rules")
-    if rules is None:
-        raise ServiceError(400, "invalidParameter", "Query parameter rules is required.")
     return Reply(
         200,
-        model.members_search(
-            rules=rules,
-            limit=page_limit(model.settings, parse_int(call, "limit")),
-            offset=parse_int(call, "offset"),
+        _wire.members_search(
+            model,
+            rules=parse_json_param(call.query, "rules"),
+            limit=parse_int(call.query, "limit"),
+            offset=parse_int(call.query, "offset"),
         ),
     )
 
@@ -253,7 +196,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_S}/segments/{{code}}/members",
         _add_members,
         "write",
-        body="members",
+        body="json",
         member_write=True,
     ),
     Route(
@@ -261,7 +204,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_S}/segments/{{code}}/members",
         _remove_members,
         "write",
-        body="members",
+        body="json",
         member_write=True,
     ),
     Route(

@@ -21,17 +21,12 @@ What the data contains, for any seed and a few hundred customers or more:
 
 from __future__ import annotations
 
-import binascii
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
-
-from ._answers import dumps
-from ._lanes import Lanes, chunks, lanes
 
 __all__ = [
     "CODE_STATUS",
@@ -107,11 +102,6 @@ _DOMAINS: tuple[str, ...] = ("gmail.com", "gmail.com", "web.de", "gmx.de", "outl
 #: The domains as some customers write them: ``GMX.de``, ``T-ONLINE.de``.
 _SHOUTED_DOMAINS = tuple(d.split(".")[0].upper() + "." + d.split(".", 1)[1] for d in _DOMAINS)
 
-# The names as JSON strings, escaped once.
-_FIRST_JSON = tuple(dumps(name) for name, _ in _FIRST_NAMES)
-_LAST_JSON = tuple(dumps(name) for name, _ in _LAST_NAMES)
-_MIDDLE_JSON = tuple(dumps(name) for name in _MIDDLE_NAMES)
-
 #: Status of each customer code (the code is ``status + 3 * isAnonymous``).
 CODE_STATUS: tuple[str, ...] = ("active", "inactive", "deleted")
 
@@ -134,45 +124,23 @@ def iso_time(epoch: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _iso_seconds(epoch: int) -> str:
-    """``iso_time`` of a whole number of seconds, several times faster: put together from
-    the date of the day (formatted once per day), then hours and minutes, then seconds (a
-    page of customers needs two dates per customer)."""
-    minute, second = divmod(epoch, 60)
-    day, minute = divmod(minute, 1440)
-    return _iso_day(day) + _HOURS_MINUTES[minute] + _SECONDS[second]
-
-
-@lru_cache(maxsize=4096)
-def _iso_day(day: int) -> str:
-    """``2021-03-04T``: the date part of ``iso_time`` for a day since the epoch."""
-    return iso_time(day * 86400)[:11]
-
-
-_HOURS_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
-_SECONDS = tuple(f"{s:02d}.000Z" for s in range(60))
-
-
-def _mix(k: int, mask: int = _MASK64) -> int:
-    """A bijective mix of a 64-bit value (MurmurHash3's finaliser).
-
-    With ``mask=lanes(n).mask`` it mixes every lane of a packed integer at once (``_lanes``).
-    """
-    k ^= k >> 33 & mask
-    k = k * _C1 & mask
-    k ^= k >> 33 & mask
-    k = k * _C2 & mask
-    k ^= k >> 33 & mask
+def _mix(k: int) -> int:
+    """A bijective mix of a 64-bit value (MurmurHash3's finaliser)."""
+    k ^= k >> 33 & _MASK64
+    k = k * _C1 & _MASK64
+    k ^= k >> 33 & _MASK64
+    k = k * _C2 & _MASK64
+    k ^= k >> 33 & _MASK64
     return k
 
 
-def _unmix(k: int, mask: int = _MASK64) -> int:
-    """The inverse of ``_mix`` (lanes too)."""
-    k ^= k >> 33 & mask
-    k = k * _C2_INV & mask
-    k ^= k >> 33 & mask
-    k = k * _C1_INV & mask
-    k ^= k >> 33 & mask
+def _unmix(k: int) -> int:
+    """The inverse of ``_mix``."""
+    k ^= k >> 33 & _MASK64
+    k = k * _C2_INV & _MASK64
+    k ^= k >> 33 & _MASK64
+    k = k * _C1_INV & _MASK64
+    k ^= k >> 33 & _MASK64
     return k
 
 
@@ -219,50 +187,6 @@ def parse_id_key(customer_id: str) -> int | None:
     if not isinstance(customer_id, str) or not _ID_RE.match(customer_id):
         return None
     return int(customer_id[0:8] + customer_id[9:13] + customer_id[14:18], 16)
-
-
-#: Where the 32 hex digits of an id go among its 36 characters (the others are dashes).
-_DIGIT_SLOTS = tuple(i for i in range(36) if i not in _DASH_SLOTS)
-
-
-def _format_ids(packed: int, n: int) -> list[str]:
-    """The ids of ``n`` packed 128-bit lanes (key in the high half, tail in the low one).
-
-    One hex conversion for the whole batch; then each of the 32 digit slots is filled in
-    every id by one strided slice assignment, so no Python code runs per id.
-    """
-    digits = binascii.hexlify(packed.to_bytes(16 * n, "big"))
-    text = bytearray(b"-" * 36 + b"\n") * n
-    for digit, slot in enumerate(_DIGIT_SLOTS):
-        text[slot::37] = digits[digit::32]
-    return text[:-1].decode("ascii").split("\n")
-
-
-def _parse_ids(ids: Sequence[str]) -> int | None:
-    """Well-formed ids (at most ``CHUNK``) as packed 128-bit lanes, or ``None`` if any is not.
-
-    The same check as ``_split_id``, on the whole batch at once: every id 36 characters
-    long, dashes in the four dash slots and nowhere else, lower-case hex digits elsewhere.
-    """
-    n = len(ids)
-    if set(map(len, ids)) != {36}:
-        return None
-    try:
-        joined = "".join(ids).encode("ascii")
-    except UnicodeEncodeError:
-        return None
-    if any(joined[slot::36] != b"-" * n for slot in _DASH_SLOTS):
-        return None
-    digits = joined.translate(None, b"-")
-    if len(digits) != 32 * n:
-        return None
-    try:
-        raw = binascii.unhexlify(digits)
-    except binascii.Error:
-        return None
-    if binascii.hexlify(raw) != digits:  # unhexlify takes capitals too
-        return None
-    return int.from_bytes(raw, "big")
 
 
 class SeedCustomers:
@@ -314,65 +238,18 @@ class SeedCustomers:
             return None
         return index
 
-    # many ids at once (a chunk of lanes per step, see ``_lanes``) ---------------------------
+    # many at once -------------------------------------------------------------------------
     def ids_of_keys(self, keys: Sequence[int]) -> list[str]:
-        """``[self.id_of_key(k) for k in keys]``, several times faster."""
-        found: list[str] = []
-        for chunk in chunks(keys):
-            layout = lanes(len(chunk))
-            packed = layout.pack(chunk)
-            found += self._ids_of_packed_keys(packed, layout)
-        return found
+        """The ids of many member keys."""
+        return [self.id_of_key(k) for k in keys]
 
     def keys_of(self, indices: Sequence[int]) -> list[int]:
-        """``[self.key_of(i) for i in indices]``, several times faster."""
-        found: list[int] = []
-        for chunk in chunks(indices):
-            layout = lanes(len(chunk))
-            found += layout.unpack(self._packed_keys_of(chunk, layout))
-        return found
+        """The member keys of many customers."""
+        return [self.key_of(i) for i in indices]
 
     def ids_of(self, indices: Sequence[int]) -> list[str]:
-        """``[self.id_of(i) for i in indices]``, several times faster."""
-        found: list[str] = []
-        for chunk in chunks(indices):
-            layout = lanes(len(chunk))
-            found += self._ids_of_packed_keys(self._packed_keys_of(chunk, layout), layout)
-        return found
-
-    def _packed_keys_of(self, indices: Sequence[int], layout: Lanes) -> int:
-        return _mix(layout.pack(indices) + layout.ones * self.salt & layout.mask, layout.mask)
-
-    def _ids_of_packed_keys(self, keys: int, layout: Lanes) -> list[str]:
-        return _format_ids(keys << 64 | self._packed_tails(keys, layout), layout.n)
-
-    def _packed_tails(self, keys: int, layout: Lanes) -> int:
-        """The last 64 bits of the ids of packed keys."""
-        return _mix(keys ^ layout.ones * self._id_salt, layout.mask)
-
-    def keys_of_ids(self, ids: Sequence[str], *, limit: int) -> list[int] | None:
-        """The keys of many ids at once, or ``None`` unless every one is the id of a customer
-        below ``limit`` (``index_of_id`` then tells which is not).
-
-        The common case of a member write, all ids good, costs a few C-level operations on
-        the whole batch instead of a parse and two mixes per id.
-        """
-        keys: list[int] = []
-        for chunk in chunks(ids):
-            packed = _parse_ids(chunk)
-            if packed is None:
-                return None
-            layout = lanes(len(chunk))
-            chunk_keys = packed >> 64 & layout.mask
-            if packed & layout.mask != self._packed_tails(chunk_keys, layout):
-                return None
-            unsalted = _unmix(chunk_keys, layout.mask) + layout.ones * (-self.salt & _MASK64)
-            indices = unsalted & layout.mask
-            # Every index < limit <=> adding 2**64 - limit carries into no lane's bit 64.
-            if (indices + layout.ones * ((1 << 64) - limit)) & (layout.ones << 64):
-                return None
-            keys += layout.unpack(chunk_keys)
-        return keys
+        """The ids of many customers."""
+        return [self.id_of(i) for i in indices]
 
     # fields ------------------------------------------------------------------------------
     def is_sharing_guest(self, index: int) -> bool:
@@ -455,36 +332,9 @@ class SeedCustomers:
             "contacts": [],
             "attributes": [],
             "settings": {"marketingOptIn": bool(misc & 64)},
-            "createDate": _iso_seconds(created),
-            "updateDate": _iso_seconds(updated),
+            "createDate": iso_time(created),
+            "updateDate": iso_time(updated),
         }
-
-    def records_json(self, indices: Sequence[int]) -> list[str]:
-        """The JSON text of ``record(i)`` for each index, byte for byte as ``JSONResponse``
-        encodes it, several times faster: ids a batch at a time, no dict per customer, the
-        names escaped once (emails need no escaping: ASCII letters, digits, ``._@-``)."""
-        return [
-            self._record_json(index, customer_id)
-            for index, customer_id in zip(indices, self.ids_of(indices), strict=True)
-        ]
-
-    def _record_json(self, index: int, customer_id: str) -> str:
-        misc = self._misc[index]
-        code = self.codes[index]
-        created, updated = self.dates(index)
-        guest = code >= 3
-        number = "null" if guest else f'"{index + 1:08d}"'
-        middle = _MIDDLE_JSON[misc % 8] if (misc >> 5) & 3 == 0 else "null"
-        # One f-string: twice as fast as %-formatting a template with eleven slots.
-        return (
-            f'{{"id":"{customer_id}","externalCustomerNumber":{number},'
-            f'"firstName":{_FIRST_JSON[self._first[index] % 64]},"middleName":{middle},'
-            f'"lastName":{_LAST_JSON[self._last[index] % 64]},'
-            f'"emailAddress":"{self.email(index)}","status":"{CODE_STATUS[code % 3]}",'
-            f'"isAnonymous":{"true" if guest else "false"},"contacts":[],"attributes":[],'
-            f'"settings":{{"marketingOptIn":{"true" if misc & 64 else "false"}}},'
-            f'"createDate":"{_iso_seconds(created)}","updateDate":"{_iso_seconds(updated)}"}}'
-        )
 
     def shared_email_groups(self) -> list[list[int]]:
         """Two or three groups of active registered customers that will share one email.

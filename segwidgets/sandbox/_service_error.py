@@ -1,10 +1,12 @@
-"""``ServiceError``: an error answer of the emulated services, raised by the model and routes.
+"""``ServiceError``: an error answer of the emulated services, raised by every layer.
 
 Every error the sandbox sends has the JSON body
 ``{"message": "...", "code": "...", "errors": [...]}`` (``errors`` only when there are
 per-item errors to list), but for the platform's request validation errors, whose body is
-given whole (``payload``, see ``_wire.validation_error``). The token endpoint adds the OAuth2 fields ``error`` and
-``error_description``.
+given whole (``payload``, see ``_wire.validation_error``). The token endpoint adds the
+OAuth2 fields ``error`` and ``error_description``. ``item_error`` and ``members_rejected``
+build the per-item errors of member writes and the 400 of a batch rejected whole, for the
+request layer (malformed items) and the model (unknown customers) alike.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from .._privacy import mask_emails_in
 
-__all__ = ["ServiceError"]
+__all__ = ["ServiceError", "item_error", "members_rejected"]
 
 
 class ServiceError(Exception):
@@ -56,3 +58,27 @@ class ServiceError(Exception):
 
     def __repr__(self) -> str:
         return f"ServiceError({self.status}, {self.code!r}, {self.message!r})"
+
+
+def item_error(position: int, member_id: Any, code: str, reason: str) -> dict[str, Any]:
+    """One per-item error in the platform's batch-route shape."""
+    return {
+        "code": code,
+        "entity": "member",
+        "entityId": member_id,
+        "entityIndex": position,
+        "reason": reason,
+        "subentityPath": "",
+    }
+
+
+def members_rejected(errors: Sequence[Mapping[str, Any]], n_items: int) -> ServiceError:
+    """The 400 of a member batch rejected whole: ``invalidMembers`` with its item errors in
+    the order of the batch (``_wire`` leaves ``errors`` out under ``item_errors=False``)."""
+    ordered = sorted(errors, key=lambda e: e["entityIndex"])
+    return ServiceError(
+        400,
+        "invalidMembers",
+        f"{len(ordered)} of {n_items} members were rejected; nothing was applied.",
+        errors=ordered,
+    )

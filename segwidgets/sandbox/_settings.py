@@ -19,14 +19,17 @@ from .._errors import ConfigurationError
 
 __all__ = [
     "KNOB_NAMES",
+    "DeleteNonMember",
     "DuplicateAdd",
     "EmailFilter",
     "FaultScope",
     "FilterIn",
     "MemberPaging",
+    "OversizeStatus",
     "PageLimitMode",
     "RefusedItems",
     "Settings",
+    "SigninError",
 ]
 
 #: How ``GET segments/{code}/members`` pages: ``offset`` (the SDK's ``Meta``) or ``cursor``.
@@ -43,6 +46,17 @@ EmailFilter: TypeAlias = Literal["exact", "insensitive"]
 
 #: Where ``{"$in": [...]}`` works in a filter: on ``id``, on ``id`` and ``emailAddress``, nowhere.
 FilterIn: TypeAlias = Literal["id", "all", "off"]
+
+#: What a member DELETE does with a customer that is not a member: nothing, or an item error.
+DeleteNonMember: TypeAlias = Literal["noop", "item-error"]
+
+#: The status of a member batch over ``max_members_per_request``: 400 (the platform's
+#: validation body) or 413.
+OversizeStatus: TypeAlias = Literal[400, 413]
+
+#: The body of a refused sign-in: OAuth2's ``{"error", "error_description"}`` (400/401), or
+#: the platform's ``{"statusCode": 401, "code": "Unauthorized", "message"}``.
+SigninError: TypeAlias = Literal["oauth", "platform"]
 
 #: What ``POST segments/{code}/members`` does with an id that is already a member.
 DuplicateAdd: TypeAlias = Literal["ignore", "conflict"]
@@ -78,8 +92,16 @@ class Settings:
     filter_in: FilterIn = "id"
     #: Whether ``totalItemCount`` of members counts members whose DELETE is still pending.
     total_counts_pending: bool = True
-    #: Largest ``members`` array a member write accepts; over it the answer is 413.
+    #: ``noop``: a member DELETE ignores customers that are not members; ``item-error``:
+    #: refuses them like unknown customers (per ``refused_items``), code ``notMember``.
+    delete_non_member: DeleteNonMember = "noop"
+    #: Largest ``members`` array a member write accepts (see ``oversize_status``).
     max_members_per_request: int = 1000
+    #: ``400``: a larger batch is a 400 validation error naming the body; ``413``: a 413.
+    oversize_status: OversizeStatus = 400
+    #: ``oauth``: a refused sign-in answers OAuth2's error body; ``platform``: a 401 with
+    #: the platform's error body.
+    signin_error: SigninError = "oauth"
     #: ``ignore``: adding an existing member is a no-op; ``conflict``: 409, nothing applied.
     duplicate_add: DuplicateAdd = "ignore"
     #: Seconds until an accepted member DELETE shows; ``None``: accepted, never applied.
@@ -155,6 +177,10 @@ def _validate(s: Settings) -> None:
         value = getattr(s, name)
         if not _is_int(value) or value < 1:
             _fail(name, "an integer >= 1", value)
+    if s.oversize_status not in get_args(OversizeStatus) or isinstance(
+        cast(object, s.oversize_status), bool
+    ):
+        _fail("oversize_status", "400 or 413", s.oversize_status)
     if s.duplicate_add not in get_args(DuplicateAdd):
         _fail("duplicate_add", "'ignore' or 'conflict'", s.duplicate_add)
     for name, alias in (
@@ -163,6 +189,8 @@ def _validate(s: Settings) -> None:
         ("refused_items", RefusedItems),
         ("email_filter", EmailFilter),
         ("filter_in", FilterIn),
+        ("delete_non_member", DeleteNonMember),
+        ("signin_error", SigninError),
     ):
         choices = get_args(alias)
         if getattr(s, name) not in choices:

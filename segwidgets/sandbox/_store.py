@@ -1,6 +1,8 @@
-"""Optional SQLite persistence of the sandbox state (``start(db=...)``, ``--db``).
+"""Where the sandbox state is kept: in memory only (``MemoryStore``), or also in SQLite.
 
-Written through on every change, read once at start. Seeded customers are not stored (they
+``SqliteStore`` (``start(db=...)``, ``--db``) is written through on every change and read
+once at start. ``MemoryStore`` takes the same calls and keeps nothing, so the model writes
+through to a store without asking whether it has one. Seeded customers are not stored (they
 are recomputed from ``seed`` and ``count``); explicit customer records, segments, members
 and pending deletes are. Tokens and knobs are not stored: after a restart clients log in
 again and knobs come from the start arguments.
@@ -13,9 +15,9 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["PendingRow", "Snapshot", "SqliteStore"]
+__all__ = ["MemoryStore", "PendingRow", "Snapshot", "SqliteStore", "Store"]
 
 _OFFSET = 1 << 63  # member keys are unsigned 64-bit; SQLite integers are signed
 
@@ -54,6 +56,79 @@ class Snapshot:
     segments: list[dict[str, Any]] = field(default_factory=list)
     members: dict[str, list[int]] = field(default_factory=dict)
     pending: list[PendingRow] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """What the model writes through to on every change."""
+
+    def close(self) -> None:
+        """Release the storage."""
+
+    def load(self) -> Snapshot | None:
+        """The saved state, or ``None`` when there is none."""
+
+    def replace_all(self, *, seed: int, count: int) -> None:
+        """Forget everything and record a fresh seed."""
+
+    def put_customer(self, index: int, record: dict[str, Any]) -> None:
+        """Keep an explicit customer record."""
+
+    def put_segment(self, data: dict[str, Any]) -> None:
+        """Keep a segment's fields (not its members)."""
+
+    def delete_segment(self, code: str) -> None:
+        """Forget a segment with its members and pending deletes."""
+
+    def add_members(self, code: str, keys: Iterable[int]) -> None:
+        """Add member keys to a segment (members already: ignored)."""
+
+    def remove_members(self, code: str, keys: Iterable[int]) -> None:
+        """Remove member keys and any pending delete of them."""
+
+    def put_pending(
+        self, code: str, keys: Iterable[int], *, seq: int, apply_at: float | None
+    ) -> None:
+        """Keep accepted member DELETEs and the sequence counter."""
+
+    def drop_pending(self, code: str, keys: Iterable[int]) -> None:
+        """Forget pending DELETEs that a later add cancelled."""
+
+
+class MemoryStore:
+    """The store of a sandbox without a database: the state lives in the model alone."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def load(self) -> Snapshot | None:
+        """Nothing saved: always a fresh start."""
+        return None
+
+    def replace_all(self, *, seed: int, count: int) -> None:
+        """Nothing to forget."""
+
+    def put_customer(self, index: int, record: dict[str, Any]) -> None:
+        """Nothing kept."""
+
+    def put_segment(self, data: dict[str, Any]) -> None:
+        """Nothing kept."""
+
+    def delete_segment(self, code: str) -> None:
+        """Nothing kept."""
+
+    def add_members(self, code: str, keys: Iterable[int]) -> None:
+        """Nothing kept."""
+
+    def remove_members(self, code: str, keys: Iterable[int]) -> None:
+        """Nothing kept."""
+
+    def put_pending(
+        self, code: str, keys: Iterable[int], *, seq: int, apply_at: float | None
+    ) -> None:
+        """Nothing kept."""
+
+    def drop_pending(self, code: str, keys: Iterable[int]) -> None:
+        """Nothing kept."""
 
 
 class SqliteStore:

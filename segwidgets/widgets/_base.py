@@ -22,6 +22,7 @@ import traitlets
 from .._errors import ConfigurationError, InputFileError, PlanError, SegwidgetsError
 from .._privacy import mask_emails_in
 from . import _html
+from ._kernel_thread import drain, on_kernel_thread
 
 if TYPE_CHECKING:
     from .._session import SegmentSession
@@ -91,6 +92,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         #: The plain text of the last status message (what ``out`` shows).
         self.status_text = ""
         self._worker: threading.Thread | None = None
+        self._running = False  # a worker runs or is about to (guarded by _queue_lock)
         self._queued: tuple[Callable[[], None], str] | None = None
         self._queue_lock = threading.RLock()
         super().__init__(**kwargs)
@@ -179,7 +181,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         (the notebook stays usable; returns the thread), else right here (returns None)."""
         if self.background:
             with self._queue_lock:
-                if self._worker is not None and self._worker.is_alive():
+                if self._running:
                     # The newest request runs once the current one ends (older ones drop).
                     self._queued = (work, doing)
                     return None
@@ -188,51 +190,76 @@ class Panel(widgets.VBox):  # type: ignore[misc]
             work()
         return None
 
-    def run_in_background(self, work: Callable[[], None], *, doing: str) -> threading.Thread:
-        """Run ``work`` in a worker thread (the kernel stays responsive); busy until it ends."""
-        if self._worker is not None and self._worker.is_alive():
-            msg = f"Still {doing}: wait for it to finish."
-            raise RuntimeError(msg)
-        self.busy = True
-        self.last_error = None
+    def hand_back(self, call: Callable[[], None], *, doing: str = "showing the result") -> None:
+        """Apply what a worker produced on the kernel's thread (see ``_kernel_thread``): a
+        worker sets traits of existing widgets only; plans, results and everything they
+        redraw are applied there. An error is shown in the panel."""
 
         def run() -> None:
             try:
-                work()
+                call()
             except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
                 self.show_error(exc, doing=doing)
+
+        on_kernel_thread(run)
+
+    def run_in_background(self, work: Callable[[], None], *, doing: str) -> threading.Thread:
+        """Run ``work`` in a worker thread (the kernel stays responsive); busy until it ends.
+
+        ``work`` hands its results back with ``hand_back``; an error it raises, and the end
+        of the busy state, are handed back the same way, after them."""
+        with self._queue_lock:
+            if self._running:
+                msg = f"Still {doing}: wait for it to finish."
+                raise RuntimeError(msg)
+            self._running = True
+        self.busy = True
+        self.last_error = None
+
+        def run(current: Callable[[], None], current_doing: str) -> None:
+            try:
+                current()
+            except Exception as exc:  # noqa: BLE001 - shown in the panel's Output, never lost
+                error = exc  # ``exc`` is unbound once the except block ends
+                on_kernel_thread(lambda: self.show_error(error, doing=current_doing))
             finally:
                 with self._queue_lock:
                     queued, self._queued = self._queued, None
-                    if queued is None:
-                        self.busy = False
-                if queued is not None:
+                    self._running = queued is not None
+                if queued is None:
+                    on_kernel_thread(self._idle)
+                else:
+                    on_kernel_thread(lambda: setattr(self, "last_error", None))
                     self._worker = threading.Thread(
-                        target=run_next, args=queued, name=f"segwidgets {queued[1]}", daemon=True
+                        target=run, args=queued, name=f"segwidgets {queued[1]}", daemon=True
                     )
                     self._worker.start()
 
-        def run_next(next_work: Callable[[], None], next_doing: str) -> None:
-            nonlocal work, doing
-            work, doing = next_work, next_doing
-            self.last_error = None
-            run()
-
-        self._worker = threading.Thread(target=run, name=f"segwidgets {doing}", daemon=True)
+        self._worker = threading.Thread(
+            target=run, args=(work, doing), name=f"segwidgets {doing}", daemon=True
+        )
         self._worker.start()
         return self._worker
 
+    def _idle(self) -> None:
+        with self._queue_lock:
+            if self._running:
+                return  # a new action started meanwhile: it ends the busy state itself
+        self.busy = False
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for background work (and work queued behind it) to end; True when idle."""
+        """Wait for background work (and work queued behind it) to end, and apply what it
+        handed back to the kernel's thread; True when idle."""
         while True:
             worker = self._worker
-            if worker is None:
-                return True
-            worker.join(timeout)
-            if worker.is_alive():
-                return False
-            if self._worker is worker:
-                return True
+            if worker is not None:
+                worker.join(timeout)
+                if worker.is_alive():
+                    return False
+            drain()
+            with self._queue_lock:
+                if self._worker is worker and not self._running:
+                    return True
 
     # -- hooks for subclasses -----------------------------------------------------------------------
 

@@ -23,7 +23,14 @@ from . import _html
 from ._base import Panel, check_keywords, labelled
 from ._table import PagedTable
 
-__all__ = ["UPLOAD_LIMIT_MIB", "MemberListBuilder", "fetch_url", "masked_values"]
+__all__ = [
+    "UPLOAD_HINT",
+    "UPLOAD_LABEL",
+    "UPLOAD_LIMIT_MIB",
+    "MemberListBuilder",
+    "fetch_url",
+    "masked_values",
+]
 
 #: The largest upload the notebook's websocket carries (Jupyter's default message limit).
 UPLOAD_LIMIT_MIB = 10
@@ -33,6 +40,25 @@ DOWNLOAD_LIMIT_BYTES = 512 * 1024 * 1024
 _AUTO = "(auto)"
 _STYLE = {"description_width": "90px"}
 _ACCEPT = ".csv,.tsv,.txt,.parquet,.pq,.xlsx,.xlsm,.xls,.ods"
+#: The upload button's label. ipywidgets writes "<description> (<files held>)" on it, and
+#: the panel empties the widget once a file is read ("(0)"): the label is drawn by CSS
+#: instead, and the count is hidden.
+UPLOAD_LABEL = "Upload a file"
+_UPLOAD_CLASS = "segwidgets-upload"
+_UPLOAD_STYLE = (
+    "<style>"
+    f".{_UPLOAD_CLASS}{{font-size:0 !important}}"
+    f".{_UPLOAD_CLASS} i{{font-size:var(--jp-widgets-font-size,13px)}}"
+    f".{_UPLOAD_CLASS}::after{{content:'{UPLOAD_LABEL}';"
+    "font-size:var(--jp-widgets-font-size,13px);margin-left:4px}"
+    "</style>"
+)
+#: What the panel says about uploads and larger files (no Python in it).
+UPLOAD_HINT = (
+    f"Files up to {UPLOAD_LIMIT_MIB} MiB can be uploaded (the notebook cannot carry more). "
+    "For a larger file, type where it is: its path on the computer running the notebook, "
+    "or an https:// link, then press Read."
+)
 
 
 def fetch_url(url: str, *, limit: int = DOWNLOAD_LIMIT_BYTES) -> bytes:
@@ -86,8 +112,13 @@ class MemberListBuilder(Panel):
         self._name: str | None = None
         self._filling = False
         self.upload = widgets.FileUpload(
-            accept=_ACCEPT, multiple=False, description="Upload list", icon="upload"
+            accept=_ACCEPT,
+            multiple=False,
+            description=UPLOAD_LABEL,
+            icon="upload",
+            tooltip=f"A CSV, Excel or Parquet file of up to {UPLOAD_LIMIT_MIB} MiB",
         )
+        self.upload.add_class(_UPLOAD_CLASS)
         self.column_dropdown = widgets.Dropdown(
             options=[_AUTO], value=_AUTO, description="Column", style=_STYLE,
             layout=widgets.Layout(width="300px"),
@@ -105,13 +136,7 @@ class MemberListBuilder(Panel):
             description="Read", icon="folder-open", layout=widgets.Layout(width="auto")
         )
         self.location_button.on_click(lambda _: self.load_location(self.location.value))
-        self.upload_hint = widgets.HTML(
-            _html.note(
-                f"Uploads up to {UPLOAD_LIMIT_MIB} MiB (the notebook's message limit); for a "
-                "larger file type its path or URL.",
-                level="muted",
-            )
-        )
+        self.upload_hint = widgets.HTML(_UPLOAD_STYLE + _html.note(UPLOAD_HINT, level="muted"))
         self.source_label = widgets.HTML()
         self.report = widgets.HTML()
         self.rejected_table = PagedTable(page_size=10, formatter=self._mask)
@@ -184,7 +209,7 @@ class MemberListBuilder(Panel):
         self.members = None
         self._show_members()
         if self._source is None:
-            self.show("Upload a file or call builder.load(frame) first.", level="muted")
+            self.show("Upload a file, or type its path or link, first.", level="muted")
             return None
         with self.action("reading the member list"):
             members = read_members(
@@ -238,8 +263,8 @@ class MemberListBuilder(Panel):
         if members is None:
             self.source_label.value = ""
             self.report.value = _html.note(
-                "Upload a CSV, Excel or Parquet file, or call builder.load(frame) with a "
-                "polars DataFrame.",
+                "Upload a CSV, Excel or Parquet file, or type where it is (a path or an "
+                "https:// link).",
                 level="muted",
             )
             self.rejected_table.frame = None

@@ -102,10 +102,14 @@ class DiffPreview(Panel):
         def work() -> None:
             self.show(f"Reading segment {segment} and planning …")
             plan = session.plan(segment, desired, mode=mode, allow_mass_removal=True)
-            same = self.session is session and self.desired is desired
-            if same and (self.segment, self.mode) == (segment, mode):
-                self.plan = for_review(plan)
-            self.clear_status()
+
+            def take() -> None:
+                same = self.session is session and self.desired is desired
+                if same and (self.segment, self.mode) == (segment, mode):
+                    self.plan = for_review(plan)
+                self.clear_status()
+
+            self.hand_back(take)
 
         self.perform(work, doing="planning")
         return self.plan

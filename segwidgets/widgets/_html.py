@@ -107,7 +107,8 @@ def table_page(frame: pl.DataFrame, *, empty: str = "Nothing to show.") -> str:
     """An HTML table of ``frame`` (the caller passes one page of rows, never all).
 
     Long cells are cut with an ellipsis (the whole value shows on hover), so a table fits
-    a 1024 px screen and scrolls sideways when it does not."""
+    a 1024 px screen and scrolls sideways when it does not. A cell of several lines (a
+    list, one item per line) shows each line."""
     if frame.height == 0:
         return note(empty, level="muted")
     head = "".join(
@@ -120,7 +121,8 @@ def table_page(frame: pl.DataFrame, *, empty: str = "Nothing to show.") -> str:
         + "".join(
             f"<td title='{esc(cell)}' style='text-align:left;padding:1px 12px 1px 0;"
             f"line-height:1.35;max-width:28em;overflow:hidden;text-overflow:ellipsis;"
-            f"white-space:nowrap;{_MONO if _is_code(name) else ''}'>{esc(cell)}</td>"
+            f"vertical-align:top;white-space:{_wrap(cell)};"
+            f"{_MONO if _is_code(name) else ''}'>{esc(cell)}</td>"
             for name, cell in zip(frame.columns, row, strict=True)
         )
         + "</tr>"
@@ -131,6 +133,11 @@ def table_page(frame: pl.DataFrame, *, empty: str = "Nothing to show.") -> str:
         f"<table style='{_TEXT};{_SMALL};border-collapse:collapse'>"
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
+
+
+def _wrap(cell: object) -> str:
+    """``pre`` for a cell of several lines (each shown, none wrapped), else ``nowrap``."""
+    return "pre" if isinstance(cell, str) and "\n" in cell else "nowrap"
 
 
 def _is_code(column: str) -> bool:

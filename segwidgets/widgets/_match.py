@@ -14,6 +14,7 @@ from .._types import AmbiguityPolicy
 from . import _html
 from ._base import Panel, labelled
 from ._builder import masked_values
+from ._candidates import CANDIDATES, CandidateColumn, explain_problems
 from ._charts import funnel_svg
 from ._table import PagedTable, offer_download, tool_button
 
@@ -52,7 +53,13 @@ _PROBLEM_WORDS = {
     "ambiguous": "ambiguous",
     "rejected": "rejected",
 }
-_HEADERS = {"row": "list row", "value": "as in the list", "problem": "problem", "rule": "why"}
+_HEADERS = {
+    "row": "list row",
+    "value": "as in the list",
+    "problem": "problem",
+    "rule": "why",
+    CANDIDATES: "customers with it",
+}
 _POLICY_HELP = {
     "skip": "skip: an email that several customers share is left out",
     "all": "all: every customer with that email becomes a member",
@@ -104,9 +111,14 @@ class MatchReport(Panel):
         self.intro = widgets.HTML()
         self.funnel = widgets.HTML()
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        #: the customers sharing an ambiguous email, for the rows shown
+        self.candidates = CandidateColumn(lambda: self.session, lambda: bool(self.reveal.value))
+        #: a sentence for each problem term that appears (ambiguous, guest only)
+        self.explain = widgets.HTML()
         self.problems_table = PagedTable(
             page_size=10,
             formatter=self._mask,
+            enrich=self.candidates,
             empty="No problem rows: every email matched.",
             name="match-problems",
             downloads=True,
@@ -130,6 +142,7 @@ class MatchReport(Panel):
              self.download_link,
              widgets.HTML(_html.note("Lines that do not become exactly one member",
                                      level="muted")),
+             self.explain,
              self.problems_table]
         )  # fmt: skip
         super().__init__(session, heading="Match customers", **kwargs)
@@ -167,12 +180,15 @@ class MatchReport(Panel):
         def work() -> None:
             self.show(f"Matching {members.n_valid:,} emails …")
             resolution = session.resolve(members, policy=policy)
-            if self.members is members and self.session is session:  # not stale
-                self.resolution = resolution
-            self.clear_status()
+            self.hand_back(lambda: self._take(resolution, members, session))
 
         self.perform(work, doing="matching the emails")
         return self.resolution
+
+    def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
+        if self.members is members and self.session is session:  # not stale
+            self.resolution = resolution
+        self.clear_status()
 
     def download(self, fmt: str = "csv") -> str:
         """Offer the whole match report (one row per email: outcome, chosen ids, why) as a
@@ -227,9 +243,12 @@ class MatchReport(Panel):
             summary, level="muted"
         )
         self.download_link.value = ""
-        self.problems_table.frame = resolution.problems().with_columns(
-            pl.col("problem").replace(_PROBLEM_WORDS)
+        self.candidates.clear()
+        problems = resolution.problems().with_columns(pl.col("problem").replace(_PROBLEM_WORDS))
+        self.explain.value = "".join(
+            _html.note(text, level="muted") for text in explain_problems(problems["problem"])
         )
+        self.problems_table.frame = problems
         self.problems_box.layout.display = "flex"
 
     def _update_controls(self) -> None:

@@ -21,14 +21,18 @@ from ._table import search_frame
 
 __all__ = [
     "HEADERS",
+    "LOOK_UP_ALL_LIMIT",
     "Lookup",
     "input_rows",
+    "look_up_all",
     "looks_like_email",
     "masked",
     "people_enricher",
     "people_searcher",
     "session_email_finder",
     "session_lookup",
+    "with_list_emails",
+    "with_people",
 ]
 
 #: ``lookup(ids, cached_only)``: ``customer_id``, ``email``, ``name``, ``account`` per id.
@@ -63,6 +67,70 @@ def masked(frame: pl.DataFrame, columns: Sequence[str] = ("email", "value")) -> 
         if c in frame.columns and frame.schema[c] == pl.String
     ]
     return frame.with_columns(exprs) if exprs else frame
+
+
+#: The most customers "Look up all" reads for one table (a hundred per request). Beyond
+#: it a search by a whole email address (one matching) or the plan's download serve better.
+LOOK_UP_ALL_LIMIT = 50_000
+
+#: Ids asked for at once by ``look_up_all`` (several requests of a hundred, sent together);
+#: progress and Stop are checked between two such rounds.
+_LOOK_UP_CHUNK = 400
+
+
+def look_up_all(
+    lookup: Lookup,
+    ids: Sequence[str],
+    *,
+    chunk: int = _LOOK_UP_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+    stopped: Callable[[], bool] | None = None,
+) -> bool:
+    """Read who every id of ``ids`` is (``lookup``), ``chunk`` ids at a time, the ids known
+    already skipped; ``progress(done, total)`` after each round. Returns False when
+    ``stopped()`` said so between two rounds (what was read stays known)."""
+    wanted = list(dict.fromkeys(ids))
+    known = set(lookup(wanted, True).get_column("customer_id").to_list())
+    missing = [i for i in wanted if i not in known]
+    total = len(wanted)
+    done = total - len(missing)
+    if progress is not None:
+        progress(done, total)
+    for start in range(0, len(missing), max(chunk, 1)):
+        if stopped is not None and stopped():
+            return False
+        part = missing[start : start + chunk]
+        lookup(part, False)
+        done += len(part)
+        if progress is not None:
+            progress(done, total)
+    return True
+
+
+def with_list_emails(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with an ``email`` column taken from the list's ``value`` where it is an
+    email address (adds and kept rows came from the list: their emails are known without
+    asking Shopgate), so that search and sort by email cover every row."""
+    if "value" not in frame.columns or "email" in frame.columns:
+        return frame
+    value = pl.col("value").cast(pl.String).str.strip_chars()
+    return frame.with_columns(
+        pl.when(value.str.contains("@", literal=True)).then(value).alias("email")
+    )
+
+
+def with_people(frame: pl.DataFrame, people: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the ``email`` and ``name`` of ``people`` joined on ``customer_id``
+    (Shopgate's email where it knows one, else the list's)."""
+    if "customer_id" not in frame.columns or frame.height == 0:
+        return frame
+    found = people.select(
+        "customer_id", pl.col("email").alias("_email"), pl.col("name").alias("_name")
+    )
+    joined = frame.join(found, on="customer_id", how="left", maintain_order="left")
+    email = pl.coalesce("_email", "email") if "email" in frame.columns else pl.col("_email")
+    name = pl.coalesce("_name", "name") if "name" in frame.columns else pl.col("_name")
+    return joined.with_columns(email.alias("email"), name.alias("name")).drop("_email", "_name")
 
 
 def input_rows(desired: object) -> pl.DataFrame | None:

@@ -261,23 +261,31 @@ class PushPanel(Panel):
                     to_send, dry_run=dry_run, progress=self._on_progress, cancel=token
                 )
             except StalePlanError:
-                self.progress_box.layout.display = "none"
+                self.hand_back(lambda: setattr(self.progress_box.layout, "display", "none"))
                 raise
             except ApplyIncompleteError as exc:
-                if isinstance(exc.result, ApplyResult):
-                    self._pushed.add(plan.plan_id)
-                    self.result = exc.result
+                partial = exc.result  # ``exc`` is unbound once the except block ends
+                if isinstance(partial, ApplyResult):
+                    self.hand_back(lambda: self._take(partial, plan, pushed=True, clear=False))
                 raise
-            if not dry_run:
-                self._pushed.add(plan.plan_id)
-                self.confirmation = ""
-            self.clear_status()  # before the result: no "Pushing…" or "Cancelling…" under it
-            self.result = result
+            self.hand_back(lambda: self._take(result, plan, pushed=not dry_run))
 
         worker = self.run_in_background(work, doing="pushing" if not dry_run else "the dry run")
         if wait:
-            worker.join()
+            self.wait()
         return worker
+
+    def _take(
+        self, result: ApplyResult, plan: SegmentPlan | None, *, pushed: bool, clear: bool = True
+    ) -> None:
+        """Show a run's result (on the kernel's thread); ``clear`` empties the status line
+        first (an incomplete run's error follows its result instead)."""
+        if pushed and plan is not None:
+            self._pushed.add(plan.plan_id)
+            self.confirmation = ""
+        if clear:
+            self.clear_status()  # before the result: no "Pushing…" or "Cancelling…" under it
+        self.result = result
 
     def resume(self, run_id: str | None = None, *, wait: bool = False) -> threading.Thread | None:
         """Finish a stopped run (default: the one the Resume button offers) in a worker
@@ -303,19 +311,23 @@ class PushPanel(Panel):
             try:
                 result = session.resume(run, progress=self._on_progress, cancel=token)
             except ApplyIncompleteError as exc:
-                if isinstance(exc.result, ApplyResult):
-                    self.result = exc.result
+                stopped = exc.result  # ``exc`` is unbound once the except block ends
+                if isinstance(stopped, ApplyResult):
+                    self.hand_back(lambda: setattr(self, "result", stopped))
                 raise
-            if self.plan is not None:
-                self._pushed.add(self.plan.plan_id)
-            self.resume_run_id = None
-            self.clear_status()
-            self.result = result
+            self.hand_back(lambda: self._take_resumed(result))
 
         worker = self.run_in_background(work, doing="resuming the run")
         if wait:
-            worker.join()
+            self.wait()
         return worker
+
+    def _take_resumed(self, result: ApplyResult) -> None:
+        if self.plan is not None:
+            self._pushed.add(self.plan.plan_id)
+        self.resume_run_id = None
+        self.clear_status()
+        self.result = result
 
     def cancel(self) -> None:
         """Stop the running push after the batches in flight (nothing new is sent)."""

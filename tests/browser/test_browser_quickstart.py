@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import segwidgets as sw
+from segwidgets._privacy import mask_email
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "notebooks" / "data" / "newsletter_signups.csv"
@@ -28,11 +29,15 @@ def expected():
     with sw.SegmentSession.sandbox(customers=5000, seed=1) as session:
         resolution = session.resolve(sw.read_members(SAMPLE))
         plan = session.plan(SEGMENT, resolution)
+        # The last removal as listed: on the last page, never shown before a search.
+        removal = plan.removes["customer_id"][-1]
+        person = session.people([removal]).row(0, named=True)
         return {
             "ids": set(resolution.customer_ids.to_list()),
             "n_add": plan.n_add,
             "n_remove": plan.n_remove,
             "n_unchanged": plan.n_unchanged,
+            "removal": person,
         }
 
 
@@ -129,6 +134,24 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     diff.get_by_text(f"Kept ({expected['n_unchanged']:,})").first.wait_for()
     diff.scroll_into_view_if_needed()
     lab.screenshot("diff-reviewed")
+
+    # 5b. who is removed: read everyone to remove, then search by part of an email
+    person = expected["removal"]
+    diff.locator(".lm-TabBar-tab", has_text="To remove").click()
+    diff.locator(".widget-button", has_text=f"Look up all {expected['n_remove']:,}").click()
+    diff.get_by_text(f"all {expected['n_remove']:,} to remove are known").first.wait_for(
+        timeout=60_000
+    )
+    search = diff.locator("input[placeholder='search email, name or id']:visible")
+    search.fill(person["email"].split("@")[0][1:])
+    search.press("Enter")
+    removes = diff.locator(".widget-tab-contents table:visible").first
+    removes.get_by_text(person["name"]).first.wait_for(timeout=30_000)
+    shown = removes.inner_text()
+    assert mask_email(person["email"]) in shown
+    assert person["email"] not in shown  # the search matched the real email, shown masked
+    diff.scroll_into_view_if_needed()
+    lab.screenshot("diff-removal-found")
 
     # 6. a dry run
     assert "SANDBOX" in push.locator(".segwidgets-destination").first.inner_text()

@@ -78,10 +78,8 @@ def writes_answered(sandbox: Any) -> int:
     )
 
 
-def _ids_of(body: Any) -> list[str]:
-    if hasattr(body, "ids"):
-        return list(body.ids)
-    return [str(item.get("id")) for item in body.get("members", [])]
+def _ids_of(ids: Any) -> list[str]:
+    return [str(i) for i in ids]
 
 
 class Received:

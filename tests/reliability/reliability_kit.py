@@ -213,7 +213,7 @@ def registered_ids(model: Any, n: int) -> list[str]:
     Cached by (seed, number of customers): a reset sandbox of the same size and seed has the
     same customers.
     """
-    total = model.list_customers(limit=1)["meta"]["totalItemCount"]
+    total = model.list_customers()["meta"]["totalItemCount"]
     key = (model.seed, total)
     if key not in _REGISTERED:
         frame = model.customers_frame()
@@ -234,7 +234,7 @@ def make_segment(model: Any, code: str, members: Iterable[str] = ()) -> None:
     limit = model.settings.max_members_per_request
     for start in range(0, len(ids), limit):
         chunk = ids[start : start + limit]
-        model.add_members(code, {"members": [{"id": i, "type": "customer"} for i in chunk]})
+        model.add_members(code, chunk)
 
 
 def session_for(

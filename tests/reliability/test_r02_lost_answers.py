@@ -131,9 +131,7 @@ def test_r2_a_conflict_from_someone_elses_add_is_settled_by_a_read(big_sandbox, 
     def before(exchange: Exchange, request: httpx.Request) -> None:
         if exchange.is_write and not done:
             done.append(exchange.number)  # someone else adds one of this batch's ids first
-            big_sandbox.model.add_members(
-                "r2c", {"members": [{"id": exchange.ids[0], "type": "customer"}]}
-            )
+            big_sandbox.model.add_members("r2c", [exchange.ids[0]])
 
     wire = Wire(before=before)
     with session_for(

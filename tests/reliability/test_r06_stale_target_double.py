@@ -17,10 +17,6 @@ import segwidgets as sw
 from segwidgets import sandbox as sandbox_package
 
 
-def members_body(ids: list[str]) -> dict[str, Any]:
-    return {"members": [{"id": i, "type": "customer"} for i in ids]}
-
-
 @pytest.fixture
 def setup(big_sandbox, tmp_path):
     pool = registered_ids(big_sandbox.model, 300)
@@ -47,9 +43,9 @@ def test_r6_stale_plan_is_refused_with_zero_writes_and_the_drift(setup, change: 
     plan = session.plan("r6", pool[50:200], allow_mass_removal=True)
     added, removed = (pool[s] for s in CHANGES[change])
     if added:
-        handle.model.add_members("r6", members_body(added))
+        handle.model.add_members("r6", added)
     if removed:
-        handle.model.remove_members("r6", members_body(removed))
+        handle.model.remove_members("r6", removed)
     server = handle.member_ids("r6")
     for dry_run in (True, False):
         with pytest.raises(sw.StalePlanError) as info:
@@ -67,7 +63,7 @@ def test_r6_stale_plan_is_refused_with_zero_writes_and_the_drift(setup, change: 
 def test_r6_stale_saved_plan_is_refused_in_another_session(setup, tmp_path) -> None:
     handle, session, _, pool = setup
     saved = session.plan("r6", pool[:150]).save(tmp_path / "plan.json")
-    handle.model.add_members("r6", members_body(pool[290:291]))
+    handle.model.add_members("r6", pool[290:291])
     other = Wire()
     with (
         session_for(handle.credentials, tmp_path / "j2.sqlite3", wire=other) as second,

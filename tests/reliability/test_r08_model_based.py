@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 import httpx
 import polars as pl
@@ -42,10 +41,6 @@ from segwidgets import sandbox as sandbox_package
 POOL = 240
 BATCH = 30
 CODE = "r8"
-
-
-def members_body(ids: list[str]) -> dict[str, Any]:
-    return {"members": [{"id": i, "type": "customer"} for i in ids]}
 
 
 def crashing_wire(k: int, lost: bool) -> Wire:
@@ -109,9 +104,9 @@ def test_r8_model_based_sync(canary_sandbox, tmp_path) -> None:
             to_add = sorted({pool[i] for i in add})
             to_remove = sorted({pool[i] for i in remove} - set(to_add))
             if to_add:
-                model.add_members(CODE, members_body(to_add))
+                model.add_members(CODE, to_add)
             if to_remove:
-                model.remove_members(CODE, members_body(to_remove))
+                model.remove_members(CODE, to_remove)
 
         @rule(
             lost=st.sampled_from([0.0, 0.2]),

@@ -26,10 +26,6 @@ PAGE = 100
 AFTER_PAGE = 3
 
 
-def members_body(ids: list[str]) -> dict[str, Any]:
-    return {"members": [{"id": i, "type": "customer"} for i in ids]}
-
-
 def is_first_page(params: dict[str, Any]) -> bool:
     """The first page of a walk carries neither a cursor nor an offset."""
     return "cursor" not in params and not int(params.get("offset", 0) or 0)
@@ -50,9 +46,9 @@ def tearing_wire(model: Any, change: dict[str, list[str]], *, every_walk: bool =
                 state["done"] = True
         if due:
             if change.get("add"):
-                model.add_members("r19", members_body(change["add"]))
+                model.add_members("r19", change["add"])
             if change.get("remove"):
-                model.remove_members("r19", members_body(change["remove"]))
+                model.remove_members("r19", change["remove"])
             # the next walk reverses it, so the segment keeps changing
             change["add"], change["remove"] = change.get("remove", []), change.get("add", [])
 

@@ -33,6 +33,11 @@ CELLS: dict[str, dict[str, Any]] = {
     "filter-in-off": {"filter_in": "off"},
     "filter-in-on-emails-too": {"filter_in": "all"},
     "total-without-pending-deletes": {"total_counts_pending": False},
+    "delete-non-member-item-error": {"delete_non_member": "item-error"},
+    # A batch over the maximum only happens below the engine's batch size of 1000.
+    "small-batches-400": {"max_members_per_request": 60},
+    "small-batches-413": {"max_members_per_request": 60, "oversize_status": 413},
+    "signin-error-platform": {"signin_error": "platform"},
     "all-flipped": {
         "member_paging": "cursor",
         "page_limit_mode": "clamp",
@@ -40,6 +45,10 @@ CELLS: dict[str, dict[str, Any]] = {
         "email_filter": "insensitive",
         "filter_in": "off",
         "total_counts_pending": False,
+        "delete_non_member": "item-error",
+        "max_members_per_request": 60,
+        "oversize_status": 413,
+        "signin_error": "platform",
     },
 }
 

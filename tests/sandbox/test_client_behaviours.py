@@ -55,7 +55,7 @@ def seed_segment(box: sandbox.Sandbox, code: str, ids: list[str]) -> None:
     box.model.seed_records(segments=[{"code": code, "name": code, "type": "fixed"}])
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        box.model.add_members(code, {"members": [{"id": i, "type": "customer"} for i in chunk]})
+        box.model.add_members(code, chunk)
 
 
 def member_reads(session: sw.SegmentSession) -> int:

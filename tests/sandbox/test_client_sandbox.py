@@ -139,15 +139,48 @@ def test_rejected_member_batch_carries_item_errors(
     assert box.member_ids("rej") == set()
 
 
-def test_too_large_batch_is_413(client: ShopgateClient, box: sandbox.Sandbox) -> None:
-    box.configure(max_members_per_request=5)
+@pytest.mark.parametrize("status", [400, 413])
+def test_too_large_batch_is_payload_too_large_whether_400_or_413(
+    client: ShopgateClient, box: sandbox.Sandbox, status: int
+) -> None:
+    box.configure(max_members_per_request=5, oversize_status=status)
     client.create_segment("big", "Big")
-    with pytest.raises(PayloadTooLargeError):
+    with pytest.raises(PayloadTooLargeError) as info:
         client.add_members("big", registered_ids(client, 6))
+    assert info.value.status_code == status
+    with pytest.raises(PayloadTooLargeError):
+        client.remove_members("big", registered_ids(client, 6))
     assert client.stats.by_route[("POST", "members.add")] == 1
+    assert client.stats.by_route[("DELETE", "members.remove")] == 1
 
 
-def test_wrong_credentials_are_refused_without_secrets(box: sandbox.Sandbox) -> None:
+@pytest.mark.parametrize("refused_items", ["2xx-body", "400"])
+def test_removing_a_non_member_is_done_when_the_server_names_it(
+    client: ShopgateClient, box: sandbox.Sandbox, refused_items: str
+) -> None:
+    box.configure(delete_non_member="item-error", refused_items=refused_items, delete_delay=0)
+    client.create_segment("nm", "Non-members")
+    member, outsider = registered_ids(client, 2)
+    client.add_members("nm", [member])
+    assert client.remove_members("nm", [outsider, member]) == []
+    assert box.member_ids("nm") == set()
+    sent = client.stats.by_route[("DELETE", "members.remove")]
+    assert sent == (1 if refused_items == "2xx-body" else 2)  # 400: the member alone again
+    # An unknown id is still refused (with the not-member left out, or the whole batch).
+    if refused_items == "2xx-body":
+        refused = client.remove_members("nm", [outsider, "no-such-customer"])
+        assert [(e.id, e.code) for e in refused] == [("no-such-customer", "unknownCustomer")]
+    else:
+        with pytest.raises(BadRequestError) as info:
+            client.remove_members("nm", [outsider, "no-such-customer"])
+        assert {e.code for e in info.value.item_errors} == {"notMember", "unknownCustomer"}
+
+
+@pytest.mark.parametrize("signin_error", ["oauth", "platform"])
+def test_wrong_credentials_are_refused_without_secrets(
+    box: sandbox.Sandbox, signin_error: str
+) -> None:
+    box.configure(signin_error=signin_error)
     good = box.credentials
     wrong = Credentials(
         merchant_code=good.merchant_code,
@@ -161,7 +194,8 @@ def test_wrong_credentials_are_refused_without_secrets(box: sandbox.Sandbox) -> 
         client.list_segments()
     text = f"{info.value} {info.value!r}"
     assert PASSWORD not in text
-    assert "invalid_grant" in text
+    assert ("invalid_grant" in text) is (signin_error == "oauth")
+    assert info.value.status_code == (400 if signin_error == "oauth" else 401)
     assert client.stats.n_requests == 0
 
 

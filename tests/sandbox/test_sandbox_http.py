@@ -95,6 +95,25 @@ def test_token_errors(
     assert answer.json()["message"]
 
 
+def test_refused_sign_in_in_the_platform_shape(sandbox: Sandbox) -> None:
+    sandbox.configure(signin_error="platform")
+    with httpx.Client() as client:
+        refused = client.post(
+            sandbox.credentials.token_url,
+            auth=client_auth(sandbox),
+            data=token_form(sandbox, password="wrong"),
+        )
+        malformed = client.post(
+            sandbox.credentials.token_url,
+            auth=client_auth(sandbox),
+            data=token_form(sandbox, grant_type="implicit"),
+        )
+    assert refused.status_code == 401
+    assert refused.json() == {"statusCode": 401, "code": "Unauthorized", "message": "Unauthorized"}
+    assert malformed.status_code == 400
+    assert malformed.json()["error"] == "unsupported_grant_type"
+
+
 @pytest.mark.parametrize(
     ("header", "code"),
     [(None, "missingToken"), ("Bearer not-a-token", "invalidToken"), ("Token x", "invalidToken")],

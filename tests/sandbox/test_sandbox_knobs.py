@@ -43,17 +43,24 @@ def test_max_page_size_clamps_and_says_so(sandbox: Sandbox, http: httpx.Client) 
     assert customers["meta"]["limit"] == 7
 
 
-def test_max_members_per_request_is_413_naming_the_limit(
-    sandbox: Sandbox, http: httpx.Client
+@pytest.mark.parametrize("status", [400, 413])
+def test_max_members_per_request_is_400_or_413_naming_the_limit(
+    sandbox: Sandbox, http: httpx.Client, status: int
 ) -> None:
-    sandbox.configure(max_members_per_request=4)
+    sandbox.configure(max_members_per_request=4, oversize_status=status)
     ids = _outsiders(sandbox, "vip", 5)
     before = sandbox.member_ids("vip")
     for method in ("POST", "DELETE"):
         answer = http.request(method, seg(sandbox, "/segments/vip/members"), json=members(*ids))
-        assert answer.status_code == 413
-        assert answer.json()["code"] == "payloadTooLarge"
-        assert "4" in answer.json()["message"]
+        assert answer.status_code == status
+        if status == 413:
+            assert answer.json()["code"] == "payloadTooLarge"
+            assert "4" in answer.json()["message"]
+        else:
+            assert answer.json()["error"]["paramName"] == "body"
+            assert answer.json()["error"]["results"]["errors"][0]["message"] == (
+                "Array is too long (5), maximum 4"
+            )
     assert sandbox.member_ids("vip") == before
 
 

@@ -28,7 +28,7 @@ def registered(sandbox: Any, n: int) -> list[str]:
 def seed(sandbox: Any, code: str, ids: list[str]) -> None:
     sandbox.model.seed_records(segments=[{"code": code, "name": code, "type": "fixed"}])
     if ids:
-        sandbox.model.add_members(code, {"members": [{"id": i, "type": "customer"} for i in ids]})
+        sandbox.model.add_members(code, ids)
 
 
 def member_reads(session: sw.SegmentSession) -> int:

@@ -304,3 +304,158 @@ def test_a_whole_email_finds_a_removal_never_shown(session, sandbox, mirror_diff
     assert target in removes.view["customer_id"].to_list()
     # the matching of one email (a handful of requests) and the page shown, not one per row
     assert 0 < _sent(session) - before <= 12
+
+
+# -- look up all: search and sort by email or name over every row -----------------------------------
+
+
+def test_look_up_all_removals_then_search_and_sort_cover_every_row(session, sandbox, mirror_diff):
+    view = mirror_diff.view
+    removes = view.removes_table
+    view.tabs.selected_index = 1
+    n = mirror_diff.plan.n_remove
+    assert view.look_up_button.description == f"Look up all {n:,}"
+    assert view.look_up_button.layout.display != "none"
+    target = removes.view["customer_id"][-1]  # on the last page: never looked up
+    person = sandbox.model.customers_frame().filter(pl.col("id") == target).row(0, named=True)
+    fragment = person["emailAddress"].split("@")[0][1:]
+    removes.search = fragment
+    assert target not in removes.view["customer_id"].to_list()  # not known yet
+    removes.search = ""
+
+    known = set(session.people(removes.view["customer_id"], cached_only=True)["customer_id"])
+    missing = [i for i in removes.view["customer_id"].to_list() if i not in known]
+    expected = sum(-(-len(missing[i : i + 400]) // 100) for i in range(0, len(missing), 400))
+    before = _sent(session)
+    assert view.look_up_all("removes", wait=True) is not None
+    assert _sent(session) - before == expected  # a hundred ids per request, none twice
+    assert view.look_up_progress.value == n
+    assert f"all {n:,} to remove are known" in view.look_up_note.value
+    assert view.look_up_button.layout.display == "none"
+
+    before = _sent(session)
+    removes.search = fragment.upper()
+    assert target in removes.view["customer_id"].to_list()
+    html = removes.html.value
+    assert mask_email(person["emailAddress"]) in html  # shown masked ...
+    assert person["emailAddress"] not in html  # ... though the search matched the real one
+    removes.search = person["lastName"]
+    assert target in removes.view["customer_id"].to_list()
+    removes.search = ""
+    removes.sort_by = "name"
+    names = removes.view["name"].drop_nulls().to_list()
+    assert names == sorted(names)
+    removes.sort_by = "email"
+    emails = removes.view["email"].drop_nulls().to_list()
+    assert emails == sorted(emails)
+    assert "email" in {value for _, value in removes.sort_dropdown.options}
+    assert _sent(session) == before  # search and sort ask Shopgate nothing
+
+    # A new plan of the same segment: its people are known, so it is complete at once.
+    mirror_diff.refresh()
+    assert "email" in mirror_diff.view.removes_table.frame.columns
+
+
+def test_look_up_all_is_capped_for_very_large_sides(session, mirror_diff, monkeypatch):
+    from segwidgets.widgets import _planview
+
+    monkeypatch.setattr(_planview, "LOOK_UP_ALL_LIMIT", 10)
+    view = mirror_diff.view
+    view.tabs.selected_index = 1
+    before = _sent(session)
+    assert view.look_up_all("removes", wait=True) is None
+    assert _sent(session) == before
+    assert view.look_up_button.layout.display == "none"
+    assert "too many" in view.look_up_note.value
+    assert "whole email address" in view.look_up_note.value
+
+
+def test_look_up_all_stops_between_rounds():
+    from segwidgets.widgets._people_columns import look_up_all
+
+    asked: list[tuple[list[str], bool]] = []
+    stop = {"now": False}
+
+    def lookup(ids, cached_only):
+        asked.append((list(ids), cached_only))
+        if not cached_only:
+            stop["now"] = True
+        known = ["a"] if cached_only else list(ids)
+        return pl.DataFrame({"customer_id": [i for i in ids if i in known or not cached_only]})
+
+    seen: list[tuple[int, int]] = []
+    done = look_up_all(
+        lookup, ["a", "b", "c", "d", "e"], chunk=2, progress=lambda d, t: seen.append((d, t)),
+        stopped=lambda: stop["now"],
+    )  # fmt: skip
+    assert done is False
+    assert asked == [(["a", "b", "c", "d", "e"], True), (["b", "c"], False)]  # "a" was known
+    assert seen == [(1, 5), (3, 5)]
+
+
+def test_adds_are_searched_and_sorted_by_the_lists_emails(session, registered):
+    emails = registered["emailAddress"].head(40).to_list()
+    diff = sww.DiffPreview(session, mode="add")
+    diff.segment = "vip"
+    diff.desired = session.resolve(sw.read_members(emails))
+    adds = diff.view.adds_table
+    assert adds.frame.height > adds.page_size
+    last = adds.view["email"][-1]
+    before = _sent(session)
+    adds.search = last.split("@")[0][1:].upper()
+    assert last in adds.view["email"].to_list()
+    assert mask_email(last) in adds.html.value
+    adds.search = ""
+    adds.sort_by = "email"
+    shown = adds.view["email"].to_list()
+    assert shown == sorted(shown)
+    assert _sent(session) - before <= 2  # the two pages drawn (found, sorted), not a row each
+
+
+def test_ambiguous_rows_show_the_customers_sharing_the_email(session, customers):
+    key = pl.col("emailAddress").str.to_lowercase()
+    shared = (
+        customers.filter(~pl.col("isAnonymous"), pl.col("status") != "deleted")
+        .group_by(key.alias("key"))
+        .agg(pl.col("id"), pl.col("emailAddress").first(), pl.col("lastName"))
+        .filter(pl.col("id").list.len() > 1)
+        .sort("key")
+    )
+    assert shared.height >= 1
+    email, ids, last_names = shared.select("emailAddress", "id", "lastName").row(0)
+    report = sww.MatchReport(session)
+    report.members = sw.read_members([email, "x@nowhere.example"])
+    before = _sent(session)
+    report.run()
+    resolution = report.resolution
+    assert resolution is not None
+    assert resolution.n_ambiguous == 1
+    html = report.problems_table.html.value
+    assert "customers with it" in html
+    assert html.count(mask_email(email)) >= 1 + len(ids)  # the row's value and each customer
+    assert email not in html
+    for last_name in last_names:
+        assert last_name in html
+    assert "Ambiguous: several registered customers share this email" in report.explain.value
+    assert "Guest only" not in report.explain.value  # only terms that appear are explained
+    asked = _sent(session) - before
+    report.problems_table.render()
+    assert _sent(session) - before == asked  # the candidates are asked once
+
+    report.reveal.value = True
+    assert email in report.problems_table.html.value
+
+
+def test_guest_only_rows_are_explained(session, customers):
+    registered = set(
+        customers.filter(~pl.col("isAnonymous"))["emailAddress"].str.to_lowercase().to_list()
+    )
+    guests = customers.filter(
+        pl.col("isAnonymous"), ~pl.col("emailAddress").str.to_lowercase().is_in(list(registered))
+    )
+    report = sww.MatchReport(session)
+    report.members = sw.read_members([guests["emailAddress"][0]])
+    report.run()
+    assert report.resolution.n_guest_only == 1
+    assert "Guest only: only guest checkouts" in report.explain.value
+    assert "Ambiguous:" not in report.explain.value

@@ -10,7 +10,8 @@ from segwidgets.sandbox._app import check_control_request
 from segwidgets.sandbox._service_error import ServiceError
 from segwidgets.sandbox._wire import (
     check_filters,
-    list_customers_json,
+    error_answer,
+    list_customers,
     page_limit,
     write_members,
 )
@@ -91,11 +92,11 @@ def test_member_filters_never_take_email_in() -> None:
 def test_email_filter_reaches_the_model(mode: str, hits: int) -> None:
     model = SandboxModel(customers=50, seed=1, settings=Settings(email_filter=mode))
     added = model.add_customer(emailAddress="Mixed.Case@Example.com")
-    raw = list_customers_json(
+    answer = list_customers(
         model, limit=None, offset=None, filters={"emailAddress": "mixed.case@example.com"}
     )
-    assert (added["id"] in raw.decode()) is bool(hits)
-    assert f'"totalItemCount":{hits}' in raw.decode()
+    assert [c["id"] for c in answer["customers"]] == [added["id"]] * hits
+    assert answer["meta"]["totalItemCount"] == hits
 
 
 # -- member paging and totals ----------------------------------------------------------------------
@@ -124,7 +125,7 @@ def test_totals_with_pending_deletes(clock: FakeClock, counts: bool) -> None:
     settings = Settings(delete_delay=10, total_counts_pending=counts)
     model = SandboxModel(customers=300, seed=1, clock=clock, settings=settings)
     everyone = sorted(model.member_ids("vip"))
-    model.remove_members("vip", members(*everyone[:3]))
+    model.remove_members("vip", everyone[:3])
     page = list_members(model, "vip")
     assert [m["id"] for m in page["members"]] == everyone
     assert page["meta"]["totalItemCount"] == len(everyone) - (0 if counts else 3)
@@ -176,6 +177,94 @@ def test_write_members_2xx_body_and_400(add: bool) -> None:
     problem = _problem(write_members, model, "vip", members(member, "nobody"), add=add)
     assert (problem.status, problem.code) == (400, "invalidMembers")
     assert model.member_ids("vip") == after
+
+
+@pytest.mark.parametrize("refused_items", ["2xx-body", "400"])
+def test_delete_of_a_non_member_is_a_noop_or_an_item_error(refused_items: str) -> None:
+    settings = Settings(delete_delay=0, refused_items=refused_items)
+    model = SandboxModel(customers=300, seed=1, settings=settings)
+    member = sorted(model.member_ids("vip"))[0]
+    outsider = next(
+        c["id"]
+        for c in model.customers()
+        if c["status"] == "active" and c["id"] not in model.member_ids("vip")
+    )
+    assert write_members(model, "vip", members(outsider, member), add=False) is None
+    assert member not in model.member_ids("vip")
+    model.configure(delete_non_member="item-error")
+    other = sorted(model.member_ids("vip"))[0]
+    if refused_items == "2xx-body":
+        body = write_members(model, "vip", members(other, outsider), add=False)
+        assert body == {
+            "errors": [
+                {
+                    "code": "notMember",
+                    "entity": "member",
+                    "entityId": outsider,
+                    "entityIndex": 1,
+                    "reason": "This customer is not a member of the segment.",
+                    "subentityPath": "",
+                }
+            ]
+        }
+        assert other not in model.member_ids("vip")
+    else:
+        problem = _problem(write_members, model, "vip", members(other, outsider), add=False)
+        assert (problem.status, problem.code) == (400, "invalidMembers")
+        assert [e["code"] for e in problem.body()["errors"]] == ["notMember"]
+        assert other in model.member_ids("vip")
+
+
+@pytest.mark.parametrize("add", [True, False])
+def test_oversize_batches_are_a_400_validation_error_or_a_413(add: bool) -> None:
+    model = SandboxModel(customers=300, seed=1, settings=Settings(max_members_per_request=2))
+    ids = sorted(model.member_ids("vip"))[:3]
+    before = model.member_ids("vip")
+    problem = _problem(write_members, model, "vip", members(*ids), add=add)
+    message = "Request validation failed: Parameter (body) failed schema validation"
+    assert problem.status == 400
+    assert problem.body() == {
+        "statusCode": 400,
+        "code": "ValidationError",
+        "message": message,
+        "error": {
+            "code": "SCHEMA_VALIDATION_FAILED",
+            "message": message,
+            "paramName": "body",
+            "results": {
+                "errors": [
+                    {
+                        "code": "ARRAY_LENGTH_LONG",
+                        "message": "Array is too long (3), maximum 2",
+                        "path": ["members"],
+                    }
+                ]
+            },
+        },
+    }
+    model.configure(oversize_status=413)
+    problem = _problem(write_members, model, "vip", members(*ids), add=add)
+    assert (problem.status, problem.code) == (413, "payloadTooLarge")
+    assert "at most 2 members" in problem.message
+    assert model.member_ids("vip") == before
+    assert write_members(model, "vip", members(*ids[:2]), add=add) is None
+
+
+def test_error_answer_leaves_out_item_lists_and_tells_sign_ins_per_switch() -> None:
+    rejected = ServiceError(
+        400, "invalidMembers", "1 of 1 members were rejected.", errors=[{"entityIndex": 0}]
+    )
+    assert error_answer(Settings(), rejected, sign_in=False) is rejected
+    assert "errors" not in error_answer(Settings(item_errors=False), rejected, sign_in=False).body()
+    refused = ServiceError(
+        400, "invalid_grant", "Invalid username or password.", oauth_error="invalid_grant"
+    )
+    assert error_answer(Settings(), refused, sign_in=True) is refused
+    assert refused.body()["error"] == "invalid_grant"
+    platform = error_answer(Settings(signin_error="platform"), refused, sign_in=True)
+    assert platform.status == 401
+    assert platform.body() == {"statusCode": 401, "code": "Unauthorized", "message": "Unauthorized"}
+    assert error_answer(Settings(signin_error="platform"), rejected, sign_in=False) is rejected
 
 
 # -- control requests -----------------------------------------------------------------------------
