@@ -610,6 +610,7 @@ class ShopgateClient:
                     status_code=exc.status_code,
                     method=exc.method,
                     path=exc.path,
+                    outcome=exc.outcome,
                     param_name=exc.param_name,
                     details=exc.details,
                 ) from exc
