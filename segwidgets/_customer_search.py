@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ._errors import BadRequestError, NotFoundError
+from ._errors import BadRequestError, NotFoundError, OperationCancelledError
 from ._traits import DEFAULT_PAGE_SIZE, EmailFilter, ServerTraits
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
+    from ._progress import CancelToken
 
 __all__ = [
     "IN_BATCH",
@@ -50,15 +51,65 @@ IN_BATCH = 100
 
 
 class RequestCounter:
-    """Requests sent by one resolution or check (thread-safe)."""
+    """Requests sent by one resolution or check (thread-safe), the requests planned so far,
+    and the cancel check made before each request.
 
-    def __init__(self) -> None:
+    ``on_change`` (if given) is called after every change of the counts, from the thread
+    that made it; ``cancel`` is a ``CancelToken``: once cancelled, ``check()`` raises
+    :class:`OperationCancelledError`, so no further request is sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        cancel: CancelToken | None = None,
+        on_change: Callable[[RequestCounter], object] | None = None,
+        what: str = "The lookup",
+    ) -> None:
         self.n = 0
+        #: requests planned so far (grows as the work is planned; never below ``n``)
+        self.planned = 0
+        #: values (spellings, ids) asked for so far, and planned, by ``$in`` or one by one
+        self.values_done = 0
+        self.values_planned = 0
+        self._cancel = cancel
+        self._on_change = on_change
+        self._what = what
         self._lock = threading.Lock()
 
+    def check(self) -> None:
+        """Raise :class:`OperationCancelledError` once the cancel token is cancelled."""
+        if self._cancel is not None and self._cancel.cancelled:
+            msg = (
+                f"{self._what} was cancelled after {self.n:,} request(s); nothing was "
+                "written. Start it again to finish it."
+            )
+            raise OperationCancelledError(msg)
+
+    def expect(self, k: int = 1, *, values: int = 0) -> None:
+        """``k`` more requests (asking for ``values`` values) are planned."""
+        with self._lock:
+            self.planned += k
+            self.values_planned += values
+        self._changed()
+
     def add(self, k: int = 1) -> None:
+        """``k`` requests were sent."""
         with self._lock:
             self.n += k
+            self.planned = max(self.planned, self.n)
+        self._changed()
+
+    def asked(self, values: int) -> None:
+        """Answers for ``values`` more values are in."""
+        with self._lock:
+            self.values_done += values
+            self.values_planned = max(self.values_planned, self.values_done)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self)
 
 
 def traits_of(client: ShopgateClient) -> ServerTraits:
@@ -114,6 +165,7 @@ def _all_pages(
     found: list[dict[str, Any]] = []
     offset = 0
     while True:
+        counter.check()
         page = client.customer_page(filters=filters, limit=page_size, offset=offset)
         counter.add()
         found.extend(page.customers)
@@ -136,20 +188,30 @@ def _in_batches(
     """The customers every batch's ``$in`` filter answers; None if the server refused it."""
     found: list[dict[str, Any]] = []
     todo = batches
+    n_values = sum(len(batch) for batch in todo)
+    counter.expect(0, values=n_values)
     if supported is None and todo:
+        counter.expect(1)
         try:
             found.extend(_all_pages(client, counter, make_filter(todo[0]), page_size))
         except BadRequestError as error:
             if not is_filter_refusal(error):
                 raise
             counter.add()  # the refused request was sent
+            counter.expect(0, values=-n_values)  # asked again another way
             learn(False)
             return None
         learn(True)
+        counter.asked(len(todo[0]))
         todo = todo[1:]
-    for customers in pool.map(
-        lambda batch: _all_pages(client, counter, make_filter(batch), page_size), todo
-    ):
+    counter.expect(len(todo))
+
+    def one_batch(batch: list[str]) -> list[dict[str, Any]]:
+        customers = _all_pages(client, counter, make_filter(batch), page_size)
+        counter.asked(len(batch))
+        return customers
+
+    for customers in pool.map(one_batch, todo):
         found.extend(customers)
     return found
 
@@ -186,13 +248,17 @@ def find_by_email(
             return found, True
     if each_limit is not None and len(spellings) > each_limit:
         return None
-    out: list[dict[str, Any]] = []
-    for customers in pool.map(
-        lambda email: _all_pages(
+    counter.expect(len(spellings), values=len(spellings))
+
+    def one(email: str) -> list[dict[str, Any]]:
+        customers = _all_pages(
             client, counter, {"emailAddress": email, "isAnonymous": anonymous}, page_size
-        ),
-        spellings,
-    ):
+        )
+        counter.asked(1)
+        return customers
+
+    out: list[dict[str, Any]] = []
+    for customers in pool.map(one, spellings):
         out.extend(customers)
     return out, False
 
@@ -224,14 +290,17 @@ def find_by_id(
             return {str(c["id"]): c for c in found if str(c.get("id")) in wanted}, True
 
     def one(customer_id: str) -> dict[str, Any] | None:
+        counter.check()
         try:
             customer = client.get_customer(customer_id)
         except NotFoundError:
             return None
         finally:
             counter.add()
+            counter.asked(1)
         return customer
 
+    counter.expect(len(ids), values=len(ids))
     answers = zip(ids, pool.map(one, ids), strict=True)
     return {customer_id: c for customer_id, c in answers if c is not None}, False
 
@@ -264,6 +333,7 @@ def probe_email_filter(
         if swapped is None:
             continue
         anonymous = customer.get("isAnonymous") is True
+        counter.check()
         page = client.customer_page(
             filters={"emailAddress": swapped, "isAnonymous": anonymous},
             limit=page_size,

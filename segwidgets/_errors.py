@@ -35,6 +35,7 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
     │   ├── SegmentNotEditableError       dynamic segments have no editable member list
     │   └── RunNotSettledError            undo of a run whose writes are not settled yet
     ├── TornReadError                     the segment changed while its members were read
+    ├── OperationCancelledError           matching or planning stopped by its CancelToken
     ├── ApplyError                        a push that could not run or finish
     │   ├── ApplyInProgressError          another push of the same session is running
     │   │   └── SegmentBusyError          another process holds the segment (who, since when)
@@ -91,6 +92,7 @@ __all__ = [
     "JournalError",
     "MassRemovalError",
     "NotFoundError",
+    "OperationCancelledError",
     "PagingError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -368,6 +370,15 @@ class RunNotSettledError(PlanError):
 
 class TornReadError(SegwidgetsError):
     """The segment kept changing while its members were read page by page."""
+
+
+class OperationCancelledError(SegwidgetsError):
+    """Matching emails, checking ids or reading a segment for a plan was cancelled
+    (``CancelToken.cancel()``) between two requests.
+
+    Nothing was written: these steps only read from Shopgate, and no half-made result is
+    returned. Start the step again to finish it.
+    """
 
 
 class ApplyError(SegwidgetsError):

@@ -34,7 +34,10 @@ Bounds, so that no input can exhaust the machine:
 * A cell longer than :data:`MAX_CELL_CHARS` (1,000 characters) rejects its row with a
   reason (the report keeps only its start); a header field that long is an error.
 * Text is decoded and split in slices (see :mod:`segwidgets._sniff`), and each copy a
-  clean list does not need is skipped. Memory ceiling of a whole :func:`read_members`
+  clean list does not need is skipped. When the first line decides the member column (a
+  file of several columns whose header names it), each slice's records are cut down to
+  that column as soon as they are split, so the other columns are never all held at
+  once. Memory ceiling of a whole :func:`read_members`
   call on a CSV, as peak resident memory of the process (interpreter and polars
   included): at most 256 MiB plus the larger of 3.75 MiB per MiB of input and 128 bytes
   per line. A 200 MB export of typical width (about 50 bytes a line) stays under 1 GiB;
@@ -313,7 +316,17 @@ def read_members(
         raise ValueError(f"max_bytes must be at least 1 (or None), not {max_bytes!r}")
     # The loaded table goes straight in: no frame here keeps it while it is read.
     members = _read_table(
-        _Box(_load(source, sheet=sheet, name=name, max_bytes=max_bytes)), column=column, kind=kind
+        _Box(
+            _load(
+                source,
+                sheet=sheet,
+                name=name,
+                max_bytes=max_bytes,
+                reducer=_ColumnReducer(column=column, kind=kind),
+            )
+        ),
+        column=column,
+        kind=kind,
     )
     logger.debug(
         "read %s: %d rows, %d members, %d rejected, %d duplicates, %d blank",
@@ -366,6 +379,7 @@ class _Table:
     delimiter: str | None = None  # of the text the records came from
     frame: pl.DataFrame | None = None  # columns are the header
     unnamed: bool = False  # a sequence or a Series without a name: no column name to report
+    reduced: _ColumnReducer | None = None  # the member column, cut from the records as read
 
 
 class _Box:
@@ -378,6 +392,10 @@ class _Box:
     @property
     def is_frame(self) -> bool:
         return self._table is not None and self._table.frame is not None
+
+    @property
+    def is_reduced(self) -> bool:
+        return self._table is not None and self._table.reduced is not None
 
     def take(self) -> _Table:
         table = self._table
@@ -401,7 +419,12 @@ def from_pandas(source: object) -> pl.DataFrame | pl.Series | None:
 
 
 def _load(
-    source: object, *, sheet: str | int | None, name: str | None, max_bytes: int | None
+    source: object,
+    *,
+    sheet: str | int | None,
+    name: str | None,
+    max_bytes: int | None,
+    reducer: _ColumnReducer | None = None,
 ) -> _Table:
     converted = from_pandas(source)
     if converted is not None:
@@ -419,7 +442,12 @@ def _load(
     if isinstance(source, (bytes, bytearray, memoryview)):
         _check_size(len(source), max_bytes, name)
         return _load_bytes(
-            bytes(source), display=name, suffix=_suffix(name), sheet=sheet, max_bytes=max_bytes
+            bytes(source),
+            display=name,
+            suffix=_suffix(name),
+            sheet=sheet,
+            max_bytes=max_bytes,
+            reducer=reducer,
         )
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
@@ -430,6 +458,7 @@ def _load(
             suffix=_suffix(path.name),
             sheet=sheet,
             max_bytes=max_bytes,
+            reducer=reducer,
         )
     if isinstance(source, Sequence):
         return _Table(source=name, frame=_sequence_frame(source, name), unnamed=True)
@@ -523,13 +552,20 @@ def _load_bytes(
     suffix: str,
     sheet: str | int | None,
     max_bytes: int | None,
+    reducer: _ColumnReducer | None = None,
 ) -> _Table:
     if suffix in _PARQUET_SUFFIXES or data.startswith(b"PAR1"):
         return _Table(source=display, frame=_read_parquet(data, display))
     if suffix in _EXCEL_SUFFIXES or data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         _check_unpacked(data, display, max_bytes)
         return _Table(source=display, records=_read_excel(data, display, sheet))
-    records = read_text_records(data, source=display)
+    if reducer is not None:
+        reducer.source = display
+    records = read_text_records(data, source=display, reducer=reducer)
+    if records.reduced is not None:
+        assert reducer is not None  # reduced only by a reducer
+        reducer.take(records.reduced)
+        return _Table(source=display, delimiter=records.delimiter, reduced=reducer)
     return _Table(source=display, records=records.fields, delimiter=records.delimiter)
 
 
@@ -631,6 +667,10 @@ def _read_table(box: _Box, *, column: str | None, kind: KindOption) -> MemberLis
         table = box.take()
         assert table.frame is not None  # is_frame says so
         return _read_frame(table, table.frame, column=column, kind=kind)
+    if box.is_reduced:
+        table = box.take()
+        assert table.reduced is not None  # is_reduced says so
+        return table.reduced.build()
     return _read_records(box, column=column, kind=kind)
 
 
@@ -696,9 +736,29 @@ def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberL
         email_columns=email_columns,
         values=functools.partial(_field, data),
     )
+    frame, fields_blank = _member_values(
+        data, index=index, width=len(names), headerless=headerless, delimiter=delimiter
+    )
+    del data  # the records are no longer needed: only the member column goes on
+    return _build(
+        frame.get_column("value"),
+        broken=frame.get_column("broken"),
+        kind=resolved_kind,
+        column=names[index],
+        source=source,
+        fields_blank=fields_blank,
+    )
+
+
+def _member_values(
+    data: pl.Series, *, index: int, width: int, headerless: bool, delimiter: str | None
+) -> tuple[pl.DataFrame, bool | None]:
+    """Per data record: ``value`` (the member field, or the start of the whole line when the
+    record is broken) and ``broken`` (why, or null); and, when every value is blank,
+    whether every field of every record is (None otherwise)."""
     fields = pl.col("fields")
     frame = pl.DataFrame({"fields": data}).with_columns(n=fields.list.len())
-    broken = _broken_shape(frame, width=len(names), headerless=headerless)
+    broken = _broken_shape(frame, width=width, headerless=headerless)
     # Per record only when some field is over the cap: the flat check copies no text.
     longest_field = data.explode().str.len_chars().max()
     longest = (
@@ -717,15 +777,114 @@ def _read_records(box: _Box, *, column: str | None, kind: KindOption) -> MemberL
     fields_blank: bool | None = None
     if frame.select((pl.col("broken").is_null() & _blank(pl.col("value"))).all()).item():
         fields_blank = bool(data.list.eval(_blank(pl.element())).list.all().all())
-    del data  # the records are no longer needed: only the member column goes on
-    return _build(
-        frame.get_column("value"),
-        broken=frame.get_column("broken"),
-        kind=resolved_kind,
-        column=names[index],
-        source=source,
-        fields_blank=fields_blank,
-    )
+    return frame, fields_blank
+
+
+class _NeedsValuesError(Exception):
+    """The member column cannot be chosen from the first record alone."""
+
+
+def _no_values(index: int) -> pl.Series:
+    raise _NeedsValuesError
+
+
+class _ColumnReducer:
+    """Keeps only the member column of a text file's records, slice by slice as they are
+    split (see ``_sniff.PartReducer``), when the first record decides the header and the
+    column: a file of several columns whose member column is told by its name (or by
+    ``column=`` with ``kind=``). Otherwise it declines and the records are read whole.
+
+    What it keeps per record is what ``_read_records`` computes from all the records at
+    once (``_member_values``), so the member list is the same either way. The values are
+    copied out of the slice's text, so the other columns' text is not kept alive.
+    """
+
+    def __init__(self, *, column: str | None, kind: KindOption) -> None:
+        self.column = column
+        self.kind = kind
+        self.source: str | None = None
+        self._delimiter: str | None = None
+        self._names: list[str] = []
+        self._index = 0
+        self._kind: MemberKind = "email"
+        self._headerless = False
+        self._skip_header = False
+        self._blank: list[bool | None] = []
+        self._frame: pl.DataFrame | None = None
+
+    def start(self, first: pl.Series, delimiter: str | None) -> bool:
+        self._delimiter = delimiter
+        self._blank = []
+        raw_first = first[0].to_list() or [""]
+        cleaned = [_clean_header(f) for f in raw_first]
+        if len(cleaned) < 2:
+            return False  # one column: a header or not depends on the widest record
+        try:
+            _check_header_length(raw_first, self.source)
+            headerless, email_columns = _is_headerless(
+                cleaned, single_column=False, column=self.column
+            )
+            if headerless:
+                names = [f"column_{i + 1}" for i in range(len(cleaned))]
+            else:
+                names = _trim_trailing_empty(cleaned)
+                _check_duplicates(names, self.source)
+            index, kind = _pick_column(
+                names,
+                column=self.column,
+                kind=self.kind,
+                source=self.source,
+                email_columns=email_columns,
+                values=_no_values,
+            )
+        except (InputFileError, _NeedsValuesError):
+            return False  # read whole: the errors come in their usual order
+        self._names, self._index, self._kind = names, index, kind
+        self._headerless = headerless
+        self._skip_header = not headerless
+        return True
+
+    def reduce(self, records: pl.Series) -> pl.DataFrame:
+        if self._skip_header:
+            records = records.slice(1)
+            self._skip_header = False
+        frame, blank = _member_values(
+            records,
+            index=self._index,
+            width=len(self._names),
+            headerless=self._headerless,
+            delimiter=self._delimiter,
+        )
+        self._blank.append(blank)
+        # A copy of the values' text: the slice's text (every column) can then go.
+        return frame.with_columns(pl.col("value") + pl.lit(""))
+
+    def take(self, frame: pl.DataFrame) -> None:
+        """The concatenated frames of every slice."""
+        self._frame = frame
+
+    def build(self) -> MemberList:
+        frame, self._frame = self._frame, None
+        assert frame is not None  # taken before
+        if frame.height == 0:
+            raise HeaderOnlyError(
+                f"{_name(self.source)} has a header ({_list(self._names)}) and no data lines: "
+                "no members. An empty list never means 'remove everyone'; choose the file "
+                "with the members.",
+                source=self.source,
+            )
+        blanks = self._blank
+        fields_blank = None if any(b is None for b in blanks) else all(b is True for b in blanks)
+        values, broken = frame.get_column("value"), frame.get_column("broken")
+        del frame
+        return _build(
+            values,
+            broken=broken,
+            kind=self._kind,
+            column=self._names[self._index],
+            source=self.source,
+            fields_blank=fields_blank,
+        )
 
 
 def _field(records: pl.Series, index: int) -> pl.Series:

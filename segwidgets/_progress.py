@@ -2,7 +2,10 @@
 
 A push reports every phase of the run, each with its own count: ``check`` (pages of the
 segment read before anything is sent), ``push`` (batches), ``reconcile``, ``verify`` (ids
-looked up, or pages read back), then ``done``. ``requests_total`` is the estimate's request
+looked up, or pages read back), then ``done``. A resolution reports phase ``resolve``
+counted in requests (sent / planned so far; the plan grows when a lookup is followed by a
+scan) with the emails looked up as members; a plan's read of the segment phase ``read``
+in pages. ``requests_total`` is the estimate's request
 count (``SegmentPlan.estimate()``) and ``requests_done`` the requests sent so far, so the
 ETA covers the whole run, not only the push.
 """
@@ -33,7 +36,7 @@ _UNITS: dict[str, str] = {
     "push": "batches",
     "reconcile": "members",
     "verify": "ids",
-    "resolve": "emails",
+    "resolve": "requests",
     "done": "",
 }
 
@@ -162,6 +165,26 @@ class ProgressTracker:
         """``n`` steps of a phase done (a page read, ids looked up)."""
         with self._lock:
             self._phases.setdefault(phase, [0, 0])[0] += n
+        self.emit(phase, message)
+
+    def update(
+        self,
+        phase: Phase,
+        *,
+        done: int,
+        total: int,
+        members_done: int | None = None,
+        requests_total: int | None = None,
+        message: str = "",
+    ) -> None:
+        """Set a phase's counts outright (and the members done and the run's request
+        total, when given), then emit."""
+        with self._lock:
+            self._phases[phase] = [done, total]
+            if members_done is not None:
+                self.members_done = members_done
+            if requests_total is not None:
+                self.requests_total = requests_total
         self.emit(phase, message)
 
     def add_work(self, *, batches: int, members: int) -> None:

@@ -56,7 +56,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -81,10 +81,11 @@ from ._types import AmbiguityPolicy, ResolveStrategy
 if TYPE_CHECKING:
     from ._client import CustomerPage, ShopgateClient
     from ._members import MemberList
-    from ._progress import ProgressCallback
+    from ._progress import CancelToken, ProgressCallback
     from ._traits import ServerTraits
 
 __all__ = [
+    "OUTCOME",
     "CustomerCounts",
     "Resolution",
     "choose_strategy",
@@ -110,8 +111,9 @@ class Resolution:
     """Who each input email is in Shopgate.
 
     ``report`` has one row per distinct valid email: ``row``, ``value``, ``email``,
-    ``outcome`` (matched / ambiguous / guest_only / unmatched), ``n_candidates``,
-    ``customer_ids`` (the ids chosen for it, a list) and ``rule`` (why).
+    ``outcome`` (matched / ambiguous / guest_only / unmatched, an ``Enum``),
+    ``n_candidates``, ``customer_ids`` (the ids chosen for it, a list) and ``rule`` (why,
+    categorical). ``row``, ``value`` and ``email`` are the member list's own columns.
     """
 
     report: pl.DataFrame
@@ -210,7 +212,10 @@ class Resolution:
     def problems(self) -> pl.DataFrame:
         """Rows that do not become exactly one member: ``row``, ``value``, ``problem``, ``rule``."""
         unresolved = self.report.filter(pl.col("outcome") != "matched").select(
-            "row", "value", pl.col("outcome").alias("problem"), "rule"
+            "row",
+            "value",
+            pl.col("outcome").cast(pl.String).alias("problem"),
+            pl.col("rule").cast(pl.String),
         )
         frames = [unresolved]
         if self.members is not None and self.members.n_rejected:
@@ -327,18 +332,19 @@ class _Resolver:
         client: ShopgateClient,
         pool: ThreadPoolExecutor,
         *,
-        keys: list[str],
         valid: pl.DataFrame,
         traits: ServerTraits,
         page_size: int,
+        counter: RequestCounter | None = None,
     ) -> None:
         self.client = client
         self.pool = pool
         self.traits = traits
         self.page_size = page_size
-        self.counter = RequestCounter()
+        self.counter = counter if counter is not None else RequestCounter()
         self.notes: list[str] = []
-        self.keys = keys
+        #: the list's emails: its own column, never copied into Python objects
+        self.keys: pl.Series = valid.get_column("email")
         self.valid = valid
         #: the candidates of each key that found any (keys that found none are absent)
         self.candidates: dict[str, dict[str, _Candidate]] = {}
@@ -351,38 +357,40 @@ class _Resolver:
 
     # -- what to ask for ---------------------------------------------------------------------
 
-    def wanted(self, keys: Sequence[str]) -> Wanted:
-        """``keys`` as the cheapest thing to test membership in (all of them: the list's
-        own email column, no copy)."""
-        if keys is self.keys:
-            return self.valid.get_column("email")
+    def wanted(self, keys: pl.Series) -> Wanted:
+        """``keys`` as the cheapest thing to test membership in: a set for a short list,
+        else the Series itself (for all of them, the list's own email column)."""
         return _wanted(keys)
 
     @cached_property
     def typed(self) -> dict[str, str]:
         """Each key's spelling as typed (made when a lookup needs it: a big list is
         scanned, and never pays for this)."""
-        return dict(zip(self.keys, _typed_spellings(self.valid), strict=True))
+        return dict(zip(self.keys.to_list(), _typed_spellings(self.valid), strict=True))
 
     def spellings(self, keys: Iterable[str]) -> list[str]:
         """The distinct spellings to ask for (see ``lookup_spellings``)."""
         return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
-    def lookup_requests(self, keys: Sequence[str]) -> int:
-        if len(keys) > _BIG:
+    def lookup_requests(self, keys: pl.Series, rows: pl.Series | None = None) -> int:
+        """The requests a lookup of ``keys`` sends; ``rows`` marks the rows of the list
+        they are (None: ``keys`` are the whole list)."""
+        if keys.len() > _BIG:
             # Counted in the frame: no Python object per email for a list that big.
-            rows = (
-                self.valid
-                if keys is self.keys
-                else self.valid.filter(pl.col("email").is_in(self.wanted(keys)))
-            )
-            n = _n_spellings(rows, self.traits.email_filter)
+            n = _n_spellings(self.valid, self.traits.email_filter, rows)
         else:
-            n = len(self.spellings(keys))
+            n = len(self.spellings(keys.to_list()))
         return in_requests(n, self.traits.in_on_email, self.page_size)
 
-    def unmatched(self) -> list[str]:
-        return [k for k in self.keys if k not in self.candidates]
+    def unmatched(self) -> tuple[pl.Series, pl.Series | None]:
+        """The emails no registered customer was found for, in list order, and the mask of
+        their rows (None: every row)."""
+        if not self.candidates:
+            return self.keys, None
+        found = pl.Series("email", list(self.candidates), dtype=pl.String)
+        # The long list is probed against the few emails found.
+        rows = ~self.keys.is_in(found.implode())
+        return self.keys.filter(rows), rows
 
     # -- taking answers ------------------------------------------------------------------------
 
@@ -457,7 +465,7 @@ class _Resolver:
             self.take(customers, wanted, anonymous=anonymous)
 
     def settle_misses(
-        self, misses: list[str], wanted: list[str], *, anonymous: bool, total: int | None
+        self, misses: list[str], wanted: pl.Series, *, anonymous: bool, total: int | None
     ) -> bool:
         """Emails a lookup did not find: absent if the filter ignores case, else scanned
         for (matching every wanted email). True if a scan was made."""
@@ -466,6 +474,7 @@ class _Resolver:
         who = "guest checkouts" if anonymous else "registered customers"
         if self.traits.email_filter is None:
             if not self.samples:
+                self.counter.check()
                 first = self.client.customer_page(filters={"isAnonymous": anonymous}, limit=1)
                 self.counter.add()
                 self.samples.extend(first.customers)
@@ -504,11 +513,11 @@ class _Resolver:
         return True
 
     def by_lookup(
-        self, keys: list[str], *, anonymous: bool, total: int | None, scan_pages: int | None
+        self, keys: pl.Series, *, anonymous: bool, total: int | None, scan_pages: int | None
     ) -> bool:
         """Lookup, then settle what it did not find; False when it chose not to (see
         ``lookup``)."""
-        misses = self.lookup(keys, anonymous=anonymous, scan_pages=scan_pages)
+        misses = self.lookup(keys.to_list(), anonymous=anonymous, scan_pages=scan_pages)
         if misses is None:
             return False
         self.settle_misses(misses, keys, anonymous=anonymous, total=total)
@@ -523,15 +532,15 @@ class _Resolver:
             # Two counts in one round trip, each with the guest filter: the registered
             # customers (how many pages a scan reads) and the guests; together every
             # customer, what a lookup is weighed against.
-            pages: list[CustomerPage] = list(
-                self.pool.map(
-                    lambda anonymous: self.client.customer_page(
-                        filters={"isAnonymous": anonymous}, limit=1
-                    ),
-                    [False, True],
-                )
-            )
-            self.counter.add(2)
+            self.counter.expect(2)
+
+            def count(anonymous: bool) -> CustomerPage:
+                self.counter.check()
+                page = self.client.customer_page(filters={"isAnonymous": anonymous}, limit=1)
+                self.counter.add()
+                return page
+
+            pages: list[CustomerPage] = list(self.pool.map(count, [False, True]))
             registered, self.guest_total = pages[0].total, pages[1].total
             n_all = registered + self.guest_total
             self.samples.extend(pages[0].customers + pages[1].customers)
@@ -558,11 +567,12 @@ class _Resolver:
 
     def classify_guests(self) -> None:
         """Which unmatched emails belong to guest checkouts (by the cheaper way)."""
-        unmatched = self.unmatched()
-        if not unmatched:
+        unmatched, rows = self.unmatched()
+        if unmatched.is_empty():
             return
         total = self.guest_total
         if total is None:  # not counted just now (counts remembered, or a forced strategy)
+            self.counter.check()
             first = self.client.customer_page(filters={"isAnonymous": True}, limit=1)
             self.counter.add()
             self.samples.extend(first.customers)
@@ -570,7 +580,8 @@ class _Resolver:
         if total == 0:
             return
         scan_pages = math.ceil(total / self.page_size)
-        lookup = self.lookup_requests(unmatched)
+        lookup = self.lookup_requests(unmatched, rows)
+        del rows
         if choose_strategy(lookup, total, self.page_size) == "lookup" and self.by_lookup(
             unmatched, anonymous=True, total=total, scan_pages=scan_pages
         ):
@@ -585,25 +596,56 @@ Wanted = set[str] | pl.Series
 _BIG = 10_000
 
 
-def _wanted(keys: Sequence[str]) -> Wanted:
+def _wanted(keys: pl.Series) -> Wanted:
     """The keys as the cheapest thing to test membership in."""
-    if len(keys) > _BIG:
-        return pl.Series("email", keys, dtype=pl.String)
-    return set(keys)
+    if keys.len() > _BIG:
+        return keys
+    return set(keys.to_list())
 
 
 def _is_wanted(keys: list[str | None], wanted: Wanted) -> list[bool]:
     if isinstance(wanted, pl.Series):
-        return pl.Series(keys, dtype=pl.String).is_in(wanted).fill_null(False).to_list()
+        # The few keys of a chunk are hashed and the long list probed against them (no
+        # hash table of the whole list per chunk); the keys found are then few.
+        chunk = pl.Series("email", keys, dtype=pl.String)
+        hits = wanted.filter(wanted.is_in(chunk.drop_nulls().implode()))
+        return chunk.is_in(hits.implode()).fill_null(False).to_list()
     return [key is not None and key in wanted for key in keys]
 
 
-def _n_spellings(valid: pl.DataFrame, email_filter: str | None) -> int:
-    """``len(lookup_spellings(...))`` counted in the frame (for a big list)."""
+def _n_spellings(
+    valid: pl.DataFrame, email_filter: str | None, rows: pl.Series | None = None
+) -> int:
+    """``len(lookup_spellings(...))`` counted in the frame (for a big list), over the rows
+    ``rows`` marks (None: all).
+
+    The keys are distinct; the spellings as typed that differ from their key are the few
+    extra ones. The list is worked through in slices, so no full-length copy of its text
+    is made."""
+    insensitive = email_filter == "insensitive"
+    n_keys = 0
+    extra: list[pl.Series] = []
+    for start in range(0, valid.height, _SLICE_ROWS):
+        part = valid.slice(start, _SLICE_ROWS).select("value", "email")
+        if rows is not None:
+            part = part.filter(rows.slice(start, _SLICE_ROWS))
+        keys = part.get_column("email")
+        typed = part.get_column("value").cast(pl.String).fill_null("").str.strip_chars(STRIP_CHARS)
+        compared = typed.str.to_lowercase() if insensitive else typed
+        extra.append(typed.filter(compared != keys))
+        n_keys += keys.len()
+    others = pl.concat(extra).unique() if extra else pl.Series(dtype=pl.String)
+    if others.is_empty():
+        return n_keys
     keys = valid.get_column("email")
-    typed = valid.get_column("value").cast(pl.String).fill_null("").str.strip_chars(STRIP_CHARS)
-    compared = typed.str.to_lowercase() if email_filter == "insensitive" else typed
-    return pl.concat([keys, typed.filter(compared != keys)]).n_unique()
+    # A spelling that is another row's key is counted once (the long list probed).
+    hit = keys.is_in(others.implode())
+    shared = keys.filter(hit if rows is None else hit & rows)
+    return n_keys + others.filter(~others.is_in(shared.implode())).len()
+
+
+#: rows of a list worked through at once where a whole column's copy would be large
+_SLICE_ROWS = 1 << 18
 
 
 def _typed_spellings(valid: pl.DataFrame) -> list[str]:
@@ -646,26 +688,38 @@ def resolve_members(
     clock: Callable[[], float] = time.monotonic,
     counts: CustomerCounts | None = None,
     traits: ServerTraits | None = None,
+    cancel: CancelToken | None = None,
 ) -> Resolution:
     """Resolve every valid email of ``members`` (see the module docstring).
 
     ``page_size`` defaults to the client's known page size (100 unless its traits know a
     larger one); ``traits`` to the client's, which learn what this resolution finds out.
+
+    ``progress`` gets a ``ProgressEvent`` of phase ``resolve`` after every request:
+    ``phase_done``/``phase_total`` (and ``requests_done``/``requests_total``) count the
+    requests sent and planned so far, ``members_done``/``members_total`` the emails looked
+    up; then one of phase ``done``. ``cancel`` (a ``CancelToken``) is checked before every
+    request: once cancelled no request is sent and :class:`OperationCancelledError` is
+    raised (a resolution only reads, so nothing is left half-written).
     """
     start = clock()
     valid = members.valid
-    emails: list[str] = valid.get_column("email").to_list()
+    emails = valid.get_column("email")
+    n_emails = emails.len()
     used: str = "none"
+    watch = _Watch(progress, n_emails, clock)
+    counter = RequestCounter(cancel=cancel, on_change=watch.changed, what="Matching the emails")
+    counter.check()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         run = _Resolver(
             client,
             pool,
-            keys=emails,
             valid=valid,
             traits=traits if traits is not None else traits_of(client),
             page_size=page_size_of(client, page_size),
+            counter=counter,
         )
-        if emails:
+        if not emails.is_empty():
             if strategy == "auto":
                 used = run.auto(counts)
             elif strategy == "lookup":
@@ -674,8 +728,10 @@ def resolve_members(
             else:
                 run.scan(run.wanted(emails), anonymous=False)
                 used = "scan"
+            watch.registered_done(counter)
             if classify_guests:
                 run.classify_guests()
+    counter.check()
     report = _report(valid, run.candidates, run.guests, run.deleted, policy)
     resolution = Resolution(
         report=report,
@@ -686,11 +742,68 @@ def resolve_members(
         seconds=clock() - start,
         notes=tuple(run.notes),
     )
-    if progress is not None:
-        ProgressTracker(progress, batches_total=1, members_total=len(emails)).advance(
-            batches=1, members=len(emails), phase="resolve"
-        )
+    watch.finished(counter, resolution)
     return resolution
+
+
+class _Watch:
+    """A resolution's progress: requests sent of those planned so far, and emails looked
+    up (in proportion to the values asked for while registered customers are looked up;
+    all of them once that step is over)."""
+
+    def __init__(
+        self, progress: ProgressCallback | None, n_emails: int, clock: Callable[[], float]
+    ) -> None:
+        self.n_emails = n_emails
+        self.looked_up = False
+        self.requests = 0
+        self.tracker = (
+            None
+            if progress is None
+            else ProgressTracker(
+                progress,
+                batches_total=0,
+                members_total=n_emails,
+                clock=clock,
+                requests=lambda: self.requests,
+            )
+        )
+
+    def emails_done(self, counter: RequestCounter) -> int:
+        if self.looked_up:
+            return self.n_emails
+        if counter.values_planned:
+            return min(self.n_emails, self.n_emails * counter.values_done // counter.values_planned)
+        return 0
+
+    def changed(self, counter: RequestCounter, message: str = "") -> None:
+        if self.tracker is None:
+            return
+        self.requests = counter.n
+        done = self.emails_done(counter)
+        self.tracker.update(
+            "resolve",
+            done=counter.n,
+            total=counter.planned,
+            members_done=done,
+            requests_total=counter.planned,
+            message=message or f"{done:,}/{self.n_emails:,} emails looked up",
+        )
+
+    def registered_done(self, counter: RequestCounter) -> None:
+        self.looked_up = True
+        self.changed(counter)
+
+    def finished(self, counter: RequestCounter, resolution: Resolution) -> None:
+        if self.tracker is None:
+            return
+        self.looked_up = True
+        self.changed(counter)
+        self.tracker.emit(
+            "done",
+            f"{resolution.n_ids:,} customer ids from {resolution.n_valid:,} emails "
+            f"({counter.n:,} requests)",
+        )
 
 
 def _scan_pages(
@@ -714,11 +827,13 @@ def _scan_pages(
 
     def fetch(job: tuple[int, int]) -> tuple[int, int, CustomerPage]:
         offset, size = job
+        counter.check()
         result = client.customer_page(filters=filters, limit=size, offset=offset)
         counter.add()
         return offset, size, result
 
     if total is None:
+        counter.check()
         first = client.customer_page(filters=filters, limit=page_size, offset=0)
         counter.add()
         yield first.customers
@@ -728,6 +843,7 @@ def _scan_pages(
     else:
         jobs = [(o, page_size) for o in range(0, total, page_size)]
     while jobs:
+        counter.expect(len(jobs))
         missing: list[tuple[int, int]] = []
         covered = max(offset + size for offset, size in jobs)
         for offset, asked, page in pool.map(fetch, jobs):
@@ -768,8 +884,10 @@ def _report(
 ) -> pl.DataFrame:
     """One row per valid email: its outcome, the ids chosen and why (see ``Resolution``).
 
-    Built with joins on the emails that found anything, so a list of millions of emails
-    costs no Python object per email."""
+    Worked out for the emails that found anything (customers, guests or deleted accounts),
+    then spread over the list: every other email is ``unmatched``. The list's own ``row``,
+    ``value`` and ``email`` columns are reused, not copied, and ``outcome`` and ``rule`` are
+    categorical, so a list of millions of emails costs a few bytes per email here."""
     found = pl.DataFrame(
         [
             (email, c.customer_id, c.updated)
@@ -800,6 +918,10 @@ def _report(
         .group_by("email")
         .agg(pl.col("is_guest").any(), pl.col("is_deleted").any())
     )
+    emails = valid.get_column("email")
+    seen = pl.concat([per_email.get_column("email"), marks.get_column("email")])
+    # Where in the list the emails that found anything are (the list probed against them).
+    at = emails.is_in(seen.implode()).arg_true()
     n = pl.col("n_candidates")
     ambiguous_ids = {
         "all": pl.col("all_ids"),
@@ -812,15 +934,12 @@ def _report(
         "skip": pl.format("ambiguous: skipped ({} registered customers)", n),
     }[policy]
     empty = pl.lit([], dtype=pl.List(pl.String))
-    return (
-        valid.select("row", "value", "email")
+    settled = (
+        pl.DataFrame({"email": emails.gather(at)})
         .join(per_email, on="email", how="left", maintain_order="left")
         .join(marks, on="email", how="left", maintain_order="left")
         .with_columns(n.fill_null(0))
         .select(
-            "row",
-            "value",
-            "email",
             pl.when(n == 1)
             .then(pl.lit("matched"))
             .when(n > 1)
@@ -828,6 +947,7 @@ def _report(
             .when(pl.col("is_guest").fill_null(False))
             .then(pl.lit("guest_only"))
             .otherwise(pl.lit("unmatched"))
+            .cast(OUTCOME)
             .alias("outcome"),
             n.alias("n_candidates"),
             pl.when(n == 1)
@@ -844,7 +964,30 @@ def _report(
             .then(pl.lit("only guest checkouts use this email"))
             .when(pl.col("is_deleted").fill_null(False))
             .then(pl.lit("only a deleted customer account has this email"))
-            .otherwise(pl.lit("no customer has this email"))
+            .otherwise(pl.lit(_NO_CUSTOMER))
+            .cast(pl.Categorical)
             .alias("rule"),
         )
     )
+    # Row i of ``settled`` belongs at list position at[i]; every other position is unmatched.
+    where = pl.repeat(None, emails.len(), dtype=pl.UInt32, eager=True).scatter(
+        at, pl.int_range(0, at.len(), dtype=pl.UInt32, eager=True)
+    )
+    spread = settled.select(pl.all().gather(where))
+    del where, settled
+    return pl.DataFrame(
+        [
+            valid.get_column("row"),
+            valid.get_column("value"),
+            emails,
+            spread.get_column("outcome").fill_null(pl.lit("unmatched", dtype=OUTCOME)),
+            spread.get_column("n_candidates").fill_null(0),
+            spread.get_column("customer_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            spread.get_column("rule").fill_null(pl.lit(_NO_CUSTOMER, dtype=pl.Categorical)),
+        ]
+    )
+
+
+#: What ``Resolution.report``'s ``outcome`` column holds.
+OUTCOME = pl.Enum(["matched", "ambiguous", "guest_only", "unmatched"])
+_NO_CUSTOMER = "no customer has this email"

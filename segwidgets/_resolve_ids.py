@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import polars as pl
 
 from ._customer_search import RequestCounter, find_by_id, page_size_of, traits_of
+from ._progress import ProgressTracker
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
+    from ._progress import CancelToken, ProgressCallback
     from ._traits import ServerTraits
 
 __all__ = ["IdCheck", "IdOutcome", "check_customer_ids"]
@@ -160,12 +162,43 @@ def check_customer_ids(
     page_size: int | None = None,
     traits: ServerTraits | None = None,
     clock: Callable[[], float] = time.monotonic,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> IdCheck:
-    """Check every distinct id of ``ids`` (see the module docstring)."""
+    """Check every distinct id of ``ids`` (see the module docstring).
+
+    ``progress`` gets a ``ProgressEvent`` of phase ``resolve`` after every request
+    (requests sent of those planned, ids checked as members); ``cancel`` is checked before
+    every request and raises ``OperationCancelledError`` once cancelled.
+    """
     start = clock()
     wanted: list[str] = ids.cast(pl.String).drop_nulls().unique(maintain_order=True).to_list()
     traits = traits if traits is not None else traits_of(client)
-    counter = RequestCounter()
+    tracker = (
+        None
+        if progress is None
+        else ProgressTracker(
+            progress,
+            batches_total=0,
+            members_total=len(wanted),
+            clock=clock,
+            requests=lambda: counter.n,
+        )
+    )
+
+    def on_change(counted: RequestCounter) -> None:
+        if tracker is not None:
+            tracker.update(
+                "resolve",
+                done=counted.n,
+                total=counted.planned,
+                members_done=min(counted.values_done, len(wanted)),
+                requests_total=counted.planned,
+                message=f"{min(counted.values_done, len(wanted)):,}/{len(wanted):,} ids checked",
+            )
+
+    counter = RequestCounter(cancel=cancel, on_change=on_change, what="Checking the ids")
+    counter.check()
     notes: list[str] = []
     before = traits.in_on_id
     records: dict[str, dict[str, Any]] = {}

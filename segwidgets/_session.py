@@ -335,8 +335,16 @@ class SegmentSession:
         strategy: ResolveStrategy = "auto",
         classify_guests: bool = True,
         progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> Resolution:
-        """Find the customer id of every email (see ``Resolution``)."""
+        """Find the customer id of every email (see ``Resolution``).
+
+        ``progress`` (a callback taking ``ProgressEvent``, or ``True`` for a bar) follows
+        every request: phase ``resolve`` counted in requests (sent / planned so far) with
+        the emails looked up as members, then ``done``. ``cancel`` (a ``CancelToken``)
+        stops it before the next request with ``OperationCancelledError``; nothing is
+        written and no resolution is returned.
+        """
         member_list = members if isinstance(members, MemberList) else read_members(members)
         require_members(member_list)
         if member_list.kind != "email":
@@ -352,6 +360,7 @@ class SegmentSession:
             classify_guests=classify_guests,
             progress=progress_callback(progress),
             counts=self._customer_counts,
+            cancel=cancel,
         )
 
     def people(self, ids: pl.Series | Sequence[str], *, cached_only: bool = False) -> pl.DataFrame:
@@ -370,15 +379,27 @@ class SegmentSession:
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def check_ids(self, ids: pl.Series | Sequence[str]) -> IdCheck:
+    def check_ids(
+        self,
+        ids: pl.Series | Sequence[str],
+        *,
+        progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IdCheck:
         """Which of these customer ids are registered customers in Shopgate (see ``IdCheck``).
 
         ``plan`` runs this on every list of ids it is given and offers only the registered
         customers; unknown ids, guests and deleted accounts are left out and reported.
+        ``progress`` and ``cancel`` work as for ``resolve``.
         """
         series = ids if isinstance(ids, pl.Series) else pl.Series(list(ids), dtype=pl.String)
         check = check_customer_ids(
-            self._client, series, concurrency=self.concurrency, page_size=self.page_size
+            self._client,
+            series,
+            concurrency=self.concurrency,
+            page_size=self.page_size,
+            progress=progress_callback(progress),
+            cancel=cancel,
         )
         self.last_id_check = check
         return check
@@ -393,11 +414,15 @@ class SegmentSession:
         scope: Scope = "all",
         check_ids: bool = True,
         progress: bool | ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> SegmentPlan:
         """Read the segment's live members and compute what to add and remove.
 
         ``progress`` (a callback taking ``ProgressEvent``, or ``True`` for a bar) follows
-        the read: phase ``read``, counted in pages.
+        each step: the emails matched or the ids checked (phase ``resolve``, counted in
+        requests), then the read (phase ``read``, counted in pages). ``cancel`` (a
+        ``CancelToken``) stops planning between two requests with
+        ``OperationCancelledError``; nothing is written and no plan is returned.
 
         ``desired`` is a ``Resolution``, a ``MemberList`` (of ids, or of emails to resolve),
         a path of a member list (str or Path, read like ``read_members``), a polars or pandas
@@ -410,14 +435,19 @@ class SegmentSession:
         """
         code = check_segment_code(code)
         segment = self._pusher.check_editable(code)
+        callback = progress_callback(progress)
+        # A step of a plan: its own "done" would end the plan's progress (a bar closes).
+        step = None if callback is None else (lambda e: None if e.phase == "done" else callback(e))
         ids, source = desired_ids(
             desired,
-            resolve=self.resolve,
-            check=self.check_ids if check_ids else None,
+            resolve=lambda members: self.resolve(members, progress=step, cancel=cancel),
+            check=(lambda ids: self.check_ids(ids, progress=step, cancel=cancel))
+            if check_ids
+            else None,
             merchant_code=self.merchant_code,
         )
         live = self._pusher.reader.read_with_progress(
-            code, progress_callback(progress), n_members=segment.get("memberCount")
+            code, callback, n_members=segment.get("memberCount"), cancel=cancel
         )
         creds = self._client.credentials
         scope_ids = None

@@ -14,7 +14,9 @@ one record and quotes, if any, enclose whole fields, and Python's :mod:`csv` for
 
 Large inputs are decoded and split in slices of about 8 MiB that end at a line break, so
 the whole text never exists as one string beside the bytes: what is held at once is the
-bytes, the records built so far and one slice.
+bytes, the records built so far and one slice. A reader that needs only part of each
+record (one column) passes a :class:`PartReducer`: each slice's records are cut down to
+what it keeps as soon as they are split, so all the records never exist at once either.
 """
 
 from __future__ import annotations
@@ -26,13 +28,21 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
 from ._errors import EmptyFileError, UnknownEncodingError, UnreadableFileError
 from ._privacy import mask_emails_in
 
-__all__ = ["Records", "decode_text", "detect_delimiter", "parse_text", "read_text_records"]
+__all__ = [
+    "PartReducer",
+    "Records",
+    "decode_text",
+    "detect_delimiter",
+    "parse_text",
+    "read_text_records",
+]
 
 _CANDIDATES = ("\t", ";", ",")
 _SAMPLE_LINES = 64
@@ -51,26 +61,86 @@ CHUNK_BYTES = 1 << 23
 _CSV_BATCH_ROWS = 1 << 16
 
 
+class PartReducer(Protocol):
+    """Cuts the records of each slice down to what a reader keeps, as they are split.
+
+    ``start`` sees the first slice's records (the first record is the header or data) and
+    the delimiter, and says whether it can work slice by slice (False: the records are kept
+    whole, as without a reducer). ``reduce`` then gets every slice's records in order, the
+    first slice included, and returns a frame; the frames are concatenated. ``start`` is
+    called again, from the first slice on, when the file has to be parsed a second way.
+    """
+
+    def start(self, first: pl.Series, delimiter: str | None) -> bool: ...
+
+    def reduce(self, records: pl.Series) -> pl.DataFrame: ...
+
+
 @dataclass(frozen=True)
 class Records:
     """The records of a text table, from the first non-blank one on.
 
     ``fields`` is a ``List(String)`` Series, one entry per record; a blank line is an empty
-    list. ``delimiter`` is None for a one-column file; ``encoding`` names the decoding used.
+    list. When a :class:`PartReducer` worked slice by slice, ``fields`` is None and
+    ``reduced`` holds its frames, concatenated. ``delimiter`` is None for a one-column file;
+    ``encoding`` names the decoding used.
     """
 
-    fields: pl.Series
+    fields: pl.Series | None
     delimiter: str | None
     encoding: str
+    reduced: pl.DataFrame | None = None
 
 
-def read_text_records(data: bytes, *, source: str | None) -> Records:
+def read_text_records(
+    data: bytes, *, source: str | None, reducer: PartReducer | None = None
+) -> Records:
     """Decode, find the delimiter and split ``data`` into records (see the module docstring)."""
     encoding = _check_encoding(data, source=source)
-    fields, delimiter = _parse_chunks(
-        lambda: _decoded_chunks(data, encoding, CHUNK_BYTES), source=source
+    parts, delimiter = _parse_chunks(
+        lambda: _decoded_chunks(data, encoding, CHUNK_BYTES), source=source, reducer=reducer
     )
-    return Records(fields=fields, delimiter=delimiter, encoding=encoding)
+    if parts.reducing:
+        return Records(fields=None, delimiter=delimiter, encoding=encoding, reduced=parts.reduced())
+    return Records(fields=parts.fields(), delimiter=delimiter, encoding=encoding)
+
+
+class _Parts:
+    """The records split so far: kept whole, or cut down by a reducer slice by slice."""
+
+    def __init__(self, reducer: PartReducer | None, delimiter: str | None) -> None:
+        self._reducer = reducer
+        self._delimiter = delimiter
+        self.reducing = False
+        self._started = False
+        self._items: list[pl.Series] = []
+        self._frames: list[pl.DataFrame] = []
+
+    def add(self, fields: pl.Series) -> None:
+        if not self._started:
+            if fields.len() == 0:
+                return  # nothing to keep, and no first record to start from
+            self._started = True
+            self.reducing = self._reducer is not None and self._reducer.start(
+                fields, self._delimiter
+            )
+        if self.reducing:
+            assert self._reducer is not None  # reducing only with a reducer
+            self._frames.append(self._reducer.reduce(fields))
+        else:
+            self._items.append(fields)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._frames.clear()
+        self._started = False
+        self.reducing = False
+
+    def fields(self) -> pl.Series:
+        return _concat(self._items)
+
+    def reduced(self) -> pl.DataFrame:
+        return pl.concat(self._frames, rechunk=False)
 
 
 def decode_text(data: bytes, *, source: str | None) -> tuple[str, str]:
@@ -86,7 +156,8 @@ def decode_text(data: bytes, *, source: str | None) -> tuple[str, str]:
 
 def parse_text(text: str, *, source: str | None) -> tuple[pl.Series, str | None]:
     """Records (``List(String)``) from the first non-blank line on, and the delimiter used."""
-    return _parse_chunks(lambda: iter([text]), source=source)
+    parts, delimiter = _parse_chunks(lambda: iter([text]), source=source)
+    return parts.fields(), delimiter
 
 
 def _check_encoding(data: bytes, *, source: str | None) -> str:
@@ -188,23 +259,27 @@ def _decoded_chunks(data: bytes, encoding: str, size: int) -> Iterator[str]:
 
 
 def _parse_chunks(
-    make_chunks: Callable[[], Iterator[str]], *, source: str | None
-) -> tuple[pl.Series, str | None]:
+    make_chunks: Callable[[], Iterator[str]],
+    *,
+    source: str | None,
+    reducer: PartReducer | None = None,
+) -> tuple[_Parts, str | None]:
     """Records from slices of text (see ``_decoded_chunks``); ``make_chunks`` may be called
     a second time when the file needs the whole-file CSV parser."""
     delimiter, chunks = _start(make_chunks(), source=source, delimiter=None)
-    parts: list[pl.Series] = []
+    parts = _Parts(reducer, delimiter)
     for chunk in chunks:
         fields = _split_simple(chunk, delimiter)
         if fields is None:
             parts.clear()
             break
-        parts.append(fields)
+        parts.add(fields)
     else:
-        return _concat(parts), delimiter
+        return parts, delimiter
     # The CSV parser sees the same text from the start again.
     _, chunks = _start(make_chunks(), source=source, delimiter=delimiter)
-    return _split_csv_chunks(chunks, delimiter, source, make_chunks), delimiter
+    _split_csv_chunks(chunks, delimiter, source, make_chunks, parts)
+    return parts, delimiter
 
 
 def _start(
@@ -349,7 +424,9 @@ def _read_lines(text: str, separator: str) -> pl.Series:
 
 def _split_csv(text: str, delimiter: str | None, source: str | None) -> pl.Series:
     """Python's csv module: quoted line breaks, doubled quotes; malformed quoting is an error."""
-    return _split_csv_chunks(iter([text]), delimiter, source, lambda: iter([text]))
+    parts = _Parts(None, delimiter)
+    _split_csv_chunks(iter([text]), delimiter, source, lambda: iter([text]), parts)
+    return parts.fields()
 
 
 def _split_csv_chunks(
@@ -357,7 +434,8 @@ def _split_csv_chunks(
     delimiter: str | None,
     source: str | None,
     make_chunks: Callable[[], Iterator[str]],
-) -> pl.Series:
+    parts: _Parts,
+) -> None:
     """The csv module over slices of text, rows collected in batches of joined strings."""
     unused = set(_SPARE_BYTES)
     for chunk in make_chunks():
@@ -369,13 +447,12 @@ def _split_csv_chunks(
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     # Joined and split again in polars: far faster than building nested lists from Python.
     joiner = next((c for c in spare if c != delimiter), None)
-    parts: list[pl.Series] = []
     batch: list[list[str]] = []
     try:
         for row in reader:
             batch.append(row)
             if len(batch) >= _CSV_BATCH_ROWS:
-                parts.append(_rows_to_fields(batch, joiner))
+                parts.add(_rows_to_fields(batch, joiner))
                 batch = []
     except csv.Error as exc:
         raise UnreadableFileError(
@@ -384,8 +461,7 @@ def _split_csv_chunks(
             "that line, or save the file again from the spreadsheet program.",
             source=source,
         ) from None
-    parts.append(_rows_to_fields(batch, joiner))
-    return _concat(parts)
+    parts.add(_rows_to_fields(batch, joiner))
 
 
 def _rows_to_fields(rows: list[list[str]], joiner: str | None) -> pl.Series:

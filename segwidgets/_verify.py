@@ -33,8 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ._cost import VerifyMethod, in_chunk, lookup_plan, read_pages, verify_plan
+from ._errors import OperationCancelledError
 from ._live import LiveSnapshot, read_live
-from ._progress import ProgressCallback, ProgressTracker
+from ._progress import CancelToken, ProgressCallback, ProgressTracker
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
@@ -100,12 +101,26 @@ class MemberReader:
         )
 
     def read_with_progress(
-        self, code: str, progress: ProgressCallback | None, *, n_members: object = None
+        self,
+        code: str,
+        progress: ProgressCallback | None,
+        *,
+        n_members: object = None,
+        cancel: CancelToken | None = None,
     ) -> LiveSnapshot:
         """``read``, reported as phase ``read`` in pages (``n_members``: the segment's
-        ``memberCount``, for the number of pages to expect)."""
+        ``memberCount``, for the number of pages to expect). ``cancel`` is checked after
+        every page: once cancelled no further page is asked for and
+        ``OperationCancelledError`` is raised."""
+
+        def check() -> None:
+            if cancel is not None and cancel.cancelled:
+                msg = "Reading the segment was cancelled; nothing was written. Plan again."
+                raise OperationCancelledError(msg)
+
+        check()
         if progress is None:
-            return self.read(code)
+            return self.read(code, on_page=check if cancel is not None else None)
         count = n_members if isinstance(n_members, int) and n_members >= 0 else 0
         pages = read_pages(count, self.page_size)
         before = self.client.stats.n_requests
@@ -118,7 +133,12 @@ class MemberReader:
             requests=lambda: self.client.stats.n_requests - before,
         )
         tracker.start_phase("read", pages, "pages")
-        live = self.read(code, on_page=lambda: tracker.step("read"))
+
+        def on_page() -> None:
+            tracker.step("read")
+            check()
+
+        live = self.read(code, on_page=on_page)
         tracker.emit("done", f"{live.n:,} members in {live.n_pages:,} pages")
         return live
 

@@ -2,14 +2,25 @@
 ``doctor``.
 
 Each subcommand lives in its own module and is imported only when it runs.
+
+``sync`` reads member lists of any size. Before polars is loaded, it asks polars' memory
+allocator (jemalloc) to give freed memory back to the system at once
+(``_RJEM_MALLOC_CONF=dirty_decay_ms:0``, unless that variable is set already; polars adds
+it after its own defaults): by default freed pages are kept for a while, and a big list's
+short-lived copies then add up in the process's resident size. In a notebook, set the
+variable before importing polars for the same effect.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 __all__ = ["main"]
+
+#: jemalloc's settings for polars in ``segwidgets sync`` (see the module docstring).
+_ALLOCATOR_SETTINGS = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:0")
 
 _USAGE = """usage: segwidgets COMMAND [options]
        python -m segwidgets COMMAND [options]
@@ -41,6 +52,8 @@ def _demo(argv: Sequence[str]) -> int:
 
 def _sync_family(name: str) -> Callable[[Sequence[str]], int]:
     def run(argv: Sequence[str]) -> int:
+        if name == "sync" and "polars" not in sys.modules:
+            os.environ.setdefault(*_ALLOCATOR_SETTINGS)
         from . import _cli_sync
 
         return _cli_sync.main(name, argv)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING, Any, get_args
 
 import ipywidgets as widgets
 import polars as pl
 import traitlets
 
+from .._errors import OperationCancelledError
 from .._members import MemberList
+from .._progress import CancelToken, ProgressEvent
 from .._resolve import Resolution
 from .._types import AmbiguityPolicy
 from . import _html
@@ -21,7 +25,7 @@ from ._table import PagedTable, offer_download, tool_button
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["TERMS", "MatchReport"]
+__all__ = ["TERMS", "MatchReport", "progress_text"]
 
 # How each stage of ``Resolution.funnel()`` is labelled and coloured, in funnel order.
 _STAGES: dict[str, tuple[str, _html.Level]] = {
@@ -60,6 +64,12 @@ _HEADERS = {
     "rule": "why",
     CANDIDATES: "customers with it",
 }
+#: Seconds between two redraws of the progress bar (the last step is always drawn).
+_REDRAW_EVERY = 0.1
+_RUN_LABEL = "Find customers"
+_RERUN_LABEL = "Match again"
+_CANCELLED = "Matching cancelled: nothing was changed. Press Match again to start over."
+
 _POLICY_HELP = {
     "skip": "skip: an email that several customers share is left out",
     "all": "all: every customer with that email becomes a member",
@@ -86,7 +96,11 @@ class MatchReport(Panel):
     values" is ticked). ``policy`` says what to do with an email that several registered
     customers share; changing it matches again.
 
-    Python twins: ``report.members = member_list``, ``report.run()``,
+    While it matches, a labelled bar counts the emails looked up and the requests sent, and
+    Cancel stops it before the next request (nothing is changed in Shopgate); the panel then
+    says "Matching cancelled" and offers to match again.
+
+    Python twins: ``report.members = member_list``, ``report.run()``, ``report.cancel()``,
     ``report.policy = "latest"``.
     """
 
@@ -96,6 +110,8 @@ class MatchReport(Panel):
     policy = traitlets.Unicode("skip")
     #: The result (None until matched).
     resolution = traitlets.Instance(Resolution, allow_none=True)
+    #: True when the last match was cancelled (the panel offers to match again).
+    cancelled = traitlets.Bool(False)
 
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
         self.policy_buttons = widgets.ToggleButtons(
@@ -105,9 +121,28 @@ class MatchReport(Panel):
             style={"button_width": "70px"},
         )
         self.run_button = widgets.Button(
-            description="Find customers", icon="search", button_style="primary"
+            description=_RUN_LABEL, icon="search", button_style="primary"
         )
         self.run_button.on_click(lambda _: self.run())
+        self.cancel_button = widgets.Button(
+            description="Cancel",
+            icon="stop",
+            tooltip="Stop matching before the next request (nothing is changed)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, layout=widgets.Layout(width="320px")
+        )
+        self.progress_label = widgets.HTML()
+        self.progress_box = widgets.HBox(
+            [self.progress, self.progress_label],
+            layout=widgets.Layout(align_items="center", display="none"),
+        )
+        #: The cancel token of the match that runs (None when none does).
+        self._token: CancelToken | None = None
+        self._token_lock = threading.Lock()
+        self._drawn_at = 0.0
         self.intro = widgets.HTML()
         self.funnel = widgets.HTML()
         self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
@@ -153,9 +188,14 @@ class MatchReport(Panel):
         self.observe(self._on_resolution_change, names="resolution")
         self._set_body(
             widgets.HBox(
-                [self.run_button, labelled("Ambiguous", self.policy_buttons, width="80px")],
+                [
+                    self.run_button,
+                    self.cancel_button,
+                    labelled("Ambiguous", self.policy_buttons, width="80px"),
+                ],
                 layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
             ),
+            self.progress_box,
             self.intro,
             self.funnel,
             self.problems_box,
@@ -178,17 +218,53 @@ class MatchReport(Panel):
         session, members, policy = self.session, self.members, self.policy
 
         def work() -> None:
+            token = CancelToken()
+            with self._token_lock:
+                self._token = token
+            self._start_progress(members.n_valid)
             self.show(f"Matching {members.n_valid:,} emails …")
-            resolution = session.resolve(members, policy=policy)
+            try:
+                resolution = session.resolve(
+                    members, policy=policy, progress=self._on_progress, cancel=token
+                )
+            except OperationCancelledError:
+                self.hand_back(self._take_cancel)
+                return
+            finally:
+                with self._token_lock:
+                    if self._token is token:
+                        self._token = None
             self.hand_back(lambda: self._take(resolution, members, session))
 
+        self.cancelled = False
         self.perform(work, doing="matching the emails")
         return self.resolution
 
+    def cancel(self) -> bool:
+        """Stop the running match before its next request (and drop a match queued behind
+        it); nothing is changed in Shopgate. True when a match was running."""
+        with self._token_lock:
+            token = self._token
+        if token is None or not self.busy:
+            return False
+        with self._queue_lock:
+            self._queued = None
+        self.show(
+            "Cancelling: the requests in flight finish, nothing new is asked …", level="warning"
+        )
+        token.cancel()
+        return True
+
     def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
+        self.progress_box.layout.display = "none"
         if self.members is members and self.session is session:  # not stale
             self.resolution = resolution
         self.clear_status()
+
+    def _take_cancel(self) -> None:
+        self.progress_box.layout.display = "none"
+        self.cancelled = True
+        self.show(_CANCELLED, level="warning")
 
     def download(self, fmt: str = "csv") -> str:
         """Offer the whole match report (one row per email: outcome, chosen ids, why) as a
@@ -205,6 +281,35 @@ class MatchReport(Panel):
 
     # -- drawing ----------------------------------------------------------------------------------
 
+    def _start_progress(self, n_emails: int) -> None:
+        self.progress.max = 1
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_label.value = _html.note(
+            f"Matching: 0/{n_emails:,} emails looked up", level="muted"
+        )
+        self.progress_box.layout.display = "flex"
+        self._drawn_at = 0.0
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        """Draw a progress event (from the thread that sent the request), at most every
+        ``_REDRAW_EVERY`` seconds, and always the last one."""
+        now = time.monotonic()
+        last = event.phase == "done" or (
+            event.phase_total > 0 and event.phase_done >= event.phase_total
+        )
+        if not last and now - self._drawn_at < _REDRAW_EVERY:
+            return
+        self._drawn_at = now
+        self.progress_label.value = _html.note(progress_text(event), level="muted")
+        if event.phase == "done":
+            self.progress.max = max(self.progress.max, 1)
+            self.progress.value = self.progress.max
+            self.progress.bar_style = "success"
+            return
+        self.progress.max = max(event.phase_total, 1)
+        self.progress.value = min(event.phase_done, self.progress.max)
+
     def _mask(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame if self.reveal.value else masked_values(frame)
 
@@ -215,6 +320,8 @@ class MatchReport(Panel):
             text, level = "Load a member list first.", "muted"
         elif members.kind == "customer_id":
             text = f"The list holds {members.n_valid:,} customer ids: no matching needed."
+        elif self.resolution is None and self.cancelled:
+            text = f"{members.n_valid:,} valid emails are ready: press {_RERUN_LABEL}."
         elif self.resolution is None:
             text = f"{members.n_valid:,} valid emails are ready: press Find customers."
         else:
@@ -256,6 +363,8 @@ class MatchReport(Panel):
             self.session is not None and self.members is not None and self.members.kind == "email"
         )
         self.run_button.disabled = self.busy or not ready
+        self.run_button.description = _RERUN_LABEL if self.cancelled else _RUN_LABEL
+        self.cancel_button.disabled = not self.busy
         self.policy_buttons.disabled = self.busy
 
     # -- observers --------------------------------------------------------------------------------
@@ -280,6 +389,12 @@ class MatchReport(Panel):
 
     def _on_members_change(self, change: dict[str, Any]) -> None:
         self.resolution = None
+        self.cancelled = False
+        self._update_controls()
+        self._show_intro()
+
+    @traitlets.observe("cancelled")
+    def _on_cancelled_change(self, change: dict[str, Any]) -> None:
         self._update_controls()
         self._show_intro()
 
@@ -294,3 +409,23 @@ class MatchReport(Panel):
         super()._on_session_change(change)
         if change["old"] is not None:
             self.resolution = None
+
+
+def progress_text(event: ProgressEvent) -> str:
+    """The words under the matching bar: emails looked up, requests sent, time left."""
+    if event.phase == "done":
+        return f"Matched: {event.message}" if event.message else "Matched."
+    parts = [f"Matching: {event.members_done:,}/{event.members_total:,} emails looked up"]
+    if event.phase_total:
+        parts.append(f"{event.phase_done:,}/{event.phase_total:,} requests")
+    if event.eta is not None and event.phase_done:
+        parts.append(f"about {_eta(event.eta)} left")
+    return " · ".join(parts)
+
+
+def _eta(seconds: float) -> str:
+    if seconds < 1:
+        return "a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"

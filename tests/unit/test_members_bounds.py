@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import segwidgets._members as members_module
 import segwidgets._sniff as sniff
 from segwidgets import InputTooLargeError, UnreadableFileError, read_members
 from segwidgets._cli_sync import EXIT_BAD_INPUT
@@ -186,12 +187,12 @@ def test_slices_give_the_records_of_the_whole_text(text: str, size: int) -> None
 
     def parse(chunk_size: int) -> object:
         try:
-            fields, delimiter = sniff._parse_chunks(
+            parts, delimiter = sniff._parse_chunks(
                 lambda: sniff._decoded_chunks(data, "utf-8", chunk_size), source="t.csv"
             )
         except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
             return type(exc).__name__
-        return fields.to_list(), delimiter
+        return parts.fields().to_list(), delimiter
 
     assert parse(size) == parse(len(data))
 
@@ -250,3 +251,85 @@ def test_cli_max_input_mb_must_be_positive(value: str, capsys) -> None:
         main(["sync", "--segment", "vip", "--members", "x.csv", "--max-input-mb", value])
     assert info.value.code == 2
     assert "--max-input-mb" in capsys.readouterr().err
+
+
+# -- the member column cut from each slice as it is split ---------------------------------------
+
+
+def full_outcome(source: object, **options: object) -> object:
+    """What ``read_members`` gives: every frame, count and name, or the error."""
+    try:
+        members = read_members(source, **options)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
+        return type(exc).__name__, str(exc)
+    return (
+        members.kind,
+        members.column,
+        members.n_rows,
+        members.n_blank,
+        members.valid.to_dicts(),
+        members.rejected.to_dicts(),
+        members.duplicates.to_dicts(),
+    )
+
+
+def whole_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the reader keep the records whole (the reducer declines every file)."""
+    monkeypatch.setattr(members_module._ColumnReducer, "start", lambda self, first, d: False)
+
+
+@pytest.mark.parametrize("size", [1, 3, 64, 1 << 23])
+def test_corpus_reads_the_same_whether_records_are_cut_or_whole(monkeypatch, size: int) -> None:
+    files = corpus_files()
+    monkeypatch.setattr(sniff, "CHUNK_BYTES", size)
+    cut = {p.name: full_outcome(p) for p in files}
+    whole_records(monkeypatch)
+    for path in files:
+        assert full_outcome(path) == cut[path.name], path.name
+
+
+def test_a_named_member_column_is_cut_slice_by_slice(monkeypatch) -> None:
+    seen: list[int] = []
+    reduce = members_module._ColumnReducer.reduce
+
+    def counted(self: object, records: pl.Series) -> pl.DataFrame:
+        seen.append(records.len())
+        return reduce(self, records)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(members_module._ColumnReducer, "reduce", counted)
+    monkeypatch.setattr(sniff, "CHUNK_BYTES", 4096)
+    # Past the first 64 KiB (read at once to find the delimiter), slices of 4 KiB.
+    data = "name,email\n" + "".join(f"P {i},p{i}@example.com\n" for i in range(8000))
+    members = read_members(data.encode())
+    assert members.n_valid == 8000
+    assert len(seen) > 20  # one call per slice, none holding every record
+    assert max(seen) < 8000 / 2
+    assert sum(seen) == 8001
+
+
+CELL = st.text(st.sampled_from(list('ab@x. "\n;,')), max_size=6)
+HEADERS = st.sampled_from(
+    [["email", "name"], ["name", "E-Mail", ""], ["id", "city"], ["x", "y"], ["a@b.de", "q"]]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    header=HEADERS,
+    rows=st.lists(st.lists(CELL, min_size=0, max_size=4), min_size=0, max_size=12),
+    size=st.integers(1, 40),
+    column=st.sampled_from([None, "name", "y"]),
+)
+def test_cut_and_whole_records_give_the_same_list(
+    header: list[str], rows: list[list[str]], size: int, column: str | None
+) -> None:
+    def quoted(cell: str) -> str:
+        return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in '",\n') else cell
+
+    text = "\n".join(",".join(quoted(c) for c in row) for row in [header, *rows]) + "\n"
+    data = text.encode("utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sniff, "CHUNK_BYTES", size)
+        cut = full_outcome(data, column=column)
+        whole_records(patch)
+        assert full_outcome(data, column=column) == cut

@@ -62,3 +62,20 @@ def test_the_frame_paths_resolve_like_the_small_ones(
     big = run()
     assert big == small
     assert big[0] == expected()
+
+
+@pytest.mark.parametrize("email_filter", [None, "exact", "insensitive"])
+def test_spellings_of_some_rows_counted_in_slices(
+    monkeypatch: pytest.MonkeyPatch, email_filter: str | None
+) -> None:
+    values = [*MESSY, "ANNA@x.de", "Eve@V.io", " eve@v.io"]
+    members = sw.read_members(pl.Series("email", values))
+    rows = pl.Series([i % 3 != 1 for i in range(members.n_valid)])
+    picked = sw.read_members(
+        pl.Series("email", members.valid.filter(rows).get_column("value").to_list())
+    )
+    monkeypatch.setattr(_resolve, "_SLICE_ROWS", 2)
+    assert _n_spellings(members.valid, email_filter, rows) == len(
+        lookup_spellings(picked, email_filter)
+    )
+    assert _n_spellings(members.valid, email_filter) == len(lookup_spellings(members, email_filter))
