@@ -44,6 +44,11 @@ if ! grep -q "@jupyter-widgets/jupyterlab-manager.*enabled.*OK" <<<"$extensions"
   echo "check-binder: the widget manager is not installed in the Binder environment" >&2
   exit 1
 fi
+if ! grep -q "anywidget.*enabled.*OK" <<<"$extensions"; then
+  echo "$extensions" >&2
+  echo "check-binder: anywidget's extension is not installed in the Binder environment" >&2
+  exit 1
+fi
 
 echo "== binder: segwidgets is installed from the repository, not from this checkout's venv"
 (cd "$work" && "$venv/bin/python" -c 'import segwidgets, sys; assert sys.prefix != sys.base_prefix; print(segwidgets.__file__)') \

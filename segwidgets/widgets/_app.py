@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
+from . import _html
 from ._base import check_keywords
 from ._builder import MemberListBuilder
 from ._connect import ConnectPanel
@@ -73,8 +74,20 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         self.diff = DiffPreview(session)
         self.pusher = PushPanel(session, replan=self.diff.refresh)
         self.history = HistoryPanel(session)
+        #: What to do next, from the state (``app.state.next_hint()``), above the panels.
+        self.hint = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
+        self._panels: tuple[widgets.Widget, ...] = (
+            self.connect,
+            self.picker,
+            self.builder,
+            self.match,
+            self.diff,
+            self.pusher,
+            self.history,
+        )
         super().__init__(
             [
+                self.hint,
                 self.connect,
                 self.picker,
                 self.builder,
@@ -99,7 +112,9 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         self.picker.observe(self._on_picker_value_change, names="value")
         self.builder.observe(self._on_builder_members_change, names="members")
         self.match.observe(self._on_match_resolution_change, names="resolution")
+        self.match.observe(self._on_match_cancelled_change, names="cancelled")
         self.diff.observe(self._on_diff_plan_change, names="plan")
+        self.diff.observe(self._on_diff_cancelled_change, names="cancelled")
         self.pusher.observe(self._on_pusher_result_change, names="result")
         self.history.pusher.observe(self._on_undo_result_change, names="result")
         for panel in (self.connect, self.match, self.diff, self.pusher, self.history.pusher):
@@ -115,7 +130,7 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
     @property
     def panels(self) -> tuple[widgets.Widget, ...]:
         """Every panel, in workflow order."""
-        return tuple(self.children)
+        return self._panels
 
     def close(self) -> None:
         """Close the widgets and a session the app opened itself (not one passed in)."""
@@ -158,6 +173,7 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
             self._render_sessions,
             self._render_inputs,
             self._render_plan,
+            self._render_hint,
         )
         for step in steps:
             step(state)
@@ -185,6 +201,15 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
         if self.pusher.result is not state.run and not self.pusher.busy:
             self.pusher.result = state.run
         self.pusher.offer_resume(state.resume_run_id)
+
+    def _render_hint(self, state: AppState) -> None:
+        stopped = not state.busy and (
+            (state.step == "match" and state.match_stopped)
+            or (state.step == "plan" and state.plan_stopped)
+        )
+        level: _html.Level = "warning" if stopped else "info"
+        text = state.next_hint() if state.busy else f"Next step: {state.next_hint()}"
+        self.hint.value = _html.note(text, level=level)
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -234,6 +259,12 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
     def _on_match_resolution_change(self, change: dict[str, Any]) -> None:
         if change["new"] is not None or self.state.resolution is not None:
             self.update(resolution=change["new"])
+
+    def _on_match_cancelled_change(self, change: dict[str, Any]) -> None:
+        self.update(match_stopped=bool(change["new"]))
+
+    def _on_diff_cancelled_change(self, change: dict[str, Any]) -> None:
+        self.update(plan_stopped=bool(change["new"]))
 
     def _on_diff_plan_change(self, change: dict[str, Any]) -> None:
         if change["new"] is not None or self.state.plan is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast, get_args
 
 import httpx
@@ -9,8 +10,9 @@ import ipywidgets as widgets
 import polars as pl
 import traitlets
 
-from .._errors import ColumnError
+from .._errors import ColumnError, InputFileError
 from .._members import (
+    DEFAULT_MAX_BYTES,
     KindOption,
     MemberList,
     MemberSource,
@@ -21,43 +23,29 @@ from .._members import (
 from .._privacy import mask_email
 from . import _html
 from ._base import Panel, check_keywords, labelled
+from ._chunked_upload import ChunkedUpload
 from ._table import PagedTable
 
 __all__ = [
     "UPLOAD_HINT",
     "UPLOAD_LABEL",
-    "UPLOAD_LIMIT_MIB",
     "MemberListBuilder",
     "fetch_url",
     "masked_values",
 ]
 
-#: The largest upload the notebook's websocket carries (Jupyter's default message limit).
-UPLOAD_LIMIT_MIB = 10
 #: The largest download ``fetch_url`` reads.
 DOWNLOAD_LIMIT_BYTES = 512 * 1024 * 1024
 
 _AUTO = "(auto)"
 _STYLE = {"description_width": "90px"}
 _ACCEPT = ".csv,.tsv,.txt,.parquet,.pq,.xlsx,.xlsm,.xls,.ods"
-#: The upload button's label. ipywidgets writes "<description> (<files held>)" on it, and
-#: the panel empties the widget once a file is read ("(0)"): the label is drawn by CSS
-#: instead, and the count is hidden.
+#: The upload button's label.
 UPLOAD_LABEL = "Upload a file"
-_UPLOAD_CLASS = "segwidgets-upload"
-_UPLOAD_STYLE = (
-    "<style>"
-    f".{_UPLOAD_CLASS}{{font-size:0 !important}}"
-    f".{_UPLOAD_CLASS} i{{font-size:var(--jp-widgets-font-size,13px)}}"
-    f".{_UPLOAD_CLASS}::after{{content:'{UPLOAD_LABEL}';"
-    "font-size:var(--jp-widgets-font-size,13px);margin-left:4px}"
-    "</style>"
-)
-#: What the panel says about uploads and larger files (no Python in it).
+#: What the panel says about the other way in (no Python in it).
 UPLOAD_HINT = (
-    f"Files up to {UPLOAD_LIMIT_MIB} MiB can be uploaded (the notebook cannot carry more). "
-    "For a larger file, type where it is: its path on the computer running the notebook, "
-    "or an https:// link, then press Read."
+    "Or type where the file is: its path on the computer running the notebook, or an "
+    "https:// link, then press Read."
 )
 
 
@@ -86,15 +74,18 @@ def masked_values(frame: pl.DataFrame, *, column: str = "value") -> pl.DataFrame
 
 
 class MemberListBuilder(Panel):
-    """Bring the member list: upload a file, or ``builder.load(df)`` with a polars frame.
+    """Bring the member list: upload a file, type its path or link, or ``builder.load(df)``
+    with a polars frame.
 
     Pick the column with the email addresses (or customer ids) if the choice is not
     obvious. The report counts every data line: valid, rejected (with the reason),
     duplicates and blank lines, before anything is looked up in Shopgate. Values are
     masked unless "show values" is ticked.
 
-    The uploaded bytes are cleared from the upload widget once read, so a saved notebook
-    does not keep the file.
+    An upload goes in pieces to a private temporary file (see ``ChunkedUpload``), which is
+    then read like a typed path; its bytes never enter the widget state, so a saved
+    notebook does not keep the file. The file is removed when another list is loaded or the
+    panel is closed.
     """
 
     #: The cleaned list (None until a list was read).
@@ -103,6 +94,8 @@ class MemberListBuilder(Panel):
     column = traitlets.Unicode(None, allow_none=True)
     #: ``"auto"``, ``"email"`` or ``"customer_id"``.
     kind = traitlets.Unicode("auto")
+    #: The largest file read (uploaded, typed or downloaded), in bytes; None: no limit.
+    max_bytes = traitlets.Int(DEFAULT_MAX_BYTES, allow_none=True)
 
     def __init__(self, **kwargs: Any) -> None:
         check_keywords(type(self), kwargs)
@@ -111,14 +104,11 @@ class MemberListBuilder(Panel):
         self._source: MemberSource | None = None
         self._name: str | None = None
         self._filling = False
-        self.upload = widgets.FileUpload(
-            accept=_ACCEPT,
-            multiple=False,
-            description=UPLOAD_LABEL,
-            icon="upload",
-            tooltip=f"A CSV, Excel or Parquet file of up to {UPLOAD_LIMIT_MIB} MiB",
-        )
-        self.upload.add_class(_UPLOAD_CLASS)
+        self.upload = ChunkedUpload(label=UPLOAD_LABEL, accept=_ACCEPT)
+        self.upload.add_class("segwidgets-upload")
+        self.upload.on_complete(self._on_upload_complete)
+        self.upload.on_refused(self._on_upload_refused)
+        self.upload.observe(self._on_upload_status, names="status")
         self.column_dropdown = widgets.Dropdown(
             options=[_AUTO], value=_AUTO, description="Column", style=_STYLE,
             layout=widgets.Layout(width="300px"),
@@ -136,7 +126,7 @@ class MemberListBuilder(Panel):
             description="Read", icon="folder-open", layout=widgets.Layout(width="auto")
         )
         self.location_button.on_click(lambda _: self.load_location(self.location.value))
-        self.upload_hint = widgets.HTML(_UPLOAD_STYLE + _html.note(UPLOAD_HINT, level="muted"))
+        self.upload_hint = widgets.HTML(_html.note(UPLOAD_HINT, level="muted"))
         self.source_label = widgets.HTML()
         self.report = widgets.HTML()
         self.rejected_table = PagedTable(page_size=10, formatter=self._mask)
@@ -146,7 +136,8 @@ class MemberListBuilder(Panel):
             titles=("Rejected", "Duplicates"),
         )
         super().__init__(heading="Member list", **kwargs)
-        self.upload.observe(self._on_upload_change, names="value")
+        self.observe(self._on_max_bytes_change, names="max_bytes")
+        self._on_max_bytes_change({"new": self.max_bytes})
         self.column_dropdown.observe(self._on_column_dropdown_change, names="value")
         self.kind_buttons.observe(self._on_kind_buttons_change, names="value")
         self.reveal.observe(self._on_reveal_change, names="value")
@@ -180,6 +171,10 @@ class MemberListBuilder(Panel):
         DataFrame/LazyFrame/Series or a list of strings. Returns the list (None on error)."""
         if isinstance(source, pl.LazyFrame):
             source = source.collect()
+        if self.upload.path is not None and not (
+            isinstance(source, str) and source == str(self.upload.path)
+        ):
+            self.upload.discard()  # another list replaces the uploaded one
         self._source = source
         self._name = name
         self._set_columns(self._columns_of(source, name))
@@ -217,6 +212,7 @@ class MemberListBuilder(Panel):
                 column=self.column,
                 kind=cast(KindOption, self.kind),
                 name=self._name,
+                max_bytes=self.max_bytes,
             )
             self.shown = members
             self._show_members()
@@ -230,6 +226,13 @@ class MemberListBuilder(Panel):
                 detail="Choose the column with the members above.",
             )
         return self.members
+
+    def close(self) -> None:
+        """Close the panel; an uploaded file is removed."""
+        upload = getattr(self, "upload", None)  # absent when __init__ refused its arguments
+        if upload is not None:
+            upload.close()
+        super().close()
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -308,16 +311,25 @@ class MemberListBuilder(Panel):
             raise traitlets.TraitError(msg)
         return str(value)
 
-    def _on_upload_change(self, change: dict[str, Any]) -> None:
-        files = change["new"]
-        if not files:
-            return
-        upload = files[0]
-        data = bytes(upload["content"])
-        name = str(upload["name"])
-        # The bytes were copied: drop them from the widget, whose state a notebook may save.
-        self.upload.value = ()
-        self.load(data, name=name)
+    def _on_upload_complete(self, path: Path, name: str) -> None:
+        # Read as a typed path is: the same reader, the same report.
+        self.load(str(path), name=name)
+
+    def _on_upload_refused(self, error: InputFileError) -> None:
+        self.show_error(error, doing="uploading the file")
+
+    def _on_upload_status(self, change: dict[str, Any]) -> None:
+        uploading = change["new"] == "uploading"
+        if uploading:
+            self.clear_status()  # the upload shows its own progress
+        # meanwhile the progress line takes the place of the current list's name
+        self.source_label.layout.display = "none" if uploading else None
+
+    def _on_max_bytes_change(self, change: dict[str, Any]) -> None:
+        self.upload.max_bytes = change["new"]
+        limit = change["new"]
+        size = "any size" if limit is None else f"up to {limit / 2**20:,.0f} MiB"
+        self.upload.hint = f"A CSV, Excel or Parquet file ({size})"
 
     def _on_column_dropdown_change(self, change: dict[str, Any]) -> None:
         if not self._filling:

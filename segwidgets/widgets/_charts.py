@@ -133,14 +133,22 @@ def size_chart_svg(sizes: pl.DataFrame, *, width: int = 560, height: int = 170) 
             f"<circle cx='{x_of(i):.1f}' cy='{y_of(v):.1f}' r='3' fill='{_FILL['info']}'>"
             f"<title>{esc(when)} · {kind}: {v:,} members</title></circle>"
         )
+    # The first and last run's times, each under its own points (one run: centred under it).
     first, last = points[0][0], points[-1][0]
-    parts.append(
-        f"<text x='{left}' y='{height - 8}' fill='{_INK}' opacity='.75'>{esc(first)}</text>"
-    )
-    if n_runs > 1:
+    if n_runs == 1:
+        middle = (x_of(0) + x_of(1)) / 2
         parts.append(
-            f"<text x='{width - right}' y='{height - 8}' text-anchor='end' fill='{_INK}' "
-            f"opacity='.75'>{esc(last)}</text>"
+            f"<text x='{middle:.1f}' y='{height - 8}' text-anchor='middle' fill='{_INK}' "
+            f"opacity='.75'>{esc(first)}</text>"
+        )
+    else:
+        parts.append(
+            f"<text x='{x_of(0):.1f}' y='{height - 8}' fill='{_INK}' opacity='.75'>"
+            f"{esc(first)}</text>"
+        )
+        parts.append(
+            f"<text x='{x_of(len(points) - 1):.1f}' y='{height - 8}' text-anchor='end' "
+            f"fill='{_INK}' opacity='.75'>{esc(last)}</text>"
         )
     parts.append(
         f"<text x='{x_of(len(points) - 1):.1f}' y='{y_of(values[-1]) - 8:.1f}' "

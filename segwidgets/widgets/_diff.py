@@ -2,28 +2,60 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, get_args
 
 import ipywidgets as widgets
+import polars as pl
 import traitlets
 
+from .._errors import OperationCancelledError
+from .._members import MemberList
 from .._plan import SegmentPlan
+from .._progress import CancelToken, ProgressEvent
+from .._resolve import Resolution
 from .._types import Mode
 from . import _html
 from ._base import Panel, labelled
 from ._people_columns import input_rows, session_email_finder, session_lookup
+from ._phase_bar import PhaseBar, Resolving, progress_text
 from ._planview import PlanView, for_review
 
 if TYPE_CHECKING:
     from .._session import SegmentSession
 
-__all__ = ["DiffPreview"]
+__all__ = ["DiffPreview", "resolving_of"]
 
 _MODE_HELP = {
     "mirror": "mirror: the segment becomes exactly the list (adds and removes)",
     "add": "add: only adds the list's members; nobody is removed",
     "remove": "remove: only removes the list's members from the segment",
 }
+_RUN_LABEL = "Refresh plan"
+_RERUN_LABEL = "Plan again"
+_CANCELLED = (
+    "Planning cancelled: nothing was changed and no plan is shown. Press Plan again to "
+    "read the segment and plan."
+)
+
+_FIRST_STEP: dict[Resolving | None, str] = {
+    "ids": "Checking the ids …",
+    "emails": "Matching the emails …",
+    None: "Reading the segment …",
+}
+
+
+def resolving_of(desired: object) -> Resolving | None:
+    """What planning ``desired`` does before it reads the segment: match emails, check
+    customer ids, or nothing (a ``Resolution`` is matched already)."""
+    if desired is None or isinstance(desired, Resolution):
+        return None
+    if isinstance(desired, MemberList):
+        return "emails" if desired.kind == "email" else "ids"
+    if isinstance(desired, (pl.DataFrame, pl.LazyFrame)):
+        names = desired.collect_schema().names()
+        return "emails" if "email" in names and "customer_id" not in names else "ids"
+    return "ids"
 
 
 class DiffPreview(Panel):
@@ -34,8 +66,13 @@ class DiffPreview(Panel):
     removes more than the safety limit is shown with a warning, and pushing it needs the
     segment code typed as confirmation.
 
+    While it plans, a labelled bar follows each step (the ids checked or the emails
+    matched, then the pages of the segment read, with the time left) and Cancel stops it
+    before the next request: nothing is changed, no plan is shown, and the panel says
+    "Planning cancelled" and offers to plan again.
+
     Python twins: ``diff.segment = "newsletter"``, ``diff.desired = resolution``,
-    ``diff.mode = "add"``, ``diff.refresh()``.
+    ``diff.mode = "add"``, ``diff.refresh()``, ``diff.cancel()``.
     """
 
     #: The segment to plan for.
@@ -46,6 +83,8 @@ class DiffPreview(Panel):
     mode = traitlets.Unicode("mirror")
     #: The current plan (None until planned).
     plan = traitlets.Instance(SegmentPlan, allow_none=True)
+    #: True when the last planning was cancelled (the panel offers to plan again).
+    cancelled = traitlets.Bool(False)
 
     def __init__(self, session: SegmentSession | None = None, **kwargs: Any) -> None:
         self.mode_buttons = widgets.ToggleButtons(
@@ -55,10 +94,23 @@ class DiffPreview(Panel):
             style={"button_width": "110px"},
         )
         self.refresh_button = widgets.Button(
-            description="Refresh plan", icon="refresh", tooltip="Read the segment and plan again",
+            description=_RUN_LABEL, icon="refresh", tooltip="Read the segment and plan again",
             layout=widgets.Layout(width="auto", min_width="max-content", margin="0 0 0 16px"),
         )  # fmt: skip
         self.refresh_button.on_click(lambda _: self.refresh())
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop",
+            tooltip="Stop planning before the next request (nothing is changed)",
+            layout=widgets.Layout(width="auto", min_width="max-content", margin="0 0 0 8px"),
+        )  # fmt: skip
+        self.cancel_button.on_click(lambda _: self.cancel())
+        #: the labelled bar shown while planning
+        self.progress_box = PhaseBar()
+        #: The cancel token of the planning that runs (None when none does).
+        self._token: CancelToken | None = None
+        self._token_lock = threading.Lock()
+        #: what the planning that runs does before it reads the segment
+        self._resolving: Resolving | None = None
         self.intro = widgets.HTML()
         self.add_only_button = widgets.Button(
             description="Add only instead",
@@ -77,9 +129,14 @@ class DiffPreview(Panel):
         self.observe(self._on_plan_change, names="plan")
         self._set_body(
             widgets.HBox(
-                [labelled("Mode", self.mode_buttons, width="50px"), self.refresh_button],
+                [
+                    labelled("Mode", self.mode_buttons, width="50px"),
+                    self.refresh_button,
+                    self.cancel_button,
+                ],
                 layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
             ),
+            self.progress_box,
             self.intro,
             self.view,
             self.add_only_button,
@@ -98,12 +155,37 @@ class DiffPreview(Panel):
             self._show_intro()
             return None
         session, segment, desired, mode = self.session, self.segment, self.desired, self.mode
+        resolving = resolving_of(desired)
 
         def work() -> None:
+            token = CancelToken()
+            with self._token_lock:
+                self._token = token
+            self._resolving = resolving
+            self.progress_box.start(_FIRST_STEP[resolving])
             self.show(f"Reading segment {segment} and planning …")
-            plan = session.plan(segment, desired, mode=mode, allow_mass_removal=True)
+            try:
+                plan = session.plan(
+                    segment,
+                    desired,
+                    mode=mode,
+                    allow_mass_removal=True,
+                    progress=self._on_progress,
+                    cancel=token,
+                )
+            except OperationCancelledError:
+                self.hand_back(self._take_cancel)
+                return
+            except Exception:
+                self.hand_back(self.progress_box.hide)  # the error is shown instead
+                raise
+            finally:
+                with self._token_lock:
+                    if self._token is token:
+                        self._token = None
 
             def take() -> None:
+                self.progress_box.hide()
                 same = self.session is session and self.desired is desired
                 if same and (self.segment, self.mode) == (segment, mode):
                     self.plan = for_review(plan)
@@ -111,8 +193,36 @@ class DiffPreview(Panel):
 
             self.hand_back(take)
 
+        self.cancelled = False
         self.perform(work, doing="planning")
         return self.plan
+
+    def cancel(self) -> bool:
+        """Stop the running planning before its next request (and drop a planning queued
+        behind it); nothing is changed in Shopgate and no plan is shown. True when a
+        planning was running."""
+        with self._token_lock:
+            token = self._token
+        if token is None or not self.busy:
+            return False
+        with self._queue_lock:
+            self._queued = None
+        self.show(
+            "Cancelling: the requests in flight finish, nothing new is asked …", level="warning"
+        )
+        token.cancel()
+        return True
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        """Draw a progress event (from the thread that sent the request)."""
+        text = progress_text(event, resolving=self._resolving or "ids", done="Segment read")
+        self.progress_box.draw(event, text)
+
+    def _take_cancel(self) -> None:
+        self.progress_box.hide()
+        self.plan = None
+        self.cancelled = True
+        self.show(_CANCELLED, level="warning")
 
     def switch_to_add_only(self) -> None:
         """Plan the same list in add-only mode (nobody is removed)."""
@@ -134,12 +244,25 @@ class DiffPreview(Panel):
             self.intro.value = _html.note(
                 "To see the changes: " + ", ".join(missing) + ".", level="muted"
             )
+        elif self.cancelled and self.plan is None:
+            self.intro.value = _html.note(
+                f"Planning was cancelled: press {_RERUN_LABEL} to see the changes.", level="info"
+            )
         else:
             self.intro.value = _html.note(_MODE_HELP[self.mode] + ".", level="muted")
 
     def _update_controls(self) -> None:
         self.refresh_button.disabled = self.busy or self.session is None
+        self.refresh_button.description = _RERUN_LABEL if self.cancelled else _RUN_LABEL
+        self.cancel_button.disabled = not self.busy
+        # Shown only while a plan is being made: an idle panel has nothing to cancel.
+        self.cancel_button.layout.display = None if self.busy else "none"
         self.mode_buttons.disabled = self.busy
+
+    @traitlets.observe("cancelled")
+    def _on_cancelled_change(self, change: dict[str, Any]) -> None:
+        self._update_controls()
+        self._show_intro()
 
     # -- observers --------------------------------------------------------------------------------
 

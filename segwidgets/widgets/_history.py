@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -12,14 +13,8 @@ from .._plan import SegmentPlan
 from . import _html
 from ._base import Panel
 from ._charts import local_time, size_chart_svg
-from ._people_columns import (
-    HEADERS,
-    masked,
-    people_enricher,
-    people_searcher,
-    session_email_finder,
-    session_lookup,
-)
+from ._people_columns import session_email_finder, session_lookup
+from ._people_table import PeopleTable
 from ._planview import PlanView, for_review
 from ._push import PushPanel
 from ._table import PagedTable
@@ -86,10 +81,23 @@ def runs_table(runs: pl.DataFrame) -> pl.DataFrame:
 
 def _label(row: dict[str, Any], *, segment: bool = True) -> str:
     where = f" · {row['segment_code']}" if segment else ""
+    # The undone run's time is left out here (the list shows it): the label fits its box.
+    what = re.sub(r" \([^)]*\)$", "", str(row["what"]))
     return (
-        f"{row['when']}{where} · {row['what']} · {row['status']} · "
+        f"{row['when']}{where} · {what} · {row['status']} · "
         f"+{row['n_add'] or 0:,} -{row['n_remove'] or 0:,} · …{str(row['run_id'])[-8:]}"
     )
+
+
+def _for_display(shown: pl.DataFrame, *, one_segment: bool) -> pl.DataFrame | None:
+    """The runs as the table shows them: without the segment column when they are all of
+    one segment, nor the note column when no run has a note (the table fits at 1024 px)."""
+    if shown.height == 0:
+        return None
+    drop = ["segment_code"] if one_segment else []
+    if bool((shown.get_column("message") == "").all()):
+        drop.append("message")
+    return shown.drop(drop)
 
 
 class HistoryPanel(Panel):
@@ -137,30 +145,25 @@ class HistoryPanel(Panel):
             layout=widgets.Layout(width="auto", min_width="max-content"),
         )  # fmt: skip
         self.details_button.on_click(lambda _: self.show_details())
-        self.details_reveal = widgets.Checkbox(
-            value=False, description="show emails", indent=False,
-            layout=widgets.Layout(width="auto"),
-        )  # fmt: skip
-        lookup = lambda: session_lookup(self.session)  # noqa: E731
-        self.details_table = PagedTable(
+        #: who the chosen run changed: masked email and name, search, sort, "Look up all"
+        self.details = PeopleTable(
+            lookup=lambda: session_lookup(self.session),
+            find_email=lambda: session_email_finder(self.session),
+            who="customers this run changed",
             page_size=10,
             empty="This run changed nobody.",
             name="run-outcomes",
-            downloads=True,
-            formatter=self._mask_details,
-            enrich=people_enricher(lookup),
-            searcher=people_searcher(lookup, lambda: session_email_finder(self.session)),
-            headers=HEADERS,
         )
+        self.details_table = self.details.table
+        self.details_reveal = self.details.reveal_box
         self.details_title = widgets.HTML()
-        self.details_box = widgets.VBox(
-            [self.details_title, self.details_reveal, self.details_table]
-        )
+        self.details_box = widgets.VBox([self.details_title, self.details])
         self.details_box.layout.display = "none"
-        self.details_reveal.observe(lambda _: self.details_table.render(), names="value")
         self.view = PlanView(page_size=10)
         self.pusher = PushPanel(session, heading="Apply the undo")
-        self.undo_box = widgets.VBox([self.view, self.pusher])
+        #: what the undo is of, over its plan (the run's label, as in the list)
+        self.undo_title = widgets.HTML()
+        self.undo_box = widgets.VBox([self.undo_title, self.view, self.pusher])
         super().__init__(session, heading="History", **kwargs)
         self.view.set_lookup(session_lookup(self.session), session_email_finder(self.session))
         self.run_dropdown.observe(self._on_run_dropdown_change, names="value")
@@ -202,6 +205,12 @@ class HistoryPanel(Panel):
                 self.show("Choose a run first.", level="muted")
                 return None
             plan = self.session.undo(run, allow_mass_removal=True)
+            # One thing about the run at a time: its undo replaces the list of its changes.
+            self.details_box.layout.display = "none"
+            self.undo_title.value = _html.note(
+                f"Undo of the run {self._label_of(run)}: what it changes, then push it.",
+                level="info",
+            )
             self.undo_plan = for_review(plan)
             if self.undo_plan.is_empty():
                 self.show("Nothing to undo: the segment no longer shows that run's changes.")
@@ -218,19 +227,23 @@ class HistoryPanel(Panel):
             self.details_box.layout.display = "none"
             return pl.DataFrame()
         frame: pl.DataFrame = self.session.run_details(run)
-        label = next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
+        count = f"{frame.height:,} member{'' if frame.height == 1 else 's'}"
         self.details_title.value = _html.note(
-            f"Changes of the run {label}: {frame.height:,} member(s).", level="info"
+            f"Changes of the run {self._label_of(run)}: {count}.", level="info"
         )
+        # One thing about the run at a time: its changes replace an undo not pushed.
+        if self.undo_plan is not None and self.pusher.result is None:
+            self.undo_plan = None
         self.details_table.name = f"run-{run}"
-        self.details_table.frame = frame.select("customer_id", "action", "status", "error")
+        self.details.frame = frame.select("customer_id", "action", "status", "error")
         self.details_box.layout.display = "flex"
         return frame
 
     # -- drawing ----------------------------------------------------------------------------------
 
-    def _mask_details(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return frame if self.details_reveal.value else masked(frame)
+    def _label_of(self, run: str) -> str:
+        """The run as the list names it (time, what, status, counts, short id)."""
+        return next((lbl for lbl, value in self.run_dropdown.options if value == run), run)
 
     def _draw_chart(self) -> None:
         if self.session is None or self.segment is None:
@@ -256,7 +269,7 @@ class HistoryPanel(Panel):
         finally:
             self._filling = False
         self.run_id = keep
-        self.table.frame = shown if shown.height else None
+        self.table.frame = _for_display(shown, one_segment=self.segment is not None)
         self._draw_chart()
         self._update_controls()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any, get_args
 
 import ipywidgets as widgets
@@ -20,6 +19,8 @@ from ._base import Panel, labelled
 from ._builder import masked_values
 from ._candidates import CANDIDATES, CandidateColumn, explain_problems
 from ._charts import funnel_svg
+from ._phase_bar import PhaseBar
+from ._phase_bar import progress_text as _phase_text
 from ._table import PagedTable, offer_download, tool_button
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ _HEADERS = {
     "rule": "why",
     CANDIDATES: "customers with it",
 }
-#: Seconds between two redraws of the progress bar (the last step is always drawn).
-_REDRAW_EVERY = 0.1
 _RUN_LABEL = "Find customers"
 _RERUN_LABEL = "Match again"
 _CANCELLED = "Matching cancelled: nothing was changed. Press Match again to start over."
@@ -131,21 +130,19 @@ class MatchReport(Panel):
             layout=widgets.Layout(width="auto"),
         )
         self.cancel_button.on_click(lambda _: self.cancel())
-        self.progress = widgets.IntProgress(
-            value=0, min=0, max=1, layout=widgets.Layout(width="320px")
-        )
-        self.progress_label = widgets.HTML()
-        self.progress_box = widgets.HBox(
-            [self.progress, self.progress_label],
-            layout=widgets.Layout(align_items="center", display="none"),
-        )
+        #: the labelled bar shown while matching (``progress``: its bar, ``progress_label``)
+        self.progress_box = PhaseBar()
+        self.progress = self.progress_box.bar
+        self.progress_label = self.progress_box.label
         #: The cancel token of the match that runs (None when none does).
         self._token: CancelToken | None = None
         self._token_lock = threading.Lock()
-        self._drawn_at = 0.0
         self.intro = widgets.HTML()
         self.funnel = widgets.HTML()
-        self.reveal = widgets.Checkbox(value=False, description="show values", indent=False)
+        self.reveal = widgets.Checkbox(
+            value=False, description="show values", indent=False,
+            layout=widgets.Layout(width="auto", margin="0 12px 0 0"),
+        )  # fmt: skip
         #: the customers sharing an ambiguous email, for the rows shown
         self.candidates = CandidateColumn(lambda: self.session, lambda: bool(self.reveal.value))
         #: a sentence for each problem term that appears (ambiguous, guest only)
@@ -256,13 +253,13 @@ class MatchReport(Panel):
         return True
 
     def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
-        self.progress_box.layout.display = "none"
+        self.progress_box.hide()
         if self.members is members and self.session is session:  # not stale
             self.resolution = resolution
         self.clear_status()
 
     def _take_cancel(self) -> None:
-        self.progress_box.layout.display = "none"
+        self.progress_box.hide()
         self.cancelled = True
         self.show(_CANCELLED, level="warning")
 
@@ -282,33 +279,11 @@ class MatchReport(Panel):
     # -- drawing ----------------------------------------------------------------------------------
 
     def _start_progress(self, n_emails: int) -> None:
-        self.progress.max = 1
-        self.progress.value = 0
-        self.progress.bar_style = ""
-        self.progress_label.value = _html.note(
-            f"Matching: 0/{n_emails:,} emails looked up", level="muted"
-        )
-        self.progress_box.layout.display = "flex"
-        self._drawn_at = 0.0
+        self.progress_box.start(f"Matching: 0/{n_emails:,} emails looked up")
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        """Draw a progress event (from the thread that sent the request), at most every
-        ``_REDRAW_EVERY`` seconds, and always the last one."""
-        now = time.monotonic()
-        last = event.phase == "done" or (
-            event.phase_total > 0 and event.phase_done >= event.phase_total
-        )
-        if not last and now - self._drawn_at < _REDRAW_EVERY:
-            return
-        self._drawn_at = now
-        self.progress_label.value = _html.note(progress_text(event), level="muted")
-        if event.phase == "done":
-            self.progress.max = max(self.progress.max, 1)
-            self.progress.value = self.progress.max
-            self.progress.bar_style = "success"
-            return
-        self.progress.max = max(event.phase_total, 1)
-        self.progress.value = min(event.phase_done, self.progress.max)
+        """Draw a progress event (from the thread that sent the request)."""
+        self.progress_box.draw(event, progress_text(event))
 
     def _mask(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame if self.reveal.value else masked_values(frame)
@@ -413,19 +388,4 @@ class MatchReport(Panel):
 
 def progress_text(event: ProgressEvent) -> str:
     """The words under the matching bar: emails looked up, requests sent, time left."""
-    if event.phase == "done":
-        return f"Matched: {event.message}" if event.message else "Matched."
-    parts = [f"Matching: {event.members_done:,}/{event.members_total:,} emails looked up"]
-    if event.phase_total:
-        parts.append(f"{event.phase_done:,}/{event.phase_total:,} requests")
-    if event.eta is not None and event.phase_done:
-        parts.append(f"about {_eta(event.eta)} left")
-    return " · ".join(parts)
-
-
-def _eta(seconds: float) -> str:
-    if seconds < 1:
-        return "a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
+    return _phase_text(event, resolving="emails", done="Matched")

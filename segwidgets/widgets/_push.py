@@ -18,9 +18,9 @@ from .._progress import CancelToken, ProgressEvent
 from .._result import ApplyResult
 from . import _html
 from ._base import Panel
-from ._people_columns import HEADERS, masked, people_enricher, session_lookup
+from ._people_columns import session_email_finder, session_lookup
+from ._people_table import PeopleTable
 from ._state import cancel_sentence
-from ._table import PagedTable
 
 if TYPE_CHECKING:
     import threading
@@ -146,10 +146,17 @@ class PushPanel(Panel):
             [self.progress, self.progress_label], layout=widgets.Layout(align_items="center")
         )
         self.result_html = widgets.HTML()
-        self.failed_table = PagedTable(
-            page_size=10, empty="Nothing failed.", headers=HEADERS, formatter=masked,
-            enrich=people_enricher(lambda: session_lookup(self.session)),
-        )  # fmt: skip
+        #: the refused changes, with who each customer is: search, sort, "Look up all"
+        self.failures = PeopleTable(
+            lookup=lambda: session_lookup(self.session),
+            find_email=lambda: session_email_finder(self.session),
+            who="refused changes",
+            page_size=10,
+            empty="Nothing failed.",
+            name="failed",
+            downloads=False,
+        )
+        self.failed_table = self.failures.table
         self.download_button = widgets.Button(description="Download failed ids", icon="download")
         self.download_button.on_click(lambda _: self.prepare_download())
         self.download_link = widgets.HTML()
@@ -158,7 +165,7 @@ class PushPanel(Panel):
         self.failed_box = widgets.VBox(
             [
                 self.reasons_html,
-                self.failed_table,
+                self.failures,
                 widgets.HBox([self.download_button, self.download_link]),
             ]
         )
@@ -484,7 +491,7 @@ class PushPanel(Panel):
         self.result_html.value = _html.note(head, level=level, detail=message) + _html.counts(
             items, level=level
         )
-        self.failed_table.frame = result.failed.select("customer_id", "action", "error")
+        self.failures.frame = result.failed.select("customer_id", "action", "error")
         self.reasons_html.value = _reasons_html(result)
         self.failed_box.layout.display = "flex" if result.n_failed else "none"
 

@@ -4,7 +4,9 @@ The app is a chain: a connection, a segment, a member list, its resolution, a pl
 run. Each later item was made from earlier ones, so when an item changes everything that
 depends on it is cleared in the same step (a new segment clears the plan and the run; a
 new member list clears the resolution, the plan and the run; a new plan clears the run).
-Panels show what the state says and never keep flags of their own about it, so an old
+A cancelled match or planning is an item too (``match_stopped``, ``plan_stopped``): it
+stays until what was stopped is made again or something it was made from changes, so the
+next-step hint offers to match or plan again rather than to start. Panels show what the state says and never keep flags of their own about it, so an old
 result can not stay next to a new plan.
 """
 
@@ -33,16 +35,20 @@ Step: TypeAlias = Literal["connect", "segment", "members", "match", "plan", "pus
 #: For each item, the items made from it (cleared when it changes). Not transitive on
 #: purpose: each entry lists every item that has to go.
 DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "session": ("segment", "segment_fixed", "resolution", "plan", "run", "resumable"),
-    "segment": ("segment_fixed", "plan", "run", "resumable"),
-    "segment_fixed": ("plan", "run"),
-    "members": ("resolution", "plan", "run"),
-    "resolution": ("plan", "run"),
-    "plan": ("run",),
+    "session": (
+        "segment", "segment_fixed", "resolution", "plan", "run", "resumable", "plan_stopped",
+    ),
+    "segment": ("segment_fixed", "plan", "run", "resumable", "plan_stopped"),
+    "segment_fixed": ("plan", "run", "plan_stopped"),
+    "members": ("resolution", "plan", "run", "match_stopped", "plan_stopped"),
+    "resolution": ("plan", "run", "match_stopped", "plan_stopped"),
+    "plan": ("run", "plan_stopped"),
     "run": (),
     "resumable": (),
+    "match_stopped": (),
+    "plan_stopped": (),
     "activity": (),
-}
+}  # fmt: skip
 
 _RESUMABLE_STATUSES = frozenset({"cancelled", "interrupted", "partial", "failed"})
 
@@ -67,6 +73,10 @@ class AppState:
     run: ApplyResult | None = None
     #: an interrupted run of this segment found in the journal, offered for Resume
     resumable: str | None = None
+    #: the last match was cancelled before it finished (the list is not matched)
+    match_stopped: bool = False
+    #: the last planning was cancelled before it finished (no plan is shown)
+    plan_stopped: bool = False
     #: what runs in the background
     activity: Activity = "idle"
 
@@ -156,8 +166,13 @@ class AppState:
         return "push"
 
     def next_hint(self) -> str:
-        """What to do next, as a sentence."""
-        return _HINTS[self.step]
+        """What to do next, as a sentence (what runs, while something does)."""
+        if self.busy:
+            return _BUSY_HINTS[self.activity]
+        step = self.step
+        if (step == "match" and self.match_stopped) or (step == "plan" and self.plan_stopped):
+            return _STOPPED_HINTS[step]
+        return _HINTS[step]
 
 
 _EMPTY: dict[str, Any] = {
@@ -169,6 +184,8 @@ _EMPTY: dict[str, Any] = {
     "plan": None,
     "run": None,
     "resumable": None,
+    "match_stopped": False,
+    "plan_stopped": False,
     "activity": "idle",
 }
 
@@ -180,6 +197,18 @@ _HINTS: dict[Step, str] = {
     "plan": "Review the plan: it appears once the segment and the list are known.",
     "push": "Check the plan, then press Push.",
     "done": "Done: the segment matches the list. Plan again to push more.",
+}
+_STOPPED_HINTS: dict[Step, str] = {
+    "match": "Matching was cancelled: press Match again to find the list's customers.",
+    "plan": "Planning was cancelled: press Plan again to see the changes.",
+}
+_BUSY_HINTS: dict[Activity, str] = {
+    "idle": "",
+    "connecting": "Connecting …",
+    "resolving": "Matching the list's emails: Cancel stops it.",
+    "planning": "Planning: the segment is read and compared with the list; Cancel stops it.",
+    "pushing": "Pushing: Cancel stops it after the batches in flight.",
+    "cancelling": "Cancelling …",
 }
 
 

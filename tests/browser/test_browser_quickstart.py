@@ -100,14 +100,17 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     picker.get_by_text("Customers who asked for the newsletter").first.wait_for()
     lab.screenshot("segment-picked")
 
-    # 3. upload the sample file
+    # 3. upload the sample file (in pieces, through the chunked upload)
     builder = panels.nth(2)
-    # The upload widget's <input type=file> is not in the page: answer its file chooser.
+    upload_button = builder.locator(".segwidgets-upload-button")
+    assert upload_button.inner_text().strip() == "Upload a file"
+    # The button opens the browser's file chooser: answer it.
     with page.expect_file_chooser() as chooser:
-        builder.locator(".widget-upload").click()
+        upload_button.click()
     chooser.value.set_files(str(SAMPLE))
     builder.get_by_text("newsletter_signups.csv, column E-Mail").first.wait_for(timeout=60_000)
     assert "995" in builder.inner_text()
+    assert "MiB" not in builder.inner_text()  # no size limit below the websocket's
     lab.screenshot("list-loaded")
 
     # 3b. a mistake: the first-name column. It is refused, and the right column named.
@@ -124,7 +127,8 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     # 4. find the customers (in a worker thread: the notebook stays usable)
     match = panels.nth(3)
     match.locator(".widget-button", has_text="Find customers").click()
-    match.get_by_text("customer ids from").first.wait_for(timeout=60_000)
+    # the summary under the funnel (the bar's own "Matched: …" line is hidden once done)
+    match.get_by_text("customer ids from").locator("visible=true").first.wait_for(timeout=60_000)
     lab.screenshot("matched")
 
     # 5. review the diff (planned as soon as segment and customers are known)
@@ -138,7 +142,7 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     # 5b. who is removed: read everyone to remove, then search by part of an email
     person = expected["removal"]
     diff.locator(".lm-TabBar-tab", has_text="To remove").click()
-    diff.locator(".widget-button", has_text=f"Look up all {expected['n_remove']:,}").click()
+    diff.locator(".widget-button:visible", has_text=f"Look up all {expected['n_remove']:,}").click()
     diff.get_by_text(f"all {expected['n_remove']:,} to remove are known").first.wait_for(
         timeout=60_000
     )
@@ -203,9 +207,26 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     diff.get_by_text("Nothing to change.").first.wait_for(timeout=60_000)
     assert "Done and verified" not in push.inner_text()
 
-    # 10. history: the runs, then undo the last one
+    # 10. history: who the last run changed (searched by part of the removal's email), then
+    # undo it
     history = panels.nth(6)
     history.scroll_into_view_if_needed()
+    history.locator(".widget-button", has_text="Who it changed").click()
+    history.get_by_text("Changes of the run").first.wait_for(timeout=60_000)
+    changed = history.locator(".segwidgets-people").first  # the details, before the undo's
+    known = changed.get_by_text("customers this run changed are known")
+    look_up = changed.locator(".widget-button:visible", has_text="Look up all")
+    look_up.or_(known).first.wait_for(timeout=60_000)  # drawn: offered, or all known already
+    if look_up.count():
+        look_up.first.click()
+    known.first.wait_for(timeout=60_000)
+    search = changed.locator("input[placeholder='search email, name or id']:visible").first
+    search.fill(person["email"].split("@")[0][1:])
+    search.press("Enter")
+    changed.locator("table").get_by_text(person["name"]).first.wait_for(timeout=30_000)
+    assert mask_email(person["email"]) in changed.inner_text()
+    assert person["email"] not in changed.inner_text()
+    lab.screenshot("history-who-it-changed")
     history.locator(".widget-button", has_text="Plan undo").click()
     undo = history.locator(".segwidgets-panel").first
     undo.get_by_text("Ready:").first.wait_for(timeout=60_000)
@@ -232,3 +253,133 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     )
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     lab.screenshot("app-dark", locator=app)
+
+
+def _big_csv(path: Path, *, at_least: int) -> dict[str, int]:
+    """A CSV of distinct emails over ``at_least`` bytes, with 3 invalid and 2 repeated lines."""
+    lines = ["email,name"]
+    size = len(lines[0]) + 1
+    n = 0
+    while size <= at_least:
+        line = f"customer.{n:07d}@example-shop.org,Customer {n}"
+        lines.append(line)
+        size += len(line) + 1
+        n += 1
+    lines += ["not-an-email,Nobody", "@example.org,Nobody", "a@@b,Nobody"]
+    lines += [lines[1], lines[2]]
+    path.write_text("\n".join(lines) + "\n")
+    return {"valid": n, "rejected": 3, "duplicates": 2, "rows": n + 5}
+
+
+def test_a_file_over_the_websocket_limit_is_uploaded_in_pieces(lab, tmp_path):
+    """15 MiB is over the 10 MiB a single widget message may carry: the upload goes in
+    pieces, shows its progress, and the list is read with its row counts."""
+    notebook = "big_upload.ipynb"
+    cells = [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "from segwidgets.widgets import MemberListBuilder\nbuilder = MemberListBuilder()\nbuilder"},
+    ]  # fmt: skip
+    (lab.server.root / notebook).write_text(
+        json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3",
+                    "display_name": "Python 3", "language": "python"}},
+                    "nbformat": 4, "nbformat_minor": 5})
+    )  # fmt: skip
+    big = tmp_path / "big_signups.csv"
+    counts = _big_csv(big, at_least=15 * 2**20)
+    assert big.stat().st_size > 15 * 2**20
+
+    page = lab.page
+    lab.open(notebook)
+    lab.run_all()
+    assert lab.cell_errors() == []
+    builder = page.locator(".segwidgets-panel").first
+    builder.wait_for()
+    upload_button = builder.locator(".segwidgets-upload-button")
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    # Every line the upload shows, recorded as it changes (a fast upload is over before a
+    # screenshot could catch it).
+    page.evaluate(
+        """() => {
+            const text = document.querySelector('.segwidgets-upload-text');
+            window._uploadLines = [];
+            new MutationObserver(() => window._uploadLines.push(text.textContent))
+                .observe(text, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    chooser.value.set_files(str(big))
+    page.wait_for_function("() => window._uploadLines.length > 0")
+    lab.screenshot("big-uploading")
+    builder.get_by_text("big_signups.csv, column email").first.wait_for(timeout=180_000)
+    lab.wait_cells_done()
+    lines = page.evaluate("() => window._uploadLines")
+    progress = [line for line in lines if line.startswith("Uploading big_signups.csv: ")]
+    # one line per piece of 4 MiB at least, the last one complete
+    assert len(progress) >= 4, lines
+    assert any(
+        re.search(r": [\d.,]+ (MiB|bytes) of 15\.\d MiB \(\d+ %\)", line) for line in progress
+    )
+    assert any(line.endswith("(100 %)") for line in progress), progress
+    report = builder.inner_text()
+    for number in (counts["rows"], counts["valid"], counts["rejected"], counts["duplicates"]):
+        assert f"{number:,}" in report, (number, report)
+    assert "Could not" not in report
+    assert "Uploading" not in report  # the progress went with the upload
+    lab.screenshot("big-loaded")
+    # The kernel read the same rows as a typed path would, and no byte is in widget state.
+    _kernel(
+        page,
+        "import os, segwidgets as _sw\n"
+        "_typed = _sw.read_members(builder.upload.path, name='big_signups.csv')\n"
+        "assert builder.members.valid.equals(_typed.valid)\n"
+        "assert builder.upload.path.stat().st_mode & 0o777 == 0o600\n"
+        "assert 'customer.0000001' not in repr(builder.upload.get_state())\n"
+        "_first = builder.upload.path\n",
+    )
+
+    # Cancel: the kernel holds its answers after the second piece (as a busy one would), so
+    # the upload waits half-way; Cancel stops it and removes what arrived.
+    _kernel(
+        page,
+        "_reply = builder.upload._reply\n"
+        "builder.upload._reply = lambda c: c if c.get('kind') == 'ack' and c['index'] >= 1 "
+        "else _reply(c)\n",
+    )
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    chooser.value.set_files(str(big))
+    builder.get_by_text(
+        re.compile(r"Uploading big_signups\.csv: 8\.0 MiB of 15\.\d MiB \(\d+ %\)")
+    ).first.wait_for(timeout=60_000)
+    assert upload_button.is_disabled()
+    lab.screenshot("big-uploading-half-way")
+    _kernel(page, "_folder = builder.upload._partial.folder\nassert os.path.isdir(_folder)\n")
+    builder.locator(".segwidgets-upload-cancel").click()
+    builder.get_by_text("Upload of big_signups.csv cancelled.").first.wait_for()
+    lab.wait_cells_done()
+    assert not upload_button.is_disabled()
+    lab.screenshot("big-cancelled")
+    _kernel(
+        page,
+        "builder.upload._reply = _reply\n"
+        "assert builder.upload.status == 'cancelled'\n"
+        "assert not os.path.exists(_folder)\n"
+        "assert builder.upload.path == _first and _first.exists()  # the list read before\n"
+        f"assert builder.members.n_valid == {counts['valid']}\n",
+    )
+    assert f"{counts['valid']:,}" in builder.inner_text()
+
+    # Over the panel's limit: refused at the first piece, with the reason; the list stays.
+    _kernel(page, "builder.max_bytes = 10 * 2**20\n")
+    with page.expect_file_chooser() as chooser:
+        upload_button.click()
+    chooser.value.set_files(str(big))
+    builder.get_by_text(
+        re.compile(r"big_signups\.csv is 15\.\d MiB, more than the limit of 10\.0 MiB")
+    ).first.wait_for(timeout=60_000)
+    builder.get_by_text("Not uploaded.").first.wait_for()
+    lab.wait_cells_done()
+    assert not upload_button.is_disabled()
+    assert f"{counts['valid']:,}" in builder.inner_text()
+    lab.screenshot("big-refused")
+    _kernel(page, "assert builder.upload._partial is None and builder.upload.path == _first\n")

@@ -34,3 +34,10 @@ def test_saved_notebook_shows_its_panels_before_running(lab, notebook, shown):
     assert executed.count() == 1  # the saved run, not a new one
     assert lab.page.locator(".jp-Cell .jp-InputPlaceholder").count() == 1  # the checks, collapsed
     assert lab.cell_errors() == []
+    # every saved widget drew, the member list's upload (an anywidget) too
+    lab.page.locator(".jp-OutputArea-output .widget-box").first.wait_for()
+    assert lab.page.get_by_text("Click to show javascript error").count() == 0
+    if notebook == "quickstart.ipynb":
+        upload = lab.page.locator(".jp-OutputArea-output .segwidgets-upload-button").first
+        upload.wait_for()
+        assert upload.inner_text().strip() == "Upload a file"

@@ -32,6 +32,8 @@ def _full() -> AppState:
         plan=_Plan(empty=False),
         run=_run(),
         resumable="old",
+        match_stopped=True,
+        plan_stopped=True,
     )
 
 
@@ -41,7 +43,7 @@ def test_changing_an_item_clears_its_dependents_and_nothing_else(item):
     new_value = "other" if item in {"segment", "resumable"} else object()
     if item == "activity":
         new_value = "planning"
-    if item == "segment_fixed":
+    if item in {"segment_fixed", "match_stopped", "plan_stopped"}:
         new_value = False
     changed = state.set(**{item: new_value})
     assert getattr(changed, item) is new_value or getattr(changed, item) == new_value
@@ -136,3 +138,37 @@ def test_resume_offers_the_cancelled_run_then_the_journal_one():
 
 def test_cancel_sentence_counts_sent_and_not_sent():
     assert cancel_sentence(_run("cancelled", pending=4)) == "Cancelled: 3 sent, 4 not sent."
+
+
+def test_a_cancelled_match_is_offered_again_until_the_list_is_matched():
+    state = AppState(session=object(), segment="news", segment_fixed=True).set(
+        members=SimpleNamespace(kind="email")
+    )
+    assert state.next_hint().startswith("Press Find customers")
+    stopped = state.set(match_stopped=True)
+    assert stopped.step == "match"
+    assert "Match again" in stopped.next_hint()
+    assert "Find customers" not in stopped.next_hint()
+    # While it matches again the hint says so; a new segment keeps the offer.
+    assert "Matching" in stopped.set(activity="resolving").next_hint()
+    assert stopped.set(segment="vip").match_stopped
+    # A finished match, or a new list, ends it.
+    assert not stopped.set(resolution=object()).match_stopped
+    assert not stopped.set(members=SimpleNamespace(kind="email")).match_stopped
+
+
+def test_a_cancelled_plan_is_offered_again_until_planned_or_its_inputs_change():
+    state = AppState(session=object(), segment="news", segment_fixed=True, resolution=object()).set(
+        members=SimpleNamespace(kind="email"), resolution=object()
+    )
+    assert state.step == "plan"
+    stopped = state.set(plan_stopped=True)
+    assert "Plan again" in stopped.next_hint()
+    assert "Planning" in stopped.set(activity="planning").next_hint()
+    assert not stopped.set(plan=_Plan(empty=False)).plan_stopped
+    assert not stopped.set(segment="vip").plan_stopped
+    assert not stopped.set(resolution=object()).plan_stopped
+    # A cancelled plan says nothing at the match step (the list is not matched yet).
+    unmatched = stopped.set(resolution=None, plan_stopped=True)
+    assert unmatched.step == "match"
+    assert unmatched.next_hint().startswith("Press Find customers")

@@ -3,7 +3,6 @@ and the upload button's label never shows ipywidgets' file count."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import ipywidgets as widgets
@@ -18,7 +17,7 @@ _PYTHON = re.compile(r"builder\.|load\(|\bframe\)|DataFrame|\bNone\b|\w+\(\)")
 def _texts(widget: widgets.Widget) -> list[str]:
     """Every text a user can read on ``widget`` and its children."""
     found: list[str] = []
-    for name in ("value", "description", "placeholder", "tooltip"):
+    for name in ("value", "description", "placeholder", "tooltip", "label", "hint", "message"):
         value = getattr(widget, name, None)
         if isinstance(value, str):
             found.append(value)
@@ -42,27 +41,26 @@ def test_builder_has_no_python_in_what_it_shows():
     assert not _PYTHON.search(shown), _PYTHON.search(shown)
 
 
-def test_upload_label_is_a_sentence_without_the_file_count():
+def test_upload_label_is_a_sentence_without_a_file_count_or_size_limit():
     builder = sww.MemberListBuilder()
-    assert builder.upload.description == _builder.UPLOAD_LABEL == "Upload a file"
+    assert builder.upload.label == _builder.UPLOAD_LABEL == "Upload a file"
     assert "segwidgets-upload" in builder.upload._dom_classes
-    # ipywidgets writes "<description> (<n>)" on the button: the CSS hides it and draws
-    # the label, so the "(0)" left after a file is read never shows.
-    style = builder.upload_hint.value
-    assert ".segwidgets-upload{font-size:0" in style
-    assert "content:'Upload a file'" in style
-    assert f"up to {_builder.UPLOAD_LIMIT_MIB} MiB" in style
-    assert "path" in style
-    assert "https://" in style
+    # Uploads go in pieces: no size hint below the websocket limit, and the way in for a
+    # file elsewhere is still said.
+    hint = builder.upload_hint.value
+    assert "MiB" not in hint
+    assert "path" in hint
+    assert "https://" in hint
+    assert "512 MiB" in builder.upload.hint  # the reader's own limit
 
 
-def test_an_upload_is_read_and_emptied_from_the_widget():
+def test_an_upload_is_read_and_its_bytes_are_in_no_trait():
     builder = sww.MemberListBuilder()
     data = pl.DataFrame({"email": ["a@example.org", "b@example.org"]}).write_csv().encode()
-    builder.upload.value = (
-        {"name": "list.csv", "type": "text/csv", "size": len(data), "content": memoryview(data),
-         "last_modified": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
-    )  # fmt: skip
+    builder.upload.receive_file(data, name="list.csv")
     assert builder.members is not None
     assert builder.members.n_valid == 2
-    assert builder.upload.value == ()
+    assert builder.members.source == "list.csv"
+    state = builder.upload.get_state()
+    assert not any(isinstance(value, (bytes, memoryview)) for value in state.values())
+    assert "a@example.org" not in repr(state)

@@ -80,7 +80,7 @@ def _flow(session, registered, sandbox) -> sww.SegmentApp:
     assert app.match.resolution is not None
     assert app.diff.plan is not None, app.diff.status_text
     app.diff.view.look_up_all("removes", wait=True)
-    assert "removes" in app.diff.view._complete
+    assert "removes" in app.diff.view.complete
     app.pusher.confirmation = "vip"
     app.pusher.push(wait=True)
     assert app.wait(60)

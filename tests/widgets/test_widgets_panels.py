@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -202,15 +201,12 @@ def test_builder_reports_every_line_of_a_frame(registered):
     assert "not-an-email" in builder.rejected_table.html.value
 
 
-def test_builder_upload_is_read_then_dropped_from_the_widget(registered):
+def test_builder_upload_is_read_like_a_path(registered):
     emails = registered["emailAddress"].head(5).to_list()
     data = ("Email;Other email\n" + "\n".join(f"{e};x{e}" for e in emails)).encode()
     builder = sww.MemberListBuilder()
-    builder.upload.value = (
-        {"name": "list.csv", "type": "text/csv", "size": len(data), "content": memoryview(data),
-         "last_modified": datetime.now(UTC)},
-    )  # fmt: skip
-    assert builder.upload.value == ()  # the bytes are not kept in widget state
+    builder.upload.receive_file(data, name="list.csv")
+    assert "Email;" not in repr(builder.upload.get_state())  # the bytes are in no trait
     # Two columns look like emails: the panel asks which one.
     assert isinstance(builder.last_error, sw.ColumnError)
     assert builder.members is None

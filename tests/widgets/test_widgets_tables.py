@@ -229,6 +229,11 @@ def test_history_is_friendly_and_charts_the_size(session, sandbox, registered):
     assert "added" in html
     assert "removed" in html
     assert f"undo of run …{first.run_id[-8:]}" in html
+    # One segment, no notes: neither column is shown; the undo's label fits its box.
+    assert ">segment<" not in html
+    assert ">note<" not in html
+    label = history.run_dropdown.options[0][0]
+    assert f"undo of run …{first.run_id[-8:]} · verified" in label
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d<", html)
 
     sizes = session.journal.sizes(
@@ -316,6 +321,9 @@ def test_look_up_all_removals_then_search_and_sort_cover_every_row(session, sand
     n = mirror_diff.plan.n_remove
     assert view.look_up_button.description == f"Look up all {n:,}"
     assert view.look_up_button.layout.display != "none"
+    # Removals are not in the list: their emails are known only once looked up.
+    assert "the list has the emails" not in view.look_up_note.value
+    assert "covers the rows shown so far" in view.look_up_note.value
     target = removes.view["customer_id"][-1]  # on the last page: never looked up
     person = sandbox.model.customers_frame().filter(pl.col("id") == target).row(0, named=True)
     fragment = person["emailAddress"].split("@")[0][1:]
@@ -357,9 +365,9 @@ def test_look_up_all_removals_then_search_and_sort_cover_every_row(session, sand
 
 
 def test_look_up_all_is_capped_for_very_large_sides(session, mirror_diff, monkeypatch):
-    from segwidgets.widgets import _planview
+    from segwidgets.widgets import _people_table
 
-    monkeypatch.setattr(_planview, "LOOK_UP_ALL_LIMIT", 10)
+    monkeypatch.setattr(_people_table, "LOOK_UP_ALL_LIMIT", 10)
     view = mirror_diff.view
     view.tabs.selected_index = 1
     before = _sent(session)
@@ -400,6 +408,7 @@ def test_adds_are_searched_and_sorted_by_the_lists_emails(session, registered):
     diff.desired = session.resolve(sw.read_members(emails))
     adds = diff.view.adds_table
     assert adds.frame.height > adds.page_size
+    assert "the list has the emails" in diff.view.people["adds"].look_up_note.value
     last = adds.view["email"][-1]
     before = _sent(session)
     adds.search = last.split("@")[0][1:].upper()
