@@ -6,8 +6,12 @@ How a push goes:
    ``_lease``): a second sync, apply, resume or undo of it is refused with
    ``SegmentBusyError`` before anything is read or sent.
 1. **check** — the plan is for this merchant and segment (``check_same_target``), within
-   the mass-removal guard, the segment is fixed, and its live members still have the
-   plan's fingerprint (else ``StalePlanError`` with the drift, and nothing is written).
+   the mass-removal guard, the segment is fixed, and it has not changed since the plan
+   (``segwidgets._stale``): its live members still have the plan's fingerprint (``full``,
+   every page read), or its total is the plan's and no planned change is already made
+   (``changes``, the planned ids looked up by ``$in``), whichever needs fewer requests
+   unless ``stale_check`` says; else ``StalePlanError`` with the drift, and nothing is
+   written.
 2. **push** — removes first (Shopgate applies them asynchronously, so their delay overlaps
    the adds), then adds; batches of ``batch_size`` sent ``concurrency`` at a time. Each
    batch is journaled as *sending* before it goes out and *applied*/*accepted* only after
@@ -33,10 +37,11 @@ How a push goes:
    changes back (``segwidgets._verify``); ``resume`` settles batches left *sending* the
    same way. The run ends in an ``ApplyResult`` (``segwidgets._result``).
 
-Every full read of the segment (the stale check, a reconcile round, a full-read
-verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). The
-stale check stays a full read: only reading every page can show a change anywhere in the
-segment. The run's progress counts each phase in its own unit and the whole run against
+Every full read of the segment (a full stale check, a reconcile round, a full-read
+verification) fetches offset pages ``concurrency`` at a time (``segwidgets._live``). Only
+a full read shows a change anywhere in the segment; the stale check by the changes cannot
+see one that touches no planned id and keeps the total (``segwidgets._stale``). The run's
+progress counts each phase in its own unit and the whole run against
 ``Pusher.estimate(plan)`` (the plan's estimate at this session's settings).
 
 This module is longer than the other engine modules: it is the one push pipeline, read
@@ -59,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ._cost import WAVE_MIN, read_pages
+from ._cost import WAVE_MIN
 from ._errors import (
     APIError,
     APIStatusError,
@@ -77,17 +82,17 @@ from ._errors import (
 from ._item_errors import ItemError
 from ._journal import DEFAULT_STALE_AFTER, Action, Journal, MemberStatus
 from ._lease import SegmentLease
-from ._live import LiveSnapshot
 from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._result import ApplyResult, journal_outcomes, outcome_frame
 from ._segment_kind import is_fixed, not_editable_reason
-from ._types import ApplyStatus
+from ._stale import check_stale
+from ._types import ApplyStatus, StaleCheck
 from ._verify import MemberReader, RunLog, Unsettled, reconcile, settle_run, verify
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
     from ._config import Credentials
-    from ._cost import VerifyMethod
+    from ._cost import StaleMethod, VerifyMethod
     from ._plan import Estimate, SegmentPlan
 
 __all__ = ["ApplyOptions", "Pusher", "check_same_target", "chunked"]
@@ -212,7 +217,9 @@ class Pusher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def estimate(self, plan: SegmentPlan, *, verify: bool = True) -> Estimate:
+    def estimate(
+        self, plan: SegmentPlan, *, verify: bool = True, stale_check: StaleCheck = "auto"
+    ) -> Estimate:
         """``plan.estimate()`` at this pusher's batch size, concurrency, page size, what is
         known of ``$in`` and the mean latency so far: the count a run's progress follows
         (without the verification when ``verify`` is False)."""
@@ -222,6 +229,7 @@ class Pusher:
             latency=self.client.stats.mean_latency(),
             page_size=self.reader.page_size,
             in_filter=self.client.traits.in_on_id,
+            stale_check=stale_check,
         )
         if verify:
             return estimate
@@ -248,33 +256,14 @@ class Pusher:
             raise SegmentNotEditableError(not_editable_reason({"code": code, **segment}))
         return segment
 
-    def check_fresh(
-        self, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
-    ) -> LiveSnapshot:
-        """Re-read the segment (all of it: a change anywhere must show); refuse the plan
-        if it changed since planning."""
-        live = self.reader.read(plan.segment_code, on_page=on_page)
-        if live.fingerprint != plan.live_fingerprint:
-            before = pl.DataFrame({"customer_id": plan.live})
-            now = live.frame()
-            added = now.join(before, on="customer_id", how="anti").height
-            removed = before.join(now, on="customer_id", how="anti").height
-            msg = (
-                f"Segment {plan.segment_code!r} changed since this plan was made "
-                f"({added:,} members added and {removed:,} removed by someone else, "
-                f"{plan.n_live:,} → {live.n:,}). Nothing was sent: plan again."
-            )
-            raise StalePlanError(msg, n_added_since=added, n_removed_since=removed)
-        return live
-
     # -- apply ------------------------------------------------------------------------------
 
-    def dry_run(self, plan: SegmentPlan) -> ApplyResult:
+    def dry_run(self, plan: SegmentPlan, *, stale_check: StaleCheck = "auto") -> ApplyResult:
         """What ``apply`` would send, without sending any write."""
         start = self.clock()
         before = self.client.stats.n_requests
         self.check_editable(plan.segment_code)
-        self.check_fresh(plan)
+        fresh = check_stale(self.reader, plan, check=stale_check)
         rows: list[tuple[int, str, str, int]] = []
         path = f"segments/{plan.segment_code}/members"
         for number, (action, batch) in enumerate(self.batches(plan.removes, plan.adds)):
@@ -303,6 +292,7 @@ class Pusher:
             message=f"Dry run: would send {requests.height:,} write requests. {plan.estimate()}",
             requests=requests,
             batch_size=self.batch_size,
+            stale_method=fresh.method,
         )
 
     def apply(
@@ -313,10 +303,12 @@ class Pusher:
         cancel: CancelToken | None = None,
         kind: str = "apply",
         verify: bool = True,
+        stale_check: StaleCheck = "auto",
     ) -> ApplyResult:
         """Check, push, reconcile, verify (see the module docstring).
 
-        ``verify=False`` skips the read-back for this push only.
+        ``verify=False`` skips the read-back for this push only; ``stale_check`` is how the
+        plan is checked current (``segwidgets._stale``).
         """
         start = self.clock()
         before = self.client.stats.n_requests
@@ -325,7 +317,7 @@ class Pusher:
         run_kind = plan.kind if kind == "apply" else kind
         # One writer per segment: refused here (SegmentBusyError) before anything is read.
         verifying = verify and self.options.verify
-        estimate = self.estimate(plan, verify=verifying)
+        estimate = self.estimate(plan, verify=verifying, stale_check=stale_check)
         tracker = ProgressTracker(
             progress,
             batches_total=0,
@@ -336,8 +328,7 @@ class Pusher:
         )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
             self.check_editable(plan.segment_code)
-            tracker.start_phase("check", read_pages(plan.n_live, self.reader.page_size), "pages")
-            live = self.check_fresh(plan, on_page=lambda: tracker.step("check"))
+            fresh = check_stale(self.reader, plan, check=stale_check, tracker=tracker)
             timings["check"] = self.clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self.batches(plan.removes, plan.adds))
@@ -350,7 +341,11 @@ class Pusher:
                 mode=plan.mode,
                 live_fingerprint=plan.live_fingerprint,
                 batches=batches,
-                settings={**self.options.as_dict(), "verify": verify and self.options.verify},
+                settings={
+                    **self.options.as_dict(),
+                    "verify": verify and self.options.verify,
+                    "stale_check": fresh.method,
+                },
                 parent_run_id=plan.undo_of,
             )
             lease.attach(run_id)
@@ -364,7 +359,8 @@ class Pusher:
                 lease=lease,
                 tracker=tracker,
             )
-            run.expect(live.n)
+            run.expect(fresh.n_live)
+            run.stale_method = fresh.method
             run.n_after = plan.n_after
             planned: list[_Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation
@@ -506,6 +502,7 @@ class _RunState:
         #: members the segment should hold after the run (None: asked when needed)
         self.n_after: int | None = None
         self.verify_method: VerifyMethod = "none"
+        self.stale_method: StaleMethod = "none"
 
     # -- one writer, intact journal ---------------------------------------------------------
 
@@ -663,6 +660,7 @@ class _RunState:
             message=message,
             batch_size=self.pusher.batch_size,
             verify_method=self.verify_method,
+            stale_method=self.stale_method,
         )
         if self.fatal is not None:
             raise ApplyIncompleteError(message, result=result) from self.fatal

@@ -33,7 +33,7 @@ from ._errors import (
 from ._journal import DEFAULT_LOCK_TIMEOUT, Journal
 from ._members import DEFAULT_MAX_BYTES
 from ._segment_code import check_segment_code, safe_repr
-from ._types import AmbiguityPolicy, Mode
+from ._types import AmbiguityPolicy, Mode, StaleCheck
 
 if TYPE_CHECKING:
     from ._plan import SegmentPlan
@@ -145,6 +145,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
             help="allow removing more than half of the segment",
         )
         parser.add_argument("--save-plan", help="also write the plan to this file")
+        _stale_check(parser)
     elif command == "history":
         parser.description = "List past runs, newest first."
         parser.add_argument("--segment", help="only runs of this segment")
@@ -153,11 +154,26 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("run_id")
         parser.add_argument("--yes", action="store_true")
         parser.add_argument("--allow-mass-removal", action="store_true")
+        _stale_check(parser)
     elif command == "resume":
         parser.description = "Finish an interrupted run."
         parser.add_argument("run_id")
     _common(parser)
     return parser
+
+
+def _stale_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stale-check",
+        choices=get_args(StaleCheck),
+        default="auto",
+        help=(
+            "how the plan is checked current before anything is sent: full (read every "
+            "page of the segment; sees any change), changes (the segment's total and the "
+            "planned ids by $in; far fewer requests, but blind to a swap of members the plan "
+            "does not touch), auto (default: the one that needs fewer requests)"
+        ),
+    )
 
 
 def _open_journal(command: str, args: argparse.Namespace) -> Journal | None:
@@ -187,13 +203,13 @@ def _open_session(
 _READING = frozenset({"history", "undo", "resume"})
 
 
-def _print_plan(plan: SegmentPlan) -> None:
+def _print_plan(plan: SegmentPlan, stale_check: StaleCheck = "auto") -> None:
     print(
         f"plan for segment {plan.segment_code!r} ({plan.mode}): "
         f"{plan.n_live:,} live → {plan.n_after:,} after; "
         f"add {plan.n_add:,}, remove {plan.n_remove:,}, keep {plan.n_unchanged:,}"
     )
-    print(f"estimate: {plan.estimate()}")
+    print(f"estimate: {plan.estimate(stale_check=stale_check)}")
 
 
 def _print_result(result: ApplyResult) -> int:
@@ -203,6 +219,11 @@ def _print_result(result: ApplyResult) -> int:
         f"not sent {result.n_pending:,}, unknown {result.n_unknown:,} "
         f"({result.n_requests:,} requests, {result.seconds:.1f} s)"
     )
+    if result.stale_method != "none":
+        how = f"stale check: {result.stale_method}"
+        if result.verify_method != "none":
+            how += f"; verification: {result.verify_method}"
+        print(how)
     if result.message:
         print(result.message)
     # Shopgate's reason for each refusal: one line per reason with its count, ids under it.
@@ -243,18 +264,18 @@ def _sync(session: SegmentSession, args: argparse.Namespace) -> int:
         mode=args.mode,
         allow_mass_removal=args.allow_mass_removal,
     )
-    _print_plan(plan)
+    _print_plan(plan, args.stale_check)
     if args.save_plan:
         print(f"plan saved to {_save_plan(plan, args.save_plan)}")
     if args.dry_run:
-        return _print_result(session.apply(plan, dry_run=True))
+        return _print_result(session.apply(plan, dry_run=True, stale_check=args.stale_check))
     if not args.yes:
         print("nothing sent: add --yes to apply this plan")
         return EXIT_OK
     if plan.is_empty():
         print("nothing to do: the segment already matches")
         return EXIT_OK
-    return _print_result(session.apply(plan))
+    return _print_result(session.apply(plan, stale_check=args.stale_check))
 
 
 def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int:
@@ -272,11 +293,11 @@ def _run(command: str, session: SegmentSession, args: argparse.Namespace) -> int
         return EXIT_OK
     if command == "undo":
         plan = session.undo(args.run_id, allow_mass_removal=args.allow_mass_removal)
-        _print_plan(plan)
+        _print_plan(plan, args.stale_check)
         if not args.yes:
             print("nothing sent: add --yes to apply the undo")
             return EXIT_OK
-        return _print_result(session.apply(plan))
+        return _print_result(session.apply(plan, stale_check=args.stale_check))
     return _print_result(session.resume(args.run_id))
 
 

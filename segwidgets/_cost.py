@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from typing import Literal, TypeAlias
 
+from ._types import StaleCheck
+
 __all__ = [
     "IN_CHUNK",
     "WAVE_MIN",
+    "StaleMethod",
     "VerifyMethod",
     "count_checks",
     "in_chunk",
@@ -20,6 +23,7 @@ __all__ = [
     "lookup_seconds",
     "read_pages",
     "read_seconds",
+    "stale_plan",
     "verify_plan",
 ]
 
@@ -27,6 +31,9 @@ __all__ = [
 #: ``{"id": {"$in": [...]}}``), ``full-read`` (every page of the segment), ``per-customer``
 #: (``customers/{id}/segments`` per id), ``none`` (nothing to look up).
 VerifyMethod: TypeAlias = Literal["in-filter", "full-read", "per-customer", "none"]
+
+#: How a stale check ran: ``full``, ``changes``, or ``none`` (no check, as in a resume).
+StaleMethod: TypeAlias = Literal["full", "changes", "none"]
 
 #: Batches per wave between two checks of the segment's member count (at least).
 WAVE_MIN = 8
@@ -87,6 +94,31 @@ def verify_plan(
             return "full-read", full
         return method, split
     return method, n
+
+
+def stale_plan(
+    n_changes: int,
+    n_live: int,
+    *,
+    page: int,
+    in_filter: bool | None,
+    total_known: bool,
+    check: StaleCheck = "auto",
+) -> tuple[StaleMethod, int]:
+    """How the stale check runs and its member reads (the segment itself, read first to see
+    it is fixed, not counted): ``full`` reads every page (``n_live // page + 1``);
+    ``changes`` reads the segment's total (one request of one member) and looks the
+    ``n_changes`` planned ids up by ``$in`` (``⌈n_changes / chunk⌉``). ``changes`` needs
+    the total the plan's read reported (``total_known``) and ``$in`` on the member filter
+    (``in_filter``: None = not known, tried); ``auto`` takes it only when it needs fewer
+    requests than a full read."""
+    full = read_pages(n_live, page)
+    if check == "full" or in_filter is False or not total_known:
+        return "full", full
+    changes = 1 + math.ceil(max(n_changes, 0) / in_chunk(page))
+    if check == "changes" or changes < full:
+        return "changes", changes
+    return "full", full
 
 
 def lookup_seconds(

@@ -1,8 +1,9 @@
 """The diff between a segment's live members and a desired list: what to add and remove.
 
 A ``SegmentPlan`` is a value: computed once from a live snapshot, reviewable, savable to a
-file, and applied later only if the segment still looks exactly as it did at planning time
-(the live fingerprint), so a plan never acts on a segment it has not seen.
+file, and applied later only if the segment still looks as it did at planning time: the
+same members (the live fingerprint, by a full read), or, by the cheaper check, the same
+total and none of the planned changes already made (see ``segwidgets._stale``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import polars as pl
 
-from ._cost import count_checks, lookup_seconds, read_pages, read_seconds, verify_plan
+from ._cost import (
+    count_checks,
+    lookup_seconds,
+    read_pages,
+    read_seconds,
+    stale_plan,
+    verify_plan,
+)
 from ._errors import MassRemovalError, PlanError
 from ._members import MemberList, from_pandas, read_members, require_members
 from ._resolve import Resolution
-from ._types import Mode, Scope
+from ._types import Mode, Scope, StaleCheck
 
 if TYPE_CHECKING:
     from ._resolve_ids import IdCheck
@@ -119,8 +127,8 @@ class PhaseCost:
 class Estimate:
     """What applying a plan will cost, known before anything is sent.
 
-    ``phases`` has one ``PhaseCost`` per phase of the run: ``check`` (the segment and all
-    its live pages), ``push`` (one write per batch, plus the member-count checks between
+    ``phases`` has one ``PhaseCost`` per phase of the run: ``check`` (the segment, then
+    all its live pages or the planned changes' ids and the total: ``stale_method``), ``push`` (one write per batch, plus the member-count checks between
     waves), ``verify`` (the changes read back: ``verify_method``). ``n_requests`` is their
     sum: the run's progress counts to it.
     """
@@ -135,6 +143,8 @@ class Estimate:
     verify_method: str = "none"
     page_size: int = 100
     latency: float = 0.1
+    #: how the stale check reads: ``full`` (every page) or ``changes`` (the planned ids)
+    stale_method: str = "full"
 
     @property
     def n_write_requests(self) -> int:
@@ -175,6 +185,7 @@ class Estimate:
             "batch_size": self.batch_size,
             "page_size": self.page_size,
             "verify_method": self.verify_method,
+            "stale_method": self.stale_method,
             "phases": {
                 p.phase: {
                     "n_requests": p.n_requests,
@@ -241,6 +252,10 @@ class SegmentPlan:
     page_size_hint: int = 100
     #: whether this Shopgate filters members by ``$in`` (None: not known; tried first)
     in_filter_hint: bool | None = None
+    #: the segment's ``totalItemCount`` as the plan's read reported it (devices, and on some
+    #: servers removals still applying, counted the server's way); None: not reported. The
+    #: cheaper stale check compares the total it reads then with this one, like with like.
+    live_total: int | None = None
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -307,11 +322,14 @@ class SegmentPlan:
         latency: float | None = None,
         page_size: int | None = None,
         in_filter: bool | None = None,
+        stale_check: StaleCheck = "auto",
     ) -> Estimate:
         """Exact request counts per phase and a time estimate for applying this plan.
 
-        check: the segment (1) and every live page (``n_live // page + 1``, pages read
-        ``concurrency`` at a time); push: one write per batch (``concurrency`` at a time)
+        check: the segment (1), then (``stale_check``, see ``segwidgets._stale``) every live
+        page (``n_live // page + 1``, read ``concurrency`` at a time) or the segment's total
+        (1) and the planned changes looked up by ``$in`` (``⌈changes / 100⌉``), whichever
+        needs fewer requests for ``auto``; push: one write per batch (``concurrency`` at a time)
         and a member-count read per wave of batches and after the last; verify: the
         changes looked up the cheapest way (``⌈changes / page⌉`` ``$in`` reads, a full
         read of the result, or one read per id). Time at ``latency`` per request (default:
@@ -327,13 +345,32 @@ class SegmentPlan:
         n_remove_requests = math.ceil(self.n_remove / batch)
         writes = n_add_requests + n_remove_requests
         live_pages = read_pages(self.n_live, page)
-        check = PhaseCost(
-            "check",
-            1 + live_pages,
-            "pages",
-            live_pages,
-            rtt + read_seconds(live_pages, workers, rtt),
+        changes = self.n_add + self.n_remove
+        stale_method, n_stale = stale_plan(
+            changes,
+            self.n_live,
+            page=page,
+            in_filter=in_hint,
+            total_known=self.live_total is not None,
+            check=stale_check,
         )
+        if stale_method == "changes":
+            lookups = n_stale - 1
+            check = PhaseCost(
+                "check",
+                1 + n_stale,
+                "changed ids",
+                changes,
+                2 * rtt + lookup_seconds("in-filter", lookups, workers, rtt),
+            )
+        else:
+            check = PhaseCost(
+                "check",
+                1 + live_pages,
+                "pages",
+                live_pages,
+                rtt + read_seconds(live_pages, workers, rtt),
+            )
         checks = count_checks(writes, workers)
         push = PhaseCost(
             "push",
@@ -342,7 +379,6 @@ class SegmentPlan:
             writes,
             (math.ceil(writes / workers) + checks) * rtt,
         )
-        changes = self.n_add + self.n_remove
         method, n_verify = verify_plan(
             self.n_add, self.n_remove, self.n_after, page=page, in_filter=in_hint
         )
@@ -367,6 +403,7 @@ class SegmentPlan:
             verify_method=method,
             page_size=page,
             latency=rtt,
+            stale_method=stale_method,
         )
 
     # -- views ----------------------------------------------------------------------------------
@@ -454,6 +491,7 @@ class SegmentPlan:
             "target": self.target,
             "live_fingerprint": self.live_fingerprint,
             "n_live": self.n_live,
+            "live_total": self.live_total,
             "n_desired": self.n_desired,
             "allow_mass_removal": self.allow_mass_removal,
             "mass_removal_threshold": self.mass_removal_threshold,
@@ -499,6 +537,7 @@ class SegmentPlan:
             unchanged=id_frame(payload["unchanged"]),
             live_fingerprint=payload["live_fingerprint"],
             n_live=int(payload["n_live"]),
+            live_total=_int_or_none(payload.get("live_total")),
             n_desired=int(payload.get("n_desired", 0)),
             allow_mass_removal=bool(payload.get("allow_mass_removal", False)),
             mass_removal_threshold=float(
@@ -510,6 +549,10 @@ class SegmentPlan:
             created_at=payload["created_at"],
             live=pl.Series("customer_id", live, pl.String),
         )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def compute_plan(

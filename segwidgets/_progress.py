@@ -1,7 +1,8 @@
 """Progress reporting and cancellation for long runs (resolution and pushes).
 
-A push reports every phase of the run, each with its own count: ``check`` (pages of the
-segment read before anything is sent), ``push`` (batches), ``reconcile``, ``verify`` (ids
+A push reports every phase of the run, each with its own count: ``check`` (before anything
+is sent: the segment's pages read, or the planned ids looked up, in ``changed ids``, when the
+stale check goes by the changes), ``push`` (batches), ``reconcile``, ``verify`` (ids
 looked up, or pages read back), then ``done``. A resolution reports phase ``resolve``
 counted in requests (sent / planned so far; the plan grows when a lookup is followed by a
 scan) with the emails looked up as members; a plan's read of the segment phase ``read``
@@ -160,6 +161,13 @@ class ProgressTracker:
             if unit is not None:
                 self._units[phase] = unit
         self.emit(phase)
+
+    def restart_phase(self, phase: Phase, total: int, unit: str, message: str = "") -> None:
+        """A phase starts over in another way: ``total`` steps of ``unit``, none done."""
+        with self._lock:
+            self._phases[phase] = [0, total]
+            self._units[phase] = unit
+        self.emit(phase, message)
 
     def step(self, phase: Phase, n: int = 1, message: str = "") -> None:
         """``n`` steps of a phase done (a page read, ids looked up)."""

@@ -354,6 +354,8 @@ class _Resolver:
         self.samples: list[dict[str, Any]] = []
         #: guests counted by this resolution (None: not counted)
         self.guest_total: int | None = None
+        #: the whole list's spellings, with the email filter they were made for
+        self._spellings_of_all: tuple[str | None, list[str]] | None = None
 
     # -- what to ask for ---------------------------------------------------------------------
 
@@ -372,6 +374,17 @@ class _Resolver:
         """The distinct spellings to ask for (see ``lookup_spellings``)."""
         return _spellings([(k, self.typed[k]) for k in keys], self.traits.email_filter)
 
+    def spellings_of(self, keys: pl.Series) -> list[str]:
+        """``spellings`` of a Series of keys; those of the whole list are worked out once
+        (``auto`` weighs them, then asks for them)."""
+        if keys is not self.keys:
+            return self.spellings(keys.to_list())
+        cached = self._spellings_of_all
+        if cached is None or cached[0] != self.traits.email_filter:
+            spelt = self.spellings(keys.to_list())
+            cached = self._spellings_of_all = (self.traits.email_filter, spelt)
+        return cached[1]
+
     def lookup_requests(self, keys: pl.Series, rows: pl.Series | None = None) -> int:
         """The requests a lookup of ``keys`` sends; ``rows`` marks the rows of the list
         they are (None: ``keys`` are the whole list)."""
@@ -379,7 +392,7 @@ class _Resolver:
             # Counted in the frame: no Python object per email for a list that big.
             n = _n_spellings(self.valid, self.traits.email_filter, rows)
         else:
-            n = len(self.spellings(keys.to_list()))
+            n = len(self.spellings_of(keys))
         return in_requests(n, self.traits.in_on_email, self.page_size)
 
     def unmatched(self) -> tuple[pl.Series, pl.Series | None]:
@@ -417,11 +430,18 @@ class _Resolver:
     # -- the two ways --------------------------------------------------------------------------
 
     def lookup(
-        self, keys: list[str], *, anonymous: bool, scan_pages: int | None = None
+        self,
+        keys: list[str],
+        *,
+        anonymous: bool,
+        scan_pages: int | None = None,
+        spellings: list[str] | None = None,
     ) -> list[str] | None:
         """Look the keys up; the keys still not found. None (nothing done) when ``$in`` was
-        refused and one request per spelling would cost more than ``scan_pages``."""
-        spellings = self.spellings(keys)
+        refused and one request per spelling would cost more than ``scan_pages``
+        (``spellings``: the keys' own, when already worked out)."""
+        if spellings is None:
+            spellings = self.spellings(keys)
         before = self.traits.in_on_email
         answer = find_by_email(
             self.client,
@@ -517,7 +537,12 @@ class _Resolver:
     ) -> bool:
         """Lookup, then settle what it did not find; False when it chose not to (see
         ``lookup``)."""
-        misses = self.lookup(keys.to_list(), anonymous=anonymous, scan_pages=scan_pages)
+        misses = self.lookup(
+            keys.to_list(),
+            anonymous=anonymous,
+            scan_pages=scan_pages,
+            spellings=self.spellings_of(keys),
+        )
         if misses is None:
             return False
         self.settle_misses(misses, keys, anonymous=anonymous, total=total)

@@ -55,6 +55,9 @@ class ApplyResult:
     #: how verification read the changes back: ``in-filter`` (member reads filtered by
     #: ``$in``, 100 ids a request), ``full-read``, ``per-customer`` or ``none``
     verify_method: str = "none"
+    #: how the stale check saw the plan current: ``full`` (every page read), ``changes``
+    #: (the total and the planned ids by ``$in``) or ``none`` (no check, as in a resume)
+    stale_method: str = "none"
 
     def _n(self, action: str | None, *outcomes: str) -> int:
         frame = self.outcomes

@@ -14,6 +14,7 @@ __all__ = [
     "ResolutionOutcome",
     "ResolveStrategy",
     "Scope",
+    "StaleCheck",
 ]
 
 #: How a plan treats the desired list: ``mirror`` makes the segment exactly the list,
@@ -34,6 +35,11 @@ AmbiguityPolicy: TypeAlias = Literal["skip", "all", "latest"]
 
 #: How emails are resolved to customer ids.
 ResolveStrategy: TypeAlias = Literal["auto", "lookup", "scan"]
+
+#: How a push checks that its plan is still current: ``full`` reads every page of the
+#: segment, ``changes`` its total and the planned ids by ``$in``, ``auto`` the one that
+#: needs fewer requests (see ``segwidgets._stale``).
+StaleCheck: TypeAlias = Literal["auto", "full", "changes"]
 
 #: The outcome of resolving one input email.
 ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "unmatched"]

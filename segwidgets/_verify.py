@@ -45,15 +45,20 @@ __all__ = ["MemberReader", "RunLog", "Unsettled", "reconcile", "settle_run", "ve
 
 
 class _Poll:
-    """Waits between reads until a deadline: a quarter second first, doubling up to 5 s."""
+    """Waits between reads until a deadline: ``first`` seconds first, doubling up to 5 s."""
 
     def __init__(
-        self, clock: Callable[[], float], sleep: Callable[[float], None], timeout: float
+        self,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        timeout: float,
+        *,
+        first: float = 0.25,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._deadline = clock() + timeout
-        self._wait = 0.25
+        self._wait = first
 
     @property
     def expired(self) -> bool:
@@ -142,9 +147,10 @@ class MemberReader:
         tracker.emit("done", f"{live.n:,} members in {live.n_pages:,} pages")
         return live
 
-    def poll(self, timeout: float) -> _Poll:
-        """A wait between reads that ends ``timeout`` seconds from now."""
-        return _Poll(self.clock, self.sleep, timeout)
+    def poll(self, timeout: float, *, first: float = 0.25) -> _Poll:
+        """Waits between reads that end ``timeout`` seconds from now, the first ``first``
+        seconds long."""
+        return _Poll(self.clock, self.sleep, timeout, first=first)
 
     def member_count(self, code: str) -> int:
         """The segment's ``memberCount``."""
@@ -195,7 +201,7 @@ class MemberReader:
             n_live = self.member_count(code)
         method = self.lookup_method(len(ids), n_live)
         if method == "in-filter":
-            found = self._among(code, ids, on_step)
+            found = self.among(code, ids, on_step)
             if found is not None:
                 return found, method
             # this Shopgate does not filter members by $in (now known): the next best way
@@ -215,7 +221,7 @@ class MemberReader:
 
         return set(ids) & set(self.read(code, on_page=page_read).ids), "full-read"
 
-    def _among(
+    def among(
         self,
         code: str,
         ids: Sequence[str],
@@ -493,7 +499,8 @@ def _lookup_apart(
     present, used = reader.lookup(code, added, n_live=n_live, on_step=on_step)
     size = in_chunk(reader.page_size)
     probe, rest = removed[-size:], removed[:-size]
-    poll = reader.poll(timeout)
+    # The rest of the removes wait for the probe: probed again soon, then less often.
+    poll = reader.poll(timeout, first=0.15)
     while True:
         found, probe_used = reader.lookup(code, probe, n_live=n_live)
         if not found or poll.expired:

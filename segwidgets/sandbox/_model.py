@@ -576,7 +576,14 @@ class SandboxModel:
             more = more_keys or device_start + len(run) < len(devices)
             last: MemberPosition | None = run[-1] if run else (first[-1] if first else None)
             pending = segment.pending
-            n_pending = len(pending) if filter is None else sum(1 for k in pending if k in keys)
+            if filter is None:
+                n_pending = len(pending)
+            elif len(keys) < len(pending):
+                # a filtered page names a few members: looked up in the pending deletes
+                # (a push's removals pending would otherwise be walked on every lookup)
+                n_pending = sum(1 for k in keys if k in pending)
+            else:
+                n_pending = sum(1 for k in pending if k in keys)
             return MemberWindow(
                 customer_ids=self._table.ids_of_keys(first),
                 device_ids=list(run),

@@ -70,6 +70,8 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
         self._find_email = find_email
         self.who = who
         self._base: pl.DataFrame | None = None
+        #: how many distinct ids the frame has (None: not counted yet)
+        self._n_ids: int | None = None
         #: True when the email and name of every row are known (search and sort cover all)
         self.complete = False
         self._worker: threading.Thread | None = None
@@ -123,6 +125,7 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
     def frame(self, frame: pl.DataFrame | None) -> None:
         self.stop_look_up()
         self._base = frame
+        self._n_ids = None
         self.complete = False
         self.people_note.value = ""
         self._fill()
@@ -134,6 +137,16 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
         if self._base is None or "customer_id" not in self._base.columns:
             return pl.Series("customer_id", [], dtype=pl.String)
         return self._base.get_column("customer_id").cast(pl.String).unique(maintain_order=True)
+
+    @property
+    def n_ids(self) -> int:
+        """How many distinct customer ids the table has (counted once per frame: a plan's
+        side may hold a million)."""
+        if self._base is None or "customer_id" not in self._base.columns:
+            return 0
+        if self._n_ids is None:
+            self._n_ids = self._base.get_column("customer_id").cast(pl.String).n_unique()
+        return self._n_ids
 
     @property
     def looking_up(self) -> bool:
@@ -233,7 +246,7 @@ class PeopleTable(widgets.VBox):  # type: ignore[misc]
     def show_look_up(self, *, stopped: bool = False) -> None:
         """The "Look up all" row: the button, the progress, or why it is not offered."""
         busy = self.looking_up
-        n = self.ids.len()
+        n = self.n_ids
         self.stop_button.layout.display = None if busy else "none"
         self.look_up_progress.layout.display = "flex" if busy or stopped else "none"
         self.look_up_button.disabled = busy

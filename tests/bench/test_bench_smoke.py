@@ -52,8 +52,10 @@ def test_correctness_checks_hold_at_smoke_size(results: dict[int, TargetResult])
         (f, e) for f in ("id", "all", "off") for e in ("exact", "insensitive")
     }
     for cell in cells:
-        assert cell["runs"]["auto"]["requests"] <= cell["request_bound_known"]
-        assert cell["runs"]["auto_first"]["requests"] <= cell["request_bound"]
+        assert cell["runs"]["auto"]["max_requests"] <= cell["request_bound_known"]
+        assert cell["runs"]["auto_first"]["max_requests"] <= cell["request_bound"]
+        # interleaved: every way measured the same number of times
+        assert len({run["repeats"] for run in cell["runs"].values()}) == 1
     sizes = results[4].numbers["sizes"]
     for runs in sizes.values():
         assert len({(r["n_add"], r["n_remove"], r["n_unchanged"]) for r in runs.values()}) == 1
@@ -83,14 +85,22 @@ def test_whole_apply_counts_each_phase(results: dict[int, TargetResult]) -> None
     bound = request_bound(point)
     # exactly the minimum writes: ceil(150 / 100) + ceil(150 / 100) at batches of 100
     assert writes == bound["write_requests"] == 4
-    # the stale check reads every page of the segment (and not more than once)
+    # the stale check by the changes (fewer requests than the 21 pages): the segment, the
+    # 300 changed ids in 3 $in lookups, the total; exactly what the estimate said
     pages = point["pages_before"]
-    assert pages + 1 <= phases["check"] <= pages + 3
+    assert point["stale_method"] == "changes"
+    assert phases["check"] == bound["check_requests"] == 1 + 3 + 1
+    assert point["estimate_phases"]["check"]["n_requests"] == phases["check"]
+    assert point["by_route"]["GET segments.get"] == 1 + 1  # the check's, one count check
+    # the push: the 4 writes and one member-count check after the last
+    assert phases["push"] == 4 + 1
     # the plan reads the segment once
     assert pages <= point["plan_requests"] <= pages + 2
-    # verification: a read of just the changed ids, or a full read when that is fewer
+    # verification: the 150 adds and then the 150 removes by $in (2 + 2), and the last
+    # lookup of the removes again while they apply (the sandbox shows them after 0.5 s)
+    assert point["verify_method"] == "in-filter"
     assert bound["verify_requests"] == min(point["pages_after"], 3)
-    assert 1 <= phases["verify"] <= point["pages_after"] + 2
+    assert 2 + 2 <= phases["verify"] <= 2 + 2 + 4
 
 
 def test_growth_measures_every_size(results: dict[int, TargetResult]) -> None:

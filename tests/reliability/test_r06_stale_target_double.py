@@ -6,6 +6,7 @@ Must hold: a named error with zero writes and the drift stated; the second push 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -47,9 +48,10 @@ def test_r6_stale_plan_is_refused_with_zero_writes_and_the_drift(setup, change: 
     if removed:
         handle.model.remove_members("r6", removed)
     server = handle.member_ids("r6")
-    for dry_run in (True, False):
+    # every way of the stale check: each of these changes touches a planned id or the total
+    for dry_run, stale_check in itertools.product((True, False), ("auto", "full", "changes")):
         with pytest.raises(sw.StalePlanError) as info:
-            session.apply(plan, dry_run=dry_run)
+            session.apply(plan, dry_run=dry_run, stale_check=stale_check)  # type: ignore[arg-type]
         assert info.value.n_added_since == len(added)
         assert info.value.n_removed_since == len(removed)
         text = str(info.value)

@@ -49,6 +49,19 @@ def test_sync_plans_then_applies_with_yes(env, tmp_path, capsys) -> None:
     assert "verified" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("stale_check", ["full", "changes"])
+def test_stale_check_is_chosen_and_reported(env, tmp_path, capsys, stale_check: str) -> None:
+    path, ids = member_file(env, tmp_path, 12)
+    args = ["sync", "--segment", "vip", "--members", str(path), "--mode", "add"]
+    assert main([*args, "--yes", "--stale-check", stale_check]) == 0
+    out = capsys.readouterr().out
+    assert f"stale check: {stale_check}; verification: in-filter" in out
+    assert ids <= env.member_ids("vip")
+    with pytest.raises(SystemExit):
+        main([*args, "--stale-check", "quick"])
+    assert "--stale-check" in capsys.readouterr().err
+
+
 def test_dry_run_sends_nothing(env, tmp_path, capsys) -> None:
     path, ids = member_file(env, tmp_path, 5)
     code = main(["sync", "--segment", "vip", "--members", str(path), "--mode", "add", "--dry-run"])

@@ -208,3 +208,41 @@ def test_counts_expire() -> None:
     assert counts.get() == (5, 4)
     now[0] = 10.5
     assert counts.get() is None
+
+
+def test_auto_works_the_spellings_out_once_as_the_forced_lookup(
+    session, emails, monkeypatch
+) -> None:
+    """With the counts known, ``auto`` does the forced lookup's work and no more: the
+    list's spellings, which it weighs and then asks for, are worked out once."""
+    import segwidgets._resolve as resolve_module
+
+    made = []
+    original = resolve_module._spellings
+
+    def counting(pairs, email_filter):  # type: ignore[no-untyped-def]
+        made.append(1)
+        return original(pairs, email_filter)
+
+    monkeypatch.setattr(resolve_module, "_spellings", counting)
+    session.server.configure(email_filter="exact", filter_in="all")
+    members = sw.read_members(pl.Series("email", emails[:3]), kind="email")
+    traits = known(("exact", "all"))
+    counts = CustomerCounts()
+    counts.put(n_customers(session), n_customers(session))
+    calls = {}
+    for strategy in ("auto", "lookup"):
+        made.clear()
+        resolution = resolve_members(
+            session.client,
+            members,
+            page_size=PAGE,
+            classify_guests=False,
+            strategy=strategy,  # type: ignore[arg-type]
+            counts=counts,
+            traits=traits,
+        )
+        assert resolution.strategy == "lookup"
+        calls[strategy] = (len(made), resolution.n_requests)
+    session.server.configure(email_filter="exact", filter_in="id")
+    assert calls["auto"] == calls["lookup"] == (1, calls["lookup"][1])

@@ -54,40 +54,45 @@ def test_a_plan_reads_n_div_100_plus_1_pages(sandbox, session, n: int) -> None:
     assert member_reads(session) == n // 100 + 1
 
 
-def test_apply_sends_exactly_its_estimate_phase_by_phase(sandbox, session) -> None:
+# the stale check: the segment + 3 pages (full), or the segment + the 80 changed ids in one
+# $in lookup + the total (changes, what auto takes here)
+CHECKS = [("full", 4, (3, 3, "pages")), ("auto", 3, (80, 80, "changed ids"))]
+
+
+@pytest.mark.parametrize(("stale_check", "check", "counted"), CHECKS)
+def test_apply_sends_exactly_its_estimate_phase_by_phase(
+    sandbox, session, stale_check: str, check: int, counted: tuple[int, int, str]
+) -> None:
     ids = registered(sandbox, 300)
     live, desired = ids[:250], ids[50:250] + ids[250:280]  # 50 out, 30 in
     seed(sandbox, "s", live)
     plan = session.plan("s", desired)
-    estimate = plan.estimate()
-    # check: segment + 3 pages; push: 2 writes + 1 count check; verify: the 30 adds, then
-    # the 50 removes, by $in
+    estimate = plan.estimate(stale_check=stale_check)  # type: ignore[arg-type]
+    # push: 2 writes + 1 count check; verify: the 30 adds, then the 50 removes, by $in
     assert [(p.phase, p.n_requests) for p in estimate.phases] == [
-        ("check", 4),
+        ("check", check),
         ("push", 3),
         ("verify", 2),
     ]
+    total = check + 3 + 2
     events: list[ProgressEvent] = []
     before = session.client.stats.snapshot()["by_route"]
-    result = session.apply(plan, progress=events.append)
+    result = session.apply(plan, progress=events.append, stale_check=stale_check)  # type: ignore[arg-type]
     assert result.status == "verified", result.message
     assert result.verify_method == "in-filter"
-    assert result.n_requests == estimate.n_requests == 9
+    assert result.stale_method == ("full" if stale_check == "full" else "changes")
+    assert result.n_requests == estimate.n_requests == total
     after = session.client.stats.by_route
-    assert after[("GET", "members.list")] - before.get(("GET", "members.list"), 0) == 3 + 2
+    assert after[("GET", "members.list")] - before.get(("GET", "members.list"), 0) == check - 1 + 2
     assert sandbox.member_ids("s") == set(desired)
     # progress: every phase with its own count, the total the estimate's
-    assert {e.requests_total for e in events} == {9}
+    assert {e.requests_total for e in events} == {total}
     assert events[-1].phase == "done"
-    assert events[-1].requests_done == 9
+    assert events[-1].requests_done == total
     phases = [e.phase for e in events]
     assert phases.index("check") < phases.index("push") < phases.index("verify")
     last = {e.phase: e for e in events}
-    assert (last["check"].phase_done, last["check"].phase_total, last["check"].unit) == (
-        3,
-        3,
-        "pages",
-    )
+    assert (last["check"].phase_done, last["check"].phase_total, last["check"].unit) == counted
     assert (last["push"].phase_done, last["push"].phase_total) == (2, 2)
     assert (last["verify"].phase_done, last["verify"].phase_total, last["verify"].unit) == (
         80,
@@ -118,9 +123,11 @@ def test_in_refused_during_verification_falls_back_to_a_full_read(sandbox, sessi
     seed(sandbox, "s", ids[:250])
     plan = session.plan("s", ids[10:250], check_ids=False)
     assert session.client.traits.in_on_id is None
-    estimate = plan.estimate()
+    # a full stale check, so that verification is the first to try $in (the stale check's
+    # own fallback: tests/unit/test_stale_check.py)
+    estimate = plan.estimate(stale_check="full")
     assert estimate.verify_method == "in-filter"
-    result = session.apply(plan)
+    result = session.apply(plan, stale_check="full")
     assert result.status == "verified", result.message
     assert result.verify_method == "full-read"
     assert session.client.traits.in_on_id is False
@@ -135,8 +142,10 @@ def test_one_change_in_a_big_segment_is_verified_by_one_lookup(sandbox, session)
     reads = member_reads(session)
     result = session.apply(plan)
     assert result.verify_method == "in-filter"
-    # the stale check reads 4 pages; verification 1 lookup instead of 3 pages
-    assert member_reads(session) - reads == 4 + 1
+    assert result.stale_method == "changes"
+    # the stale check looks the one change up and reads the total instead of 4 pages;
+    # verification 1 lookup instead of 3 pages
+    assert member_reads(session) - reads == 2 + 1
     assert result.n_requests == plan.estimate().n_requests
 
 
@@ -167,5 +176,6 @@ def test_removals_still_applying_are_waited_for_with_one_lookup(sandbox, session
     lookups = result.n_requests - (estimate.n_requests - 2)
     assert lookups >= 2
     waits = lookups - 2
-    assert session.client.stats.by_route[("GET", "members.list")] == 3 + 3 + lookups
-    assert waits <= 4  # 0.25 + 0.5 + 1 + 2 s of waiting covers 0.3 s
+    # the plan's 3 pages, the stale check's lookup and total, then the verification
+    assert session.client.stats.by_route[("GET", "members.list")] == 3 + 2 + lookups
+    assert waits <= 4  # 0.15 + 0.3 s of waiting covers 0.3 s, and two to spare
