@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._apply import ApplyResult
     from ._config import Credentials
     from ._errors import (
         APIConnectionError,
@@ -58,6 +57,7 @@ if TYPE_CHECKING:
     from ._plan import Estimate, SegmentPlan
     from ._progress import CancelToken, ProgressEvent
     from ._resolve import Resolution
+    from ._result import ApplyResult
     from ._secrets import Secret
     from ._session import SegmentSession
 
@@ -79,7 +79,7 @@ _PUBLIC_MODULES: dict[str, str] = {
     "ApplyError": "_errors",
     "ApplyInProgressError": "_errors",
     "ApplyIncompleteError": "_errors",
-    "ApplyResult": "_apply",
+    "ApplyResult": "_result",
     "AuthenticationError": "_errors",
     "BadRequestError": "_errors",
     "CancelToken": "_progress",

@@ -110,6 +110,7 @@ def read_token_grant(response: httpx.Response) -> TokenGrant:
             status_code=response.status_code,
             method="POST",
             path=response.request.url.path,
+            outcome="rejected",
         )
     return grant
 

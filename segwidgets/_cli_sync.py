@@ -36,8 +36,8 @@ from ._segment_code import check_segment_code, safe_repr
 from ._types import AmbiguityPolicy, Mode, StaleCheck
 
 if TYPE_CHECKING:
-    from ._apply import ApplyResult
     from ._plan import SegmentPlan
+    from ._result import ApplyResult
     from ._session import SegmentSession
 
 __all__ = [

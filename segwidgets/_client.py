@@ -4,9 +4,9 @@
 from many threads at once. Every call goes through one loop: take the current token, send,
 then act on ``decide()`` (see ``segwidgets._retry``): return, wait and send again, sign in again
 once after a 401 (one sign-in for all threads that saw it), or raise a typed error from
-``segwidgets._errors``. Redirects are never
-followed, and a redirect to another origin raises ``InsecureURLError``, so the token only ever
-goes to the configured hosts.
+``segwidgets._errors`` carrying the failure's ``outcome`` (refused, lost or rejected) from the
+same table. Redirects are never followed, and a redirect to another origin raises
+``InsecureURLError``, so the token only ever goes to the configured hosts.
 
 Nothing here logs or raises a query string, a header, a secret or a raw email address: calls are
 named by method and path only (``segwidgets._http_log``).
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import httpx
-import tenacity
 
 from ._auth import Token, TokenCache, TokenGrant, oauth_error_code, read_token_grant, token_request
 from ._config import check_url_is_safe
@@ -48,13 +47,14 @@ from ._http_log import call_name, install_httpx_log_filter, log_attempt
 from ._http_log import logger as http_logger
 from ._item_errors import ItemError, parse_item_errors
 from ._privacy import mask_emails_in
-from ._retry import RetryBudget, RetryPolicy, backoff, decide, parse_retry_after
+from ._retry import RetryBudget, RetryPolicy, backoff, classify, decide, parse_retry_after
 from ._traits import DEFAULT_PAGE_SIZE, ServerTraits
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from ._config import Credentials
+    from ._retry import Decision
 
 __all__ = ["ClientStats", "CustomerPage", "MemberPage", "ShopgateClient"]
 
@@ -187,8 +187,8 @@ class ClientStats:
             self.n_reauths += 1
 
 
-class _SendAgain(Exception):  # noqa: N818 - a signal to the retry loop, never raised to callers
-    """Raised inside an attempt to make the retry loop wait ``wait`` seconds and send again."""
+class _SendAgain(Exception):  # noqa: N818 - a signal to the send loop, never raised to callers
+    """Raised inside an attempt to make the send loop wait ``wait`` seconds and send again."""
 
     def __init__(self, wait: float) -> None:
         super().__init__(wait)
@@ -223,12 +223,6 @@ class _Call:
     @property
     def path(self) -> str:
         return self.name.partition(" ")[2]
-
-
-def _wait_of(retry_state: tenacity.RetryCallState) -> float:
-    outcome = retry_state.outcome
-    error = outcome.exception() if outcome is not None else None
-    return error.wait if isinstance(error, _SendAgain) else 0.0
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -616,6 +610,7 @@ class ShopgateClient:
                     status_code=exc.status_code,
                     method=exc.method,
                     path=exc.path,
+                    outcome=exc.outcome,
                     param_name=exc.param_name,
                     details=exc.details,
                 ) from exc
@@ -810,22 +805,14 @@ class ShopgateClient:
         return read_token_grant(self._send(call))
 
     def _send(self, call: _Call) -> httpx.Response:
+        """The send loop: attempt, and after a ``_SendAgain`` wait (the injected ``sleep``)
+        and attempt again. ``decide()`` and the retry budget bound the attempts."""
         check_url_is_safe(call.url)
-        try:
-            # Most calls are answered at the first attempt: sent without setting up a retry
-            # loop, whose cost would be paid on every page and batch.
-            return self._attempt(call)
-        except _SendAgain as again:
-            self._sleep(again.wait)
-        retrying = tenacity.Retrying(
-            sleep=self._sleep,
-            # decide() and the retry budget bound the attempts; tenacity only waits and repeats.
-            stop=tenacity.stop_never,
-            wait=_wait_of,
-            retry=tenacity.retry_if_exception_type(_SendAgain),
-            reraise=True,
-        )
-        return retrying(self._attempt, call)
+        while True:
+            try:
+                return self._attempt(call)
+            except _SendAgain as again:
+                self._sleep(again.wait)
 
     @property
     def paused_for(self) -> float:
@@ -920,11 +907,7 @@ class ShopgateClient:
             reason = "the retry budget of this client is used up"
         log_attempt(call.name, status, call.attempt, next_step=f"raise ({reason})")
         raise self._status_error(
-            call,
-            response,
-            reason=reason,
-            may_have_applied=decision.may_have_applied,
-            retry_after=retry_after,
+            call, response, reason=reason, decision=decision, retry_after=retry_after
         )
 
     def _after_failure(self, call: _Call, exc: Exception) -> Exception:
@@ -947,8 +930,8 @@ class ShopgateClient:
         cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
         if decision.may_have_applied:
             advice = (
-                "The request went out but its answer was lost, so Shopgate may or may not have "
-                "applied it. Re-read the segment before sending it again."
+                "The request may have gone out and its answer was lost, so Shopgate may or may "
+                "not have applied it. Re-read the segment before sending it again."
             )
         elif decision.action == "retry" or decision.exhausted:
             advice = (
@@ -958,7 +941,7 @@ class ShopgateClient:
         else:
             advice = "Check base_url and the network settings."
         message = f"{call.name} got no answer ({detail}). {advice}"
-        return cls(message, method=call.method, path=call.path)
+        return cls(message, method=call.method, path=call.path, outcome=decision.outcome or "lost")
 
     def _redirect_error(
         self, call: _Call, request: httpx.Request, response: httpx.Response
@@ -982,6 +965,7 @@ class ShopgateClient:
             status_code=response.status_code,
             method=call.method,
             path=call.path,
+            outcome=classify(response.status_code) or "rejected",
         )
 
     def _status_error(
@@ -990,10 +974,11 @@ class ShopgateClient:
         response: httpx.Response,
         *,
         reason: str,
-        may_have_applied: bool,
+        decision: Decision,
         retry_after: float | None,
     ) -> APIStatusError:
         status = response.status_code
+        may_have_applied = decision.may_have_applied
         cls = error_class_for_status(status) if status >= 400 else APIStatusError
         item_errors: list[ItemError] = []
         param_name: str | None = None
@@ -1034,6 +1019,7 @@ class ShopgateClient:
             status_code=status,
             method=call.method,
             path=call.path,
+            outcome=decision.outcome or "lost",
             item_errors=item_errors,
             retry_after=retry_after,
             param_name=param_name,
@@ -1106,7 +1092,9 @@ class ShopgateClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             path = "/".join(parts)
             msg = f"GET {path} got no answer ({type(exc).__name__}). Check the network and retry."
-            raise APIConnectionError(msg, method="GET", path=path) from exc
+            raise APIConnectionError(
+                msg, method="GET", path=path, outcome=classify(exc) or "lost"
+            ) from exc
         finally:
             self.stats._record_latency(self._clock() - started)
         response.read()

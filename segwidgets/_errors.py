@@ -43,6 +43,18 @@ One small tree, so callers can catch as broadly or as narrowly as they need::
     └── JournalError                      the local audit trail cannot serve the request
         └── RunNotFoundError              no run with that id
 
+Every ``APIError`` carries an ``outcome``: what the failed call means for its request, sorted
+once by the client from the table in ``segwidgets._retry``:
+
+- ``"refused"`` — Shopgate certainly did not act on it (no connection was made, 429,
+  502-504, after the client's own retries): sending it again is safe;
+- ``"lost"`` — the answer never came, or the server failed while handling it (500): a write
+  may have been applied (``may_have_applied``), so re-read before sending it again;
+- ``"rejected"`` — Shopgate answered and decided against it (a 4xx, a redirect): the same
+  request gets the same answer.
+
+An ``APIError`` raised without an outcome counts as ``"lost"``, the safe reading.
+
 Messages say what happened and what to do next. They never contain a secret, a token or
 a raw email address.
 """
@@ -55,6 +67,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ._item_errors import ItemError
+    from ._types import CallOutcome
 
 __all__ = [
     "APIConnectionError",
@@ -122,19 +135,31 @@ class InvalidSegmentCodeError(ConfigurationError):
 
 # -- HTTP ------------------------------------------------------------------------------------
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 class APIError(SegwidgetsError):
     """Talking to Shopgate (or the sandbox) failed.
 
     ``method`` and ``path`` name the call (the path never carries a query string, so no
-    email address from a lookup filter ends up here).
+    email address from a lookup filter ends up here). ``outcome`` is ``"refused"``,
+    ``"lost"`` or ``"rejected"`` (see the module docstring).
     """
 
-    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", outcome: CallOutcome = "lost"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
         self.path = path
+        self.outcome: CallOutcome = outcome
+
+    @property
+    def may_have_applied(self) -> bool:
+        """True for a write whose answer was lost: Shopgate may have applied it, so read
+        before sending it again."""
+        return self.outcome == "lost" and self.method.upper() not in _READS
 
 
 class APIConnectionError(APIError):
@@ -170,12 +195,13 @@ class APIStatusError(APIError):
         status_code: int,
         method: str = "",
         path: str = "",
+        outcome: CallOutcome = "lost",
         item_errors: Sequence[ItemError] = (),
         retry_after: float | None = None,
         param_name: str | None = None,
         details: Sequence[str] = (),
     ) -> None:
-        super().__init__(message, method=method, path=path)
+        super().__init__(message, method=method, path=path, outcome=outcome)
         self.status_code = status_code
         self.item_errors: list[ItemError] = list(item_errors)
         self.retry_after = retry_after

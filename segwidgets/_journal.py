@@ -73,9 +73,9 @@ Action = Literal["add", "remove"]
 #: pending: not yet sent · sending: handed to the network, outcome unknown ·
 #: applied: add confirmed (201) · accepted: remove confirmed (202, applies later) ·
 #: verified: a read showed it · unverified: accepted but not seen applied in time ·
-#: failed: refused by the server (``error`` says why) · skipped: nothing to do any more
+#: failed: refused by the server (``error`` says why)
 MemberStatus = Literal[
-    "pending", "sending", "applied", "accepted", "verified", "unverified", "failed", "skipped"
+    "pending", "sending", "applied", "accepted", "verified", "unverified", "failed"
 ]
 
 _SCHEMA = """

@@ -14,10 +14,11 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import polars as pl
 
@@ -31,18 +32,26 @@ from ._cost import (
     verify_plan,
 )
 from ._errors import MassRemovalError, PlanError
+from ._members import MemberList, from_pandas, read_members, require_members
+from ._resolve import Resolution
 from ._types import Mode, Scope, StaleCheck
+
+if TYPE_CHECKING:
+    from ._resolve_ids import IdCheck
 
 __all__ = [
     "DEFAULT_MASS_REMOVAL_THRESHOLD",
+    "Desired",
     "Estimate",
     "PhaseCost",
     "PlanKind",
     "SegmentPlan",
     "all_distinct",
     "compute_plan",
+    "desired_ids",
     "fingerprint_ids",
     "id_frame",
+    "undo_plan",
 ]
 
 #: A plan that removes more than this share of the live members needs explicit consent.
@@ -50,6 +59,18 @@ DEFAULT_MASS_REMOVAL_THRESHOLD = 0.5
 
 #: ``sync`` plans come from a desired list; ``undo`` plans reverse a past run.
 PlanKind = Literal["sync", "undo"]
+
+#: What a plan can be asked to make the segment hold (see ``desired_ids``).
+Desired: TypeAlias = (
+    MemberList
+    | Resolution
+    | pl.DataFrame
+    | pl.LazyFrame
+    | pl.Series
+    | Sequence[str]
+    | str
+    | os.PathLike[str]
+)
 
 _FORMAT = "segwidgets-plan/1"
 _FINGERPRINT_CHUNK = 200_000
@@ -622,3 +643,132 @@ def _membership(
         di, True
     )
     return live_is_desired, desired_is_live
+
+
+# -- what a plan is made from -------------------------------------------------------------------
+
+
+def desired_ids(
+    desired: Desired,
+    *,
+    resolve: Callable[[MemberList], Resolution],
+    check: Callable[[pl.Series], IdCheck] | None,
+    merchant_code: str,
+) -> tuple[pl.Series, str]:
+    """The customer ids a plan should hold, and a description of where they came from.
+
+    Emails are resolved by ``resolve``; ids given directly are checked by ``check`` (None:
+    offered unchecked), so no unknown id, guest or deleted account is offered. A path is
+    read as a member list, a pandas frame as a polars one; a string that names no file is
+    refused. Raises ``PlanError`` when none of the checked ids is a registered customer of
+    ``merchant_code``.
+    """
+    desired = _desired_source(desired)
+    if isinstance(desired, Resolution):
+        return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
+
+    def checked(ids: pl.Series, what: str) -> tuple[pl.Series, str]:
+        return _checked(ids, what, check=check, merchant_code=merchant_code)
+
+    if isinstance(desired, MemberList):
+        require_members(desired)
+        if desired.kind == "customer_id":
+            return checked(desired.keys, desired.source or "list")
+        return resolve(desired).customer_ids, f"{desired.source or 'list'} (resolved)"
+    if isinstance(desired, pl.LazyFrame):
+        desired = desired.collect()
+    if isinstance(desired, pl.DataFrame):
+        if "customer_id" in desired.columns:
+            return checked(desired.get_column("customer_id"), "data frame")
+        if "email" in desired.columns:
+            resolution = resolve(read_members(desired, column="email"))
+            return resolution.customer_ids, "data frame (resolved emails)"
+        msg = "A desired frame needs a 'customer_id' or an 'email' column."
+        raise PlanError(msg)
+    if isinstance(desired, pl.Series):
+        series = desired
+    else:
+        assert not isinstance(desired, (str, os.PathLike))  # read by _desired_source
+        series = pl.Series(list(desired), dtype=pl.String)
+    return checked(series, "ids")
+
+
+def _desired_source(desired: Any) -> Any:
+    """A path becomes its member list and a pandas frame a polars one; a bare string
+    that names no file is refused (it would otherwise be read one character per id)."""
+    converted = from_pandas(desired)
+    if converted is not None:
+        return converted
+    if isinstance(desired, (str, os.PathLike)):
+        path = Path(os.fspath(desired))
+        if path.is_file():
+            return read_members(path)
+        msg = (
+            f"{os.fspath(desired)!r} is not a file. Pass the path of a member list "
+            "(csv, Excel, parquet), a data frame, or a list of customer ids such as "
+            "['id1', 'id2']. Nothing was planned."
+        )
+        raise PlanError(msg)
+    return desired
+
+
+def _checked(
+    ids: pl.Series,
+    what: str,
+    *,
+    check: Callable[[pl.Series], IdCheck] | None,
+    merchant_code: str,
+) -> tuple[pl.Series, str]:
+    distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
+    if check is None:
+        return distinct, f"{what} ({distinct.len():,} ids, not checked)"
+    checked = check(distinct)
+    if checked.n_checked and not checked.n_customers:
+        msg = (
+            f"None of the {checked.n_checked:,} ids of {what} is a registered customer of "
+            f"merchant {merchant_code!r} ({checked.summary()}). Check the list and the "
+            "merchant; session.last_id_check.problems() lists each id. Nothing was planned."
+        )
+        raise PlanError(msg)
+    return checked.customer_ids, f"{what} ({checked.summary()})"
+
+
+def undo_plan(
+    run_id: str,
+    *,
+    added: Sequence[str],
+    removed: Sequence[str],
+    live: pl.Series,
+    live_fingerprint: str,
+    merchant_code: str,
+    segment_code: str,
+    target: str,
+    **options: Any,
+) -> SegmentPlan:
+    """The plan that reverses a settled run: the members it ``added`` that are still
+    ``live`` are removed, the members it ``removed`` that are not live again are added.
+
+    ``live`` (and its ``live_fingerprint``) is the segment read after the run was settled.
+    ``options`` are further ``SegmentPlan`` fields (the mass-removal guard, the hints).
+    """
+    live_frame = pl.DataFrame({"customer_id": live.cast(pl.String)})
+    removes = id_frame(list(added)).join(live_frame, on="customer_id", how="semi")
+    adds = id_frame(list(removed)).join(live_frame, on="customer_id", how="anti")
+    unchanged = live_frame.join(removes, on="customer_id", how="anti")
+    return SegmentPlan(
+        merchant_code=merchant_code,
+        segment_code=segment_code,
+        target=target,
+        mode="mirror",
+        kind="undo",
+        adds=adds,
+        removes=removes,
+        unchanged=unchanged,
+        live_fingerprint=live_fingerprint,
+        n_live=live.len(),
+        n_desired=unchanged.height + adds.height,
+        source=f"undo of run {run_id}",
+        undo_of=run_id,
+        live=live,
+        **options,
+    )

@@ -1,28 +1,37 @@
 """When to send a request again, how long to wait first, and how many retries a client may spend.
 
-The decision is one pure function, ``decide()``, of the method, the outcome (an HTTP status or
-the exception raised while sending) and the attempt number, so it is tested as a full table:
+The decision is one pure function, ``decide()``, of the method, the result of an attempt (an
+HTTP status or the exception raised while sending) and the attempt number, so it is tested as
+a full table. This table is the only place a status or a transport error is sorted:
 
-=============================================  =====================  ==========================
-outcome                                        GET (a read)           POST, DELETE (a write)
-=============================================  =====================  ==========================
-2xx                                            return                 return
-1xx, 3xx (redirects are never followed)        raise                  raise
-401                                            reauth once, raise     reauth once, raise
-429                                            retry                  retry
-502, 503, 504                                  retry                  retry
-500 and any other 5xx                          retry                  raise: it may have happened
-any other 4xx (400, 403, 404, 409, 413, ...)   raise                  raise
-ConnectError, ConnectTimeout, PoolTimeout      retry                  retry: nothing was sent
-ReadTimeout, ReadError, WriteTimeout,          retry                  raise: the answer was lost
+===========================================  ==================  ========================  ========
+result of the attempt                        GET (a read)        POST, DELETE (a write)    outcome
+===========================================  ==================  ========================  ========
+2xx                                          return              return                    -
+1xx, 3xx (redirects are never followed)      raise               raise                     rejected
+401                                          reauth once, raise  reauth once, raise        rejected
+429                                          retry               retry                     refused
+502, 503, 504                                retry               retry                     refused
+500 and any other 5xx                        retry               raise: may have happened  lost
+other 4xx (400, 403, 404, 409, 413, ...)     raise               raise                     rejected
+ConnectError, ConnectTimeout, PoolTimeout    retry               retry: nothing was sent   refused
+ReadTimeout, ReadError, WriteTimeout,        retry               raise: answer lost        lost
 WriteError, CloseError, RemoteProtocolError
-anything else                                  raise                  raise
-=============================================  =====================  ==========================
+anything else                                raise               raise                     lost
+===========================================  ==================  ========================  ========
 
-A write whose answer was lost is never sent again blindly: the caller re-reads the segment and
-plans again. Retries stop after ``RetryPolicy.max_attempts`` attempts, and every retry but a
-server-paced one (429 with ``Retry-After``) spends a token from the client's ``RetryBudget``,
-so an outage ends in a typed error instead of a storm of requests.
+The *outcome* (``classify()``) is what a failed attempt means for the request, and the client
+puts it on the ``APIError`` it raises (``APIError.outcome``): **refused** — Shopgate certainly
+did not act on it (no connection was made, or it answered that it did not process the
+request), so sending it again is safe; **lost** — the answer never came or the server failed
+while handling it, so a write may have been applied (``APIError.may_have_applied``);
+**rejected** — Shopgate answered and decided against it, and the same request gets the same
+answer. "Anything else" counts as lost: an error nobody sorted is read the safe way.
+
+A write whose outcome is lost is never sent again blindly: the caller re-reads the segment and
+sends only what is missing. Retries stop after ``RetryPolicy.max_attempts`` attempts, and every
+retry but a server-paced one (429 with ``Retry-After``) spends a token from the client's
+``RetryBudget``, so an outage ends in a typed error instead of a storm of requests.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import httpx
 
 from ._errors import ConfigurationError
+from ._types import CallOutcome
 
 if TYPE_CHECKING:
     import random
@@ -48,6 +58,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "backoff",
+    "classify",
     "decide",
     "is_idempotent",
     "parse_retry_after",
@@ -127,17 +138,34 @@ class Decision:
 
     action: Action
     reason: str
+    #: What the attempt means for the request if it ends here (None after a success).
+    outcome: CallOutcome | None = None
     #: Whether a retry takes a token from the retry budget.
     spends_budget: bool = False
-    #: A raise after a write whose outcome is unknown: it may have been applied.
+    #: A raise after a write whose outcome is lost: it may have been applied
+    #: (``APIError.may_have_applied`` of the error raised).
     may_have_applied: bool = False
-    #: A raise because the attempts ran out (the outcome itself was retryable).
+    #: A raise because the attempts ran out (the result itself was retryable).
     exhausted: bool = False
 
 
 def is_idempotent(method: str) -> bool:
     """True for reads (GET, HEAD, OPTIONS), which may be sent again whatever happened."""
     return method.upper() in _IDEMPOTENT_METHODS
+
+
+def classify(result: int | BaseException) -> CallOutcome | None:
+    """The outcome column of the table: what an attempt answered with HTTP status ``result``
+    (or failed with exception ``result``) means for its request; None for a 2xx."""
+    if isinstance(result, BaseException):
+        return "refused" if isinstance(result, _NOT_SENT_ERRORS) else "lost"
+    if 200 <= result < 300:
+        return None
+    if result in _REFUSED_STATUSES:
+        return "refused"
+    if result >= 500:
+        return "lost"
+    return "rejected"
 
 
 def decide(
@@ -158,48 +186,60 @@ def decide(
     ``retry_after`` is the parsed ``Retry-After`` of the answer, if any.
     """
     safe = is_idempotent(method) if idempotent is None else idempotent
+    kind = classify(outcome)
     if isinstance(outcome, BaseException):
         if isinstance(outcome, _NOT_SENT_ERRORS):
-            return _retry_or_raise("connection not established", attempt, policy)
+            return _retry_or_raise("connection not established", kind, attempt, policy)
         if isinstance(outcome, _ANSWER_LOST_ERRORS):
             if safe:
-                return _retry_or_raise("answer lost", attempt, policy)
+                return _retry_or_raise("answer lost", kind, attempt, policy)
             return Decision(
                 "raise",
                 "answer to a write lost; re-read instead of re-sending",
+                kind,
                 may_have_applied=True,
             )
-        return Decision("raise", "error not worth retrying")
+        return Decision("raise", "error not worth retrying", kind, may_have_applied=not safe)
     status = outcome
-    if 200 <= status < 300:
+    if kind is None:
         return Decision("return", "success")
     if status < 200 or 300 <= status < 400:
-        return Decision("raise", "unexpected status")
+        return Decision("raise", "unexpected status", kind)
     if status == 401:
         if reauthenticated:
-            return Decision("raise", "token refused again after a fresh sign-in")
-        return Decision("reauth", "token refused; signing in again once")
+            return Decision("raise", "token refused again after a fresh sign-in", kind)
+        return Decision("reauth", "token refused; signing in again once", kind)
     if status == 429:
-        return _retry_or_raise("rate limited", attempt, policy, spends_budget=retry_after is None)
+        return _retry_or_raise(
+            "rate limited", kind, attempt, policy, spends_budget=retry_after is None
+        )
     if status in _REFUSED_STATUSES:
-        return _retry_or_raise("service unavailable", attempt, policy)
+        return _retry_or_raise("service unavailable", kind, attempt, policy)
     if status >= 500:
         if safe:
-            return _retry_or_raise("server error", attempt, policy)
+            return _retry_or_raise("server error", kind, attempt, policy)
         return Decision(
             "raise",
             "server error during a write; re-read instead of re-sending",
+            kind,
             may_have_applied=True,
         )
-    return Decision("raise", "client error, not retried")
+    return Decision("raise", "client error, not retried", kind)
 
 
 def _retry_or_raise(
-    reason: str, attempt: int, policy: RetryPolicy, *, spends_budget: bool = True
+    reason: str,
+    outcome: CallOutcome | None,
+    attempt: int,
+    policy: RetryPolicy,
+    *,
+    spends_budget: bool = True,
 ) -> Decision:
     if attempt >= policy.max_attempts:
-        return Decision("raise", f"{reason}; gave up after {attempt} attempts", exhausted=True)
-    return Decision("retry", reason, spends_budget=spends_budget)
+        return Decision(
+            "raise", f"{reason}; gave up after {attempt} attempts", outcome, exhausted=True
+        )
+    return Decision("retry", reason, outcome, spends_budget=spends_budget)
 
 
 def backoff(

@@ -15,18 +15,26 @@ from typing import TYPE_CHECKING, Any, get_args
 import httpx
 import polars as pl
 
-from ._apply import ApplyOptions, ApplyResult, Pusher
+from ._apply import ApplyOptions, Pusher, check_same_target
 from ._client import ShopgateClient
 from ._config import SECRET_KEYS, Credentials
 from ._doctor import DoctorReport, run_doctor
 from ._errors import ApplyInProgressError, JournalError, PlanError, RunNotSettledError
 from ._journal import Journal
-from ._members import MemberList, from_pandas, read_members, require_members
+from ._members import MemberList, read_members, require_members
 from ._people import People
-from ._plan import DEFAULT_MASS_REMOVAL_THRESHOLD, SegmentPlan, compute_plan, id_frame
+from ._plan import (
+    DEFAULT_MASS_REMOVAL_THRESHOLD,
+    Desired,
+    SegmentPlan,
+    compute_plan,
+    desired_ids,
+    undo_plan,
+)
 from ._progress import CancelToken, ProgressCallback, progress_callback
 from ._resolve import CustomerCounts, Resolution, resolve_members
 from ._resolve_ids import IdCheck, check_customer_ids
+from ._result import ApplyResult
 from ._secrets import Secret
 from ._segment_code import check_segment_code
 from ._traits import ServerTraits
@@ -40,17 +48,6 @@ if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 __all__ = ["SegmentSession"]
-
-Desired = (
-    MemberList
-    | Resolution
-    | pl.DataFrame
-    | pl.LazyFrame
-    | pl.Series
-    | Sequence[str]
-    | str
-    | os.PathLike[str]
-)
 
 
 class SegmentSession:
@@ -316,7 +313,7 @@ class SegmentSession:
         the segment changed between two pages (``TornReadError`` if it keeps changing).
         """
         code = check_segment_code(code)
-        return self._pusher.read(code).members_frame()
+        return self._pusher.reader.read(code).members_frame()
 
     # -- input and resolution --------------------------------------------------------------------
 
@@ -401,95 +398,6 @@ class SegmentSession:
         self.last_id_check = check
         return check
 
-    def _desired_ids(
-        self,
-        desired: Desired,
-        *,
-        check_ids: bool,
-        progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> tuple[pl.Series, str]:
-        """The customer ids a plan should hold, and a description of where they came from.
-
-        Emails are resolved; ids given directly are checked against Shopgate first
-        (``check_ids``), so no unknown id, guest or deleted account is offered.
-        """
-        desired = self._desired_source(desired)
-        # A step of a plan: its own "done" would end the plan's progress (a bar closes).
-        step_progress = (
-            None if progress is None else (lambda e: None if e.phase == "done" else progress(e))
-        )
-        steps: dict[str, Any] = {"progress": step_progress, "cancel": cancel}
-        if isinstance(desired, Resolution):
-            return desired.customer_ids, f"resolution ({desired.n_ids:,} customer ids)"
-        if isinstance(desired, MemberList):
-            require_members(desired)
-            if desired.kind == "customer_id":
-                return self._checked(
-                    desired.keys, desired.source or "list", check=check_ids, **steps
-                )
-            resolved = self.resolve(desired, **steps)
-            return resolved.customer_ids, f"{desired.source or 'list'} (resolved)"
-        if isinstance(desired, pl.LazyFrame):
-            desired = desired.collect()
-        if isinstance(desired, pl.DataFrame):
-            if "customer_id" in desired.columns:
-                return self._checked(
-                    desired.get_column("customer_id"), "data frame", check=check_ids, **steps
-                )
-            if "email" in desired.columns:
-                resolution = self.resolve(read_members(desired, column="email"), **steps)
-                return resolution.customer_ids, "data frame (resolved emails)"
-            msg = "A desired frame needs a 'customer_id' or an 'email' column."
-            raise PlanError(msg)
-        if isinstance(desired, pl.Series):
-            series = desired
-        else:
-            assert not isinstance(desired, (str, os.PathLike))  # read by _desired_source
-            series = pl.Series(list(desired), dtype=pl.String)
-        return self._checked(series, "ids", check=check_ids, **steps)
-
-    @staticmethod
-    def _desired_source(desired: Any) -> Any:
-        """A path becomes its member list and a pandas frame a polars one; a bare string
-        that names no file is refused (it would otherwise be read one character per id)."""
-        converted = from_pandas(desired)
-        if converted is not None:
-            return converted
-        if isinstance(desired, (str, os.PathLike)):
-            path = Path(os.fspath(desired))
-            if path.is_file():
-                return read_members(path)
-            msg = (
-                f"{os.fspath(desired)!r} is not a file. Pass the path of a member list "
-                "(csv, Excel, parquet), a data frame, or a list of customer ids such as "
-                "['id1', 'id2']. Nothing was planned."
-            )
-            raise PlanError(msg)
-        return desired
-
-    def _checked(
-        self,
-        ids: pl.Series,
-        what: str,
-        *,
-        check: bool,
-        progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> tuple[pl.Series, str]:
-        distinct = id_frame(ids.cast(pl.String)).get_column("customer_id")
-        if not check:
-            return distinct, f"{what} ({distinct.len():,} ids, not checked)"
-        checked = self.check_ids(distinct, progress=progress, cancel=cancel)
-        if checked.n_checked and not checked.n_customers:
-            msg = (
-                f"None of the {checked.n_checked:,} ids of {what} is a registered customer of "
-                f"merchant {self.merchant_code!r} ({checked.summary()}). Check the list and the "
-                "merchant; session.last_id_check.problems() lists each id. Nothing was planned."
-            )
-            raise PlanError(msg)
-        return checked.customer_ids, f"{what} ({checked.summary()})"
-
     def plan(
         self,
         code: str,
@@ -522,10 +430,17 @@ class SegmentSession:
         code = check_segment_code(code)
         segment = self._pusher.check_editable(code)
         callback = progress_callback(progress)
-        ids, source = self._desired_ids(
-            desired, check_ids=check_ids, progress=callback, cancel=cancel
+        # A step of a plan: its own "done" would end the plan's progress (a bar closes).
+        step = None if callback is None else (lambda e: None if e.phase == "done" else callback(e))
+        ids, source = desired_ids(
+            desired,
+            resolve=lambda members: self.resolve(members, progress=step, cancel=cancel),
+            check=(lambda ids: self.check_ids(ids, progress=step, cancel=cancel))
+            if check_ids
+            else None,
+            merchant_code=self.merchant_code,
         )
-        live = self._pusher.read_with_progress(
+        live = self._pusher.reader.read_with_progress(
             code, callback, n_members=segment.get("memberCount"), cancel=cancel
         )
         creds = self._client.credentials
@@ -728,10 +643,9 @@ class SegmentSession:
         and ``SegmentBusyError`` while another process works on the segment.
         """
         record = self._journal.run(run_id)
-        creds = self._client.credentials
-        if record.merchant_code != creds.merchant_code or record.target != creds.url_template:
-            msg = f"Run {run_id} was for merchant {record.merchant_code!r} at {record.target}."
-            raise PlanError(msg)
+        check_same_target(
+            record.merchant_code, record.target, self._client.credentials, what=f"Run {run_id}"
+        )
         code = record.segment_code
         # No other writer while the run is settled and the segment read for the plan.
         with self._pusher.lease(record.merchant_code, record.target, code, "undo"):
@@ -746,29 +660,19 @@ class SegmentSession:
                     "and undo again."
                 )
                 raise RunNotSettledError(msg, n_unsettled=len(unsettled))
-            live = self._pusher.read(code)
-        live_frame = live.frame()
-        removes = id_frame(added).join(live_frame, on="customer_id", how="semi")
-        adds = id_frame(removed).join(live_frame, on="customer_id", how="anti")
-        unchanged = live_frame.join(removes, on="customer_id", how="anti")
-        plan = SegmentPlan(
-            merchant_code=creds.merchant_code,
-            segment_code=code,
-            target=creds.url_template,
-            mode="mirror",
-            kind="undo",
-            adds=adds,
-            removes=removes,
-            unchanged=unchanged,
+            live = self._pusher.reader.read(code)
+        plan = undo_plan(
+            run_id,
+            added=added,
+            removed=removed,
+            live=live.ids,
             live_fingerprint=live.fingerprint,
-            n_live=live.n,
+            merchant_code=record.merchant_code,
+            segment_code=code,
+            target=record.target,
             live_total=live.total_reported,
-            n_desired=unchanged.height + adds.height,
             allow_mass_removal=allow_mass_removal,
             mass_removal_threshold=self.mass_removal_threshold,
-            source=f"undo of run {run_id}",
-            undo_of=run_id,
-            live=live.ids,
             **self._hints(),
         )
         plan.check_mass_removal()

@@ -7,7 +7,7 @@ Two ways, chosen per push (``apply(..., stale_check=)``):
   costs ``n_live // page + 1`` member reads.
 - ``changes``: the planned changes' ids through the member filter
   ``{"id": {"$in": [...]}}``, 100 ids a request, ``concurrency`` at a time (the lookup the
-  verification uses, ``Pusher._among``), then the segment's ``totalItemCount`` (one read of
+  verification uses, ``MemberReader.among``), then the segment's ``totalItemCount`` (one read of
   one member). The plan is stale when a planned add is already a member, a planned remove
   is no longer one, or the total is not the one the plan's read reported. Totals are
   compared as Shopgate reported them both times, like with like: devices, and on a server
@@ -32,18 +32,23 @@ nothing is written either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 from ._cost import StaleMethod, VerifyMethod, read_pages, stale_plan
+from ._errors import StalePlanError
 from ._types import StaleCheck
 
 if TYPE_CHECKING:
-    from ._apply import Pusher
+    from ._live import LiveSnapshot
     from ._plan import SegmentPlan
     from ._progress import ProgressTracker
+    from ._verify import MemberReader
 
-__all__ = ["Fresh", "check_stale"]
+__all__ = ["Fresh", "check_full", "check_stale"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Fresh:
 
 
 def check_stale(
-    pusher: Pusher,
+    reader: MemberReader,
     plan: SegmentPlan,
     *,
     check: StaleCheck = "auto",
@@ -65,13 +70,13 @@ def check_stale(
     """Refuse the plan (``StalePlanError``, nothing sent) if the segment changed since it
     was made, by the way ``check`` asks for (see the module docstring); progress as phase
     ``check``, in ``changed ids`` or ``pages``."""
-    page = pusher.page_size
+    page = reader.page_size
     n_changes = plan.n_add + plan.n_remove
     method, _ = stale_plan(
         n_changes,
         plan.n_live,
         page=page,
-        in_filter=pusher.client.traits.in_on_id,
+        in_filter=reader.client.traits.in_on_id,
         total_known=plan.live_total is not None,
         check=check,
     )
@@ -79,7 +84,7 @@ def check_stale(
     if method == "changes":
         if tracker is not None:
             tracker.start_phase("check", n_changes, "changed ids")
-        verdict = _by_changes(pusher, plan, tracker)
+        verdict = _by_changes(reader, plan, tracker)
         if verdict:
             return Fresh("changes", plan.n_live)
         if tracker is not None:
@@ -96,11 +101,33 @@ def check_stale(
         if tracker is not None:
             tracker.step("check")
 
-    live = pusher.check_fresh(plan, on_page=on_page)
+    live = check_full(reader, plan, on_page=on_page)
     return Fresh("full", live.n)
 
 
-def _by_changes(pusher: Pusher, plan: SegmentPlan, tracker: ProgressTracker | None) -> bool | None:
+def check_full(
+    reader: MemberReader, plan: SegmentPlan, *, on_page: Callable[[], object] | None = None
+) -> LiveSnapshot:
+    """Re-read the segment (all of it: a change anywhere must show); refuse the plan
+    (``StalePlanError`` with the drift) if it changed since planning."""
+    live = reader.read(plan.segment_code, on_page=on_page)
+    if live.fingerprint != plan.live_fingerprint:
+        before = pl.DataFrame({"customer_id": plan.live})
+        now = live.frame()
+        added = now.join(before, on="customer_id", how="anti").height
+        removed = before.join(now, on="customer_id", how="anti").height
+        msg = (
+            f"Segment {plan.segment_code!r} changed since this plan was made "
+            f"({added:,} members added and {removed:,} removed by someone else, "
+            f"{plan.n_live:,} → {live.n:,}). Nothing was sent: plan again."
+        )
+        raise StalePlanError(msg, n_added_since=added, n_removed_since=removed)
+    return live
+
+
+def _by_changes(
+    reader: MemberReader, plan: SegmentPlan, tracker: ProgressTracker | None
+) -> bool | None:
     """True: the planned ids and the total are as planned; False: they are not; None: this
     Shopgate cannot tell (``$in`` refused on the member filter, or no total)."""
     code = plan.segment_code
@@ -113,11 +140,11 @@ def _by_changes(pusher: Pusher, plan: SegmentPlan, tracker: ProgressTracker | No
 
     present: set[str] = set()
     if adds or removes:
-        found = pusher._among(code, [*adds, *removes], on_step)
+        found = reader.among(code, [*adds, *removes], on_step)
         if found is None:
             return None
         present = found
-    total = pusher.client.member_page(code, limit=1).total
+    total = reader.client.member_page(code, limit=1).total
     if total is None:
         return None
     return (

@@ -7,6 +7,7 @@ from typing import Literal, TypeAlias
 __all__ = [
     "AmbiguityPolicy",
     "ApplyStatus",
+    "CallOutcome",
     "Env",
     "MemberOutcome",
     "Mode",
@@ -45,8 +46,13 @@ ResolutionOutcome: TypeAlias = Literal["matched", "ambiguous", "guest_only", "un
 
 #: The outcome of one member change in a push.
 MemberOutcome: TypeAlias = Literal[
-    "pending", "applied", "verified", "accepted_unverified", "failed", "skipped", "unknown"
+    "pending", "applied", "verified", "accepted_unverified", "failed", "unknown"
 ]
+
+#: What a failed call to Shopgate means for its request (sorted by the table in
+#: ``segwidgets._retry``): ``refused`` (certainly not acted on), ``lost`` (the answer never
+#: came: a write may have been applied), ``rejected`` (Shopgate answered and decided against it).
+CallOutcome: TypeAlias = Literal["refused", "lost", "rejected"]
 
 #: The outcome of a whole push.
 ApplyStatus: TypeAlias = Literal[

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from .._apply import ApplyResult
 from .._consent import PushConsent, push_consent
 from .._cost import duration_text
 from .._destination import Destination, destination_of
 from .._errors import ApplyIncompleteError, SegwidgetsError, StalePlanError
 from .._plan import SegmentPlan
 from .._progress import CancelToken, ProgressEvent
+from .._result import ApplyResult
 from . import _html
 from ._base import Panel
 from ._people_columns import session_email_finder, session_lookup

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
-    from .._apply import ApplyResult
     from .._members import MemberList
     from .._plan import SegmentPlan
     from .._resolve import Resolution
+    from .._result import ApplyResult
 
 __all__ = ["DEPENDENTS", "Activity", "AppState", "Step", "cancel_sentence"]
 

@@ -13,9 +13,7 @@ import segwidgets
 from segwidgets import _demo
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = (
-    "polars", "httpx", "ipywidgets", "anywidget", "traitlets", "starlette", "uvicorn", "tenacity",
-)  # fmt: skip
+HEAVY = ("polars", "httpx", "ipywidgets", "anywidget", "traitlets", "starlette", "uvicorn")
 
 
 def _run(code: str) -> str:

@@ -80,6 +80,22 @@ def expected_first_action(method: str, status: int) -> str:
     return "raise"
 
 
+def expected_outcome(status: int) -> str | None:
+    """What a call that ends with ``status`` means: refused (not acted on), lost (it may
+    have been), rejected (Shopgate decided against it)."""
+    if 200 <= status <= 299:
+        return None
+    if status in (429, 502, 503, 504):
+        return "refused"
+    if 500 <= status <= 599:
+        return "lost"
+    return "rejected"
+
+
+def expected_transport_outcome(error: type[Exception]) -> str:
+    return "refused" if error in NOT_SENT else "lost"
+
+
 def expected_attempts(method: str, status: int) -> int:
     """Requests on the wire for one call that always gets ``status``."""
     action = expected_first_action(method, status)
@@ -125,6 +141,9 @@ def test_r4_decide_every_status(method: str) -> None:
         after_reauth = decide(method, status, 2, policy=policy, reauthenticated=True).action
         if status == 401 and after_reauth != "raise":
             wrong.append((status, "after reauth", after_reauth))
+        outcome = decide(method, status, MAX_ATTEMPTS, policy=policy).outcome
+        if outcome != expected_outcome(status):
+            wrong.append((status, "outcome", outcome))
     assert wrong == []
 
 
@@ -140,8 +159,12 @@ def test_r4_decide_every_transport_error(method: str) -> None:
             wrong.append((error.__name__, first.action))
         if decide(method, exc, MAX_ATTEMPTS, policy=policy).action != "raise":
             wrong.append((error.__name__, "not bounded"))
-        if (error in ANSWER_LOST and method != "GET") != first.may_have_applied:
+        # A write whose outcome is lost (the answer lost, or an error nobody sorted) may
+        # have been applied.
+        if (error not in NOT_SENT and method != "GET") != first.may_have_applied:
             wrong.append((error.__name__, "may_have_applied", first.may_have_applied))
+        if first.outcome != expected_transport_outcome(error):
+            wrong.append((error.__name__, "outcome", first.outcome))
     # Anything that is not an httpx error is never retried.
     if decide(method, ValueError("bug"), 1, policy=policy).action != "raise":
         wrong.append(("ValueError", "retried"))
@@ -215,6 +238,14 @@ def test_r4_client_every_status(method: str) -> None:
             isinstance(raised, APIStatusError) and raised.status_code == status
         ):
             wrong.append((status, "status_code", getattr(raised, "status_code", None)))
+        if raised is not None:
+            outcome = getattr(raised, "outcome", None)
+            lost_write = outcome == "lost" and method != "GET"
+            if (outcome, getattr(raised, "may_have_applied", None)) != (
+                expected_outcome(status),
+                lost_write,
+            ):
+                wrong.append((status, "outcome", outcome))
     assert wrong == []
 
 
@@ -242,8 +273,12 @@ def test_r4_client_every_transport_error(method: str, error: type[httpx.HTTPErro
     assert isinstance(info.value.__cause__, error)
     assert wire.api == expected_transport_attempts(method, error)
     assert len(sleeps) == wire.api - 1
-    if error in ANSWER_LOST and method != "GET":
+    if error not in NOT_SENT and method != "GET":
         assert "may or may not have applied" in str(info.value)
+    assert info.value.outcome == expected_transport_outcome(error)
+    assert info.value.may_have_applied == (
+        expected_transport_outcome(error) == "lost" and method != "GET"
+    )
 
 
 @pytest.mark.parametrize("method", METHODS, ids=[f"R4-{m}" for m in METHODS])

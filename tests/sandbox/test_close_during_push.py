@@ -50,10 +50,28 @@ def test_closing_mid_push_interrupts_the_run_and_resume_finishes_it(sandbox, tmp
     assert sandbox.member_ids("closing") == set(ids)
 
 
+def push_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("segwidgets-push")]
+
+
 @pytest.mark.parametrize("twice", [False, True])
-def test_closing_an_idle_session_is_quick_and_idempotent(sandbox, tmp_path, twice) -> None:
-    session = sw.SegmentSession(sandbox.credentials, journal=tmp_path / "j.sqlite3")
+def test_closing_an_idle_session_ends_its_threads_and_sends_and_waits_for_nothing(
+    sandbox, tmp_path, twice
+) -> None:
+    slept: list[float] = []
+    before = push_threads()
+    session = sw.SegmentSession(
+        sandbox.credentials, journal=tmp_path / "j.sqlite3", concurrency=3, sleep=slept.append
+    )
     session._pusher.workers()  # threads started, idle
+    started = [t for t in push_threads() if t not in before]
+    assert len(started) == 3
     session.close()
     if twice:
         session.close()
+    # every push thread has ended, the connection pool is closed, and closing neither sent
+    # a request nor waited on the session's clock
+    assert not any(t.is_alive() for t in started)
+    assert session.client.is_closed
+    assert session.client.stats.n_requests == 0
+    assert slept == []

@@ -304,15 +304,17 @@ def test_a_429_without_retry_after_pauses_too() -> None:
 
 @pytest.mark.parametrize("known", [None, True])
 def test_verification_lookups_go_out_concurrency_at_a_time(known: bool | None) -> None:
-    from segwidgets._apply import ApplyOptions, Pusher
+    from segwidgets._verify import MemberReader
 
     fake = FakeSegment(members(1_000), gate=4)
     client = client_for(fake)
     client.traits.learn(in_on_id=known)
-    pusher = Pusher(client, None, ApplyOptions(concurrency=4))  # type: ignore[arg-type]
+    reader = MemberReader(
+        client, page_size=None, concurrency=4, sleep=lambda _: None, clock=lambda: 0.0
+    )
     asked = [f"c{i:06d}" for i in range(0, 1_800, 2)]  # 900 ids, 500 of them members
     steps: list[tuple[str, int]] = []
-    found, method = pusher.lookup(
+    found, method = reader.lookup(
         "vip", asked, n_live=1_000, on_step=lambda m, n: steps.append((m, n))
     )
     assert method == "in-filter"

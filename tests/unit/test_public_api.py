@@ -66,3 +66,17 @@ def test_safety_errors_are_public_and_placed() -> None:
     assert issubclass(segwidgets.RunNotSettledError, segwidgets.PlanError)
     assert "SegmentBusyError" in (errors.__doc__ or "")
     assert "RunNotSettledError" in (errors.__doc__ or "")
+
+
+def test_api_errors_carry_their_outcome() -> None:
+    doc = errors.__doc__ or ""
+    for word in ('"refused"', '"lost"', '"rejected"', "may_have_applied"):
+        assert word in doc
+    # An error raised without an outcome counts as lost: the safe reading.
+    assert errors.APIError("x").outcome == "lost"
+    assert errors.APIError("x", method="POST").may_have_applied
+    assert not errors.APIError("x", method="GET").may_have_applied
+    refused = errors.ServerError("x", status_code=503, method="DELETE", outcome="refused")
+    assert (refused.outcome, refused.may_have_applied) == ("refused", False)
+    rejected = errors.BadRequestError("x", status_code=400, method="POST", outcome="rejected")
+    assert not rejected.may_have_applied

@@ -15,6 +15,7 @@ from segwidgets._retry import (
     RetryBudget,
     RetryPolicy,
     backoff,
+    classify,
     decide,
     is_idempotent,
     parse_retry_after,
@@ -228,3 +229,55 @@ def test_decide_401_reauth_only_once() -> None:
     assert decide("GET", 401, 1, policy=policy).action == "reauth"
     assert decide("GET", 401, 6, policy=policy).action == "reauth"
     assert decide("GET", 401, 2, policy=policy, reauthenticated=True).action == "raise"
+
+
+# -- the table of the module docstring, row by row ------------------------------------------------
+
+# (result of a first attempt, GET action, POST/DELETE action, outcome), one line per row.
+TABLE = [
+    (200, "return", "return", None),
+    (204, "return", "return", None),
+    (101, "raise", "raise", "rejected"),
+    (302, "raise", "raise", "rejected"),
+    (401, "reauth", "reauth", "rejected"),
+    (429, "retry", "retry", "refused"),
+    (502, "retry", "retry", "refused"),
+    (503, "retry", "retry", "refused"),
+    (504, "retry", "retry", "refused"),
+    (500, "retry", "raise", "lost"),
+    (501, "retry", "raise", "lost"),
+    (599, "retry", "raise", "lost"),
+    (400, "raise", "raise", "rejected"),
+    (403, "raise", "raise", "rejected"),
+    (404, "raise", "raise", "rejected"),
+    (409, "raise", "raise", "rejected"),
+    (413, "raise", "raise", "rejected"),
+    (httpx.ConnectError("x"), "retry", "retry", "refused"),
+    (httpx.ConnectTimeout("x"), "retry", "retry", "refused"),
+    (httpx.PoolTimeout("x"), "retry", "retry", "refused"),
+    (httpx.ReadTimeout("x"), "retry", "raise", "lost"),
+    (httpx.ReadError("x"), "retry", "raise", "lost"),
+    (httpx.WriteTimeout("x"), "retry", "raise", "lost"),
+    (httpx.WriteError("x"), "retry", "raise", "lost"),
+    (httpx.CloseError("x"), "retry", "raise", "lost"),
+    (httpx.RemoteProtocolError("x"), "retry", "raise", "lost"),
+    (httpx.DecodingError("x"), "raise", "raise", "lost"),
+    (ValueError("x"), "raise", "raise", "lost"),
+]
+
+
+@pytest.mark.parametrize(("result", "read", "write", "outcome"), TABLE, ids=repr)
+def test_decide_follows_the_table(
+    result: int | Exception, read: str, write: str, outcome: str | None
+) -> None:
+    policy = RetryPolicy()
+    assert decide("GET", result, 1, policy=policy).action == read
+    for method in ("POST", "DELETE"):
+        decision = decide(method, result, 1, policy=policy)
+        assert decision.action == write
+        assert decision.outcome == outcome
+        # A write raised while its outcome is lost may have been applied; nothing else.
+        assert decision.may_have_applied == (write == "raise" and outcome == "lost")
+    assert classify(result) == outcome
+    # What an attempt means does not change when the attempts run out.
+    assert decide("GET", result, policy.max_attempts, policy=policy).outcome == outcome

@@ -17,7 +17,7 @@ import pytest
 
 import segwidgets as sw
 from segwidgets import widgets as sww
-from segwidgets._apply import ApplyResult
+from segwidgets._result import ApplyResult
 from segwidgets.widgets import _kernel_thread
 
 #: Traits that carry what the app knows or how it is laid out: set on the kernel's thread only.

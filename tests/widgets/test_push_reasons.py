@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from segwidgets import widgets as sww
-from segwidgets._apply import ApplyResult
+from segwidgets._result import ApplyResult
 
 
 def result_with_failures() -> ApplyResult:
