@@ -174,7 +174,7 @@ def _measure_engine(
         try:
             start = time.perf_counter()
             # The ids are the sandbox's own customers; checking them is not what this
-            # target measures (the check is counted in tests/sandbox/test_plan_checks_ids.py).
+            # target measures (the check is counted in tests/engine/test_plan_checks_ids.py).
             plan = session.plan(code, desired, allow_mass_removal=True, check_ids=False)
             plan_seconds = time.perf_counter() - start
             estimate = plan.estimate(latency=sizes.latency)

@@ -122,7 +122,25 @@ class PhaseCost:
     seconds: float
 
     def __str__(self) -> str:
-        return f"{self.phase} {self.n_requests:,} ({self.count:,} {self.unit})"
+        what = _counted(self.count, self.unit)
+        if self.unit == "batches" and self.n_requests > self.count:
+            what += ", " + _counted(self.n_requests - self.count, "member counts")
+        return f"{self.phase} {_counted(self.n_requests, 'requests')} ({what})"
+
+
+_SINGULAR = {
+    "requests": "request",
+    "pages": "page",
+    "batches": "batch",
+    "ids": "id",
+    "changed ids": "changed id",
+    "member counts": "member count",
+}
+
+
+def _counted(n: int, unit: str) -> str:
+    """``1 page``, ``3 pages``: a count with its unit in the right number."""
+    return f"{n:,} {_SINGULAR.get(unit, unit) if n == 1 else unit}"
 
 
 @dataclass(frozen=True)
@@ -200,15 +218,15 @@ class Estimate:
         }
 
     def __str__(self) -> str:
-        text = (
-            f"{self.n_write_requests:,} write requests ({self.n_add_requests:,} add, "
-            f"{self.n_remove_requests:,} remove; batches of {self.batch_size:,}, "
-            f"{self.concurrency} at a time) + {self.n_read_requests:,} reads, "
-            f"{duration_text(self.seconds)}"
+        head = f"{_counted(self.n_requests, 'requests')}, {duration_text(self.seconds)}"
+        writes = (
+            f"{_counted(self.n_add_requests, 'batches')} to add and "
+            f"{self.n_remove_requests:,} to remove, up to {self.batch_size:,} members each, "
+            f"{self.concurrency} requests at a time"
         )
-        if self.phases:
-            text += " (" + ", ".join(map(str, self.phases)) + ")"
-        return text
+        if not self.phases:
+            return f"{head}: {writes}"
+        return f"{head}: " + "; ".join(map(str, self.phases)) + f". Writes: {writes}"
 
 
 @dataclass(frozen=True, repr=False)

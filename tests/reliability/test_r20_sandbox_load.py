@@ -1,6 +1,6 @@
 """R20 (load part): 50 concurrent clients for about 10 s against a sandbox process.
 
-The schemathesis part of R20 is ``tests/sandbox/test_openapi_schemathesis.py``. Here the
+The schemathesis part of R20 is ``tests/emulator/test_openapi_schemathesis.py``. Here the
 sandbox runs as its own process (``python -m segwidgets.sandbox --port 0``) so it does not
 share the test's interpreter lock. 50 clients, each in a thread with its own connection pool,
 add, remove and read the members of their own segment and add to one shared segment; a few

@@ -57,8 +57,32 @@ def test_estimate_wording(seconds, text):
         concurrency=8,
         seconds=seconds,
     )
-    assert str(estimate).endswith(", " + text)
+    assert str(estimate).startswith(f"3 requests, {text}: 1 batch to add and 0 to remove")
     assert "about under" not in str(estimate)
+
+
+def test_estimate_names_each_phase_in_words():
+    from segwidgets._plan import PhaseCost
+
+    estimate = Estimate(
+        n_add_requests=1,
+        n_remove_requests=1,
+        n_read_requests=16,
+        batch_size=1000,
+        concurrency=8,
+        seconds=0.3,
+        phases=(
+            PhaseCost("check", 11, "pages", 10, 0.1),
+            PhaseCost("push", 3, "batches", 2, 0.1),
+            PhaseCost("verify", 1, "ids", 1, 0.1),
+        ),
+    )
+    assert str(estimate) == (
+        "18 requests, under a second: check 11 requests (10 pages); "
+        "push 3 requests (2 batches, 1 member count); verify 1 request (1 id). "
+        "Writes: 1 batch to add and 1 to remove, up to 1,000 members each, "
+        "8 requests at a time"
+    )
 
 
 def test_a_resumed_run_updates_its_size(sandbox, tmp_path):
