@@ -21,6 +21,7 @@ import traitlets
 
 from .._errors import ConfigurationError, InputFileError, PlanError, SegwidgetsError
 from .._privacy import mask_emails_in
+from .._progress import CancelToken
 from . import _html
 from ._kernel_thread import drain, on_kernel_thread
 
@@ -95,6 +96,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         self._running = False  # a worker runs or is about to (guarded by _queue_lock)
         self._queued: tuple[Callable[[], None], str] | None = None
         self._queue_lock = threading.RLock()
+        self._token: CancelToken | None = None  # the running action's, while it runs
+        self._token_lock = threading.Lock()
         super().__init__(**kwargs)
         self.add_class("segwidgets-panel")
         self.layout.padding = "4px 8px"
@@ -104,6 +107,37 @@ class Panel(widgets.VBox):  # type: ignore[misc]
         self.observe(self._on_session_change, names="session")
         self.session = session
         self._update_controls()  # also when no session was given (no change event then)
+
+    # -- cancelling ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def cancellable(self) -> Iterator[CancelToken]:
+        """A cancel token for the action running in this block, which ``cancel_running()``
+        cancels; forgotten when the block ends."""
+        token = CancelToken()
+        with self._token_lock:
+            self._token = token
+        try:
+            yield token
+        finally:
+            with self._token_lock:
+                if self._token is token:
+                    self._token = None
+
+    def cancel_running(self) -> bool:
+        """Cancel the running action's token (and drop an action queued behind it): the
+        requests in flight finish and nothing new is asked. True when one was running."""
+        with self._token_lock:
+            token = self._token
+        if token is None or not self.busy:
+            return False
+        with self._queue_lock:
+            self._queued = None
+        self.show(
+            "Cancelling: the requests in flight finish, nothing new is asked …", level="warning"
+        )
+        token.cancel()
+        return True
 
     # -- layout -----------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, get_args
 
 import ipywidgets as widgets
@@ -12,7 +11,7 @@ import traitlets
 from .._errors import OperationCancelledError
 from .._members import MemberList
 from .._plan import SegmentPlan
-from .._progress import CancelToken, ProgressEvent
+from .._progress import ProgressEvent
 from .._resolve import Resolution
 from .._types import Mode
 from . import _html
@@ -107,8 +106,6 @@ class DiffPreview(Panel):
         #: the labelled bar shown while planning
         self.progress_box = PhaseBar()
         #: The cancel token of the planning that runs (None when none does).
-        self._token: CancelToken | None = None
-        self._token_lock = threading.Lock()
         #: what the planning that runs does before it reads the segment
         self._resolving: Resolving | None = None
         self.intro = widgets.HTML()
@@ -158,31 +155,25 @@ class DiffPreview(Panel):
         resolving = resolving_of(desired)
 
         def work() -> None:
-            token = CancelToken()
-            with self._token_lock:
-                self._token = token
             self._resolving = resolving
             self.progress_box.start(_FIRST_STEP[resolving])
             self.show(f"Reading segment {segment} and planning …")
             try:
-                plan = session.plan(
-                    segment,
-                    desired,
-                    mode=mode,
-                    allow_mass_removal=True,
-                    progress=self._on_progress,
-                    cancel=token,
-                )
+                with self.cancellable() as token:
+                    plan = session.plan(
+                        segment,
+                        desired,
+                        mode=mode,
+                        allow_mass_removal=True,
+                        progress=self._on_progress,
+                        cancel=token,
+                    )
             except OperationCancelledError:
                 self.hand_back(self._take_cancel)
                 return
             except Exception:
                 self.hand_back(self.progress_box.hide)  # the error is shown instead
                 raise
-            finally:
-                with self._token_lock:
-                    if self._token is token:
-                        self._token = None
 
             def take() -> None:
                 self.progress_box.hide()
@@ -201,17 +192,7 @@ class DiffPreview(Panel):
         """Stop the running planning before its next request (and drop a planning queued
         behind it); nothing is changed in Shopgate and no plan is shown. True when a
         planning was running."""
-        with self._token_lock:
-            token = self._token
-        if token is None or not self.busy:
-            return False
-        with self._queue_lock:
-            self._queued = None
-        self.show(
-            "Cancelling: the requests in flight finish, nothing new is asked …", level="warning"
-        )
-        token.cancel()
-        return True
+        return self.cancel_running()
 
     def _on_progress(self, event: ProgressEvent) -> None:
         """Draw a progress event (from the thread that sent the request)."""

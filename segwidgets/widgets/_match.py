@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, get_args
 
 import ipywidgets as widgets
@@ -11,7 +10,7 @@ import traitlets
 
 from .._errors import OperationCancelledError
 from .._members import MemberList
-from .._progress import CancelToken, ProgressEvent
+from .._progress import ProgressEvent
 from .._resolve import Resolution
 from .._types import AmbiguityPolicy
 from . import _html
@@ -135,8 +134,6 @@ class MatchReport(Panel):
         self.progress = self.progress_box.bar
         self.progress_label = self.progress_box.label
         #: The cancel token of the match that runs (None when none does).
-        self._token: CancelToken | None = None
-        self._token_lock = threading.Lock()
         self.intro = widgets.HTML()
         self.funnel = widgets.HTML()
         self.reveal = widgets.Checkbox(
@@ -215,22 +212,16 @@ class MatchReport(Panel):
         session, members, policy = self.session, self.members, self.policy
 
         def work() -> None:
-            token = CancelToken()
-            with self._token_lock:
-                self._token = token
             self._start_progress(members.n_valid)
             self.show(f"Matching {members.n_valid:,} emails …")
             try:
-                resolution = session.resolve(
-                    members, policy=policy, progress=self._on_progress, cancel=token
-                )
+                with self.cancellable() as token:
+                    resolution = session.resolve(
+                        members, policy=policy, progress=self._on_progress, cancel=token
+                    )
             except OperationCancelledError:
                 self.hand_back(self._take_cancel)
                 return
-            finally:
-                with self._token_lock:
-                    if self._token is token:
-                        self._token = None
             self.hand_back(lambda: self._take(resolution, members, session))
 
         self.cancelled = False
@@ -240,17 +231,7 @@ class MatchReport(Panel):
     def cancel(self) -> bool:
         """Stop the running match before its next request (and drop a match queued behind
         it); nothing is changed in Shopgate. True when a match was running."""
-        with self._token_lock:
-            token = self._token
-        if token is None or not self.busy:
-            return False
-        with self._queue_lock:
-            self._queued = None
-        self.show(
-            "Cancelling: the requests in flight finish, nothing new is asked …", level="warning"
-        )
-        token.cancel()
-        return True
+        return self.cancel_running()
 
     def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
         self.progress_box.hide()

@@ -6,37 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import polars as pl
 import pytest
+from _kit.segments import member_reads, registered, seed, writes
 
 import segwidgets as sw
 from segwidgets._progress import ProgressEvent
-
-
-def registered(sandbox: Any, n: int) -> list[str]:
-    frame = sandbox.model.customers_frame()
-    ids = (
-        frame.filter(~pl.col("isAnonymous") & (pl.col("status") != "deleted"))
-        .get_column("id")
-        .sort()
-        .to_list()
-    )
-    assert len(ids) >= n
-    return ids[:n]
-
-
-def seed(sandbox: Any, code: str, ids: list[str]) -> None:
-    sandbox.model.seed_records(segments=[{"code": code, "name": code, "type": "fixed"}])
-    if ids:
-        sandbox.model.add_members(code, ids)
-
-
-def member_reads(session: sw.SegmentSession) -> int:
-    return session.client.stats.by_route.get(("GET", "members.list"), 0)
-
-
-def writes(session: sw.SegmentSession) -> int:
-    return sum(n for (method, _), n in session.client.stats.by_route.items() if method != "GET")
 
 
 @pytest.fixture
