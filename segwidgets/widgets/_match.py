@@ -235,9 +235,9 @@ class MatchReport(Panel):
 
     def _take(self, resolution: Resolution, members: MemberList, session: object) -> None:
         self.progress_box.hide()
+        self.clear_status()  # first, so "Matching …" never stands under the new summary
         if self.members is members and self.session is session:  # not stale
             self.resolution = resolution
-        self.clear_status()
 
     def _take_cancel(self) -> None:
         self.progress_box.hide()
