@@ -85,19 +85,7 @@ class SegmentApp(widgets.VBox):  # type: ignore[misc]
             self.pusher,
             self.history,
         )
-        super().__init__(
-            [
-                self.hint,
-                self.connect,
-                self.picker,
-                self.builder,
-                self.match,
-                self.diff,
-                self.pusher,
-                self.history,
-            ],
-            **kwargs,
-        )
+        super().__init__([self.hint, *self._panels], **kwargs)
         #: Matching and planning run in worker threads (default: when inside a kernel).
         self.background = _in_kernel() if background is None else background
         for panel in (self.match, self.diff):
