@@ -32,6 +32,7 @@ _HELP = {
     "list them in errors) or 400 (apply nothing)",
     "email_filter": "how the emailAddress filter compares: exact or insensitive",
     "filter_in": "where {$in: [...]} works in filters: id, all (id and emailAddress) or off",
+    "member_filter": "filters of the member list: applied, or ignored (the unfiltered page)",
     "total_counts_pending": "count members with a pending DELETE in totalItemCount",
     "delete_non_member": "a member DELETE naming a customer that is not a member: noop or "
     "item-error (refused like an unknown customer)",
@@ -89,6 +90,7 @@ _CHOICES = {
     "refused_items": ("2xx-body", "400"),
     "email_filter": ("exact", "insensitive"),
     "filter_in": ("id", "all", "off"),
+    "member_filter": ("applied", "ignored"),
     "delete_non_member": ("noop", "item-error"),
     "signin_error": ("oauth", "platform"),
 }

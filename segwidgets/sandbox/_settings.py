@@ -24,6 +24,7 @@ __all__ = [
     "EmailFilter",
     "FaultScope",
     "FilterIn",
+    "MemberFilter",
     "MemberPaging",
     "OversizeStatus",
     "PageLimitMode",
@@ -46,6 +47,10 @@ EmailFilter: TypeAlias = Literal["exact", "insensitive"]
 
 #: Where ``{"$in": [...]}`` works in a filter: on ``id``, on ``id`` and ``emailAddress``, nowhere.
 FilterIn: TypeAlias = Literal["id", "all", "off"]
+
+#: Whether ``GET segments/{code}/members`` applies its ``filters`` or silently ignores them
+#: (answering the unfiltered page, as a server that does not know the parameter might).
+MemberFilter: TypeAlias = Literal["applied", "ignored"]
 
 #: What a member DELETE does with a customer that is not a member: nothing, or an item error.
 DeleteNonMember: TypeAlias = Literal["noop", "item-error"]
@@ -90,6 +95,9 @@ class Settings:
     #: ``id``: ``{"id": {"$in": [...]}}`` works; ``all``: on ``emailAddress`` too; ``off``:
     #: no ``$in`` (a 400 validation error naming ``filters``).
     filter_in: FilterIn = "id"
+    #: ``applied``: the member list's ``filters`` select members; ``ignored``: they are
+    #: dropped and the unfiltered page comes back (sandbox choice: unsourced either way).
+    member_filter: MemberFilter = "applied"
     #: Whether ``totalItemCount`` of members counts members whose DELETE is still pending.
     total_counts_pending: bool = True
     #: ``noop``: a member DELETE ignores customers that are not members; ``item-error``:
@@ -189,6 +197,7 @@ def _validate(s: Settings) -> None:
         ("refused_items", RefusedItems),
         ("email_filter", EmailFilter),
         ("filter_in", FilterIn),
+        ("member_filter", MemberFilter),
         ("delete_non_member", DeleteNonMember),
         ("signin_error", SigninError),
     ):

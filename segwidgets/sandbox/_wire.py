@@ -17,6 +17,7 @@ typed values. Where no public source says how the real services answer, the swit
 - ``max_members_per_request`` / ``oversize_status``: a larger member batch is a 400 with
   the platform's validation body naming the body, or a 413;
 - ``email_filter`` / ``filter_in``: how ``emailAddress`` compares and where ``$in`` works;
+- ``member_filter``: whether the member list applies its ``filters`` or ignores them;
 - ``duplicate_add``, ``item_errors``: whether re-adding a member is a 409, and whether a
   rejected batch lists its items;
 - ``signin_error``: the body of a refused sign-in (OAuth2's or the platform's).
@@ -219,6 +220,8 @@ def member_page(
             "invalidParameter",
             f"Unknown query parameter(s): {stray}. This call takes {accepted}.",
         )
+    if settings.member_filter == "ignored":
+        filters = None
     check_filters(settings, filters, in_fields=frozenset({"id"}))
     page = _requests.page(page_limit(settings, limit), offset)
     wanted = _requests.member_filter(filters)

@@ -305,6 +305,19 @@ def test_device_members_are_listed_and_counted(
     assert [m["id"] for m in devices["members"]] == ["device-a", "device-b"]
 
 
+def test_an_ignored_member_filter_answers_the_unfiltered_page(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    everyone = sorted(sandbox.member_ids("vip"))
+    filters = json.dumps({"id": {"$in": everyone[:2]}})
+    applied = http.get(_members_url(sandbox, "vip"), params={"filters": filters}).json()
+    assert [m["id"] for m in applied["members"]] == everyone[:2]
+    sandbox.configure(member_filter="ignored")
+    ignored = http.get(_members_url(sandbox, "vip"), params={"filters": filters}).json()
+    assert [m["id"] for m in ignored["members"]] == everyone[:100]
+    assert ignored["meta"]["totalItemCount"] == len(everyone)
+
+
 # -- every switch at start, at runtime, over HTTP ------------------------------------------------
 _SWITCHES = {
     "member_paging": "cursor",
@@ -312,6 +325,7 @@ _SWITCHES = {
     "refused_items": "400",
     "email_filter": "insensitive",
     "filter_in": "all",
+    "member_filter": "ignored",
     "total_counts_pending": False,
 }
 

@@ -34,6 +34,7 @@ CELLS: dict[str, dict[str, Any]] = {
     "filter-in-on-emails-too": {"filter_in": "all"},
     "total-without-pending-deletes": {"total_counts_pending": False},
     "delete-non-member-item-error": {"delete_non_member": "item-error"},
+    "member-filter-ignored": {"member_filter": "ignored"},
     # A batch over the maximum only happens below the engine's batch size of 1000.
     "small-batches-400": {"max_members_per_request": 60},
     "small-batches-413": {"max_members_per_request": 60, "oversize_status": 413},
@@ -44,6 +45,7 @@ CELLS: dict[str, dict[str, Any]] = {
         "refused_items": "400",
         "email_filter": "insensitive",
         "filter_in": "off",
+        "member_filter": "ignored",
         "total_counts_pending": False,
         "delete_non_member": "item-error",
         "max_members_per_request": 60,

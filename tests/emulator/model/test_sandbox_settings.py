@@ -15,6 +15,7 @@ EXPECTED_DEFAULTS = {
     "refused_items": "2xx-body",
     "email_filter": "exact",
     "filter_in": "id",
+    "member_filter": "applied",
     "total_counts_pending": True,
     "delete_non_member": "noop",
     "max_members_per_request": 1000,
