@@ -265,10 +265,15 @@ class MemberListBuilder(Panel):
         members = self.shown
         if members is None:
             self.source_label.value = ""
-            self.report.value = _html.note(
-                "Upload a CSV, Excel or Parquet file, or type where it is (a path or an "
-                "https:// link).",
-                level="muted",
+            # With a file given, the status says what became of it: no upload hint then.
+            self.report.value = (
+                ""
+                if self._source is not None
+                else _html.note(
+                    "Upload a CSV, Excel or Parquet file, or type where it is (a path or an "
+                    "https:// link).",
+                    level="muted",
+                )
             )
             self.rejected_table.frame = None
             self.duplicates_table.frame = None

@@ -310,7 +310,16 @@ class HistoryPanel(Panel):
         self._show_undo()
 
     def _on_pusher_result_change(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None and change["new"].run_id is not None:
+        result = change["new"]
+        plan = self.undo_plan
+        if result is not None and plan is not None and plan.undo_of is not None:
+            # Pushed: the heading stops asking for a push that has happened.
+            self.undo_title.value = _html.note(
+                f"Undo of the run {self._label_of(plan.undo_of)}: pushed ({result.status}). "
+                "The counts are what it planned; its result is below.",
+                level="info",
+            )
+        if result is not None and result.run_id is not None:
             # The undo just pushed becomes the newest run and is selected; its pane stays
             # with the result, so the confirmation is not cleared away.
             self._keep_undo = True

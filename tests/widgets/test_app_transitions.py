@@ -208,6 +208,7 @@ def test_builder_refuses_a_column_of_names_and_suggests_the_right_one(session, r
     assert app.builder.members is None
     assert "neither email addresses nor customer ids" in app.builder.status_text
     assert "E-Mail" in app.builder.status_text
+    assert "Upload a CSV" not in app.builder.report.value  # no stale hint beside the refusal
     assert app.diff.plan is None
     app.builder.column = "E-Mail"
     assert app.builder.members is not None

@@ -220,7 +220,10 @@ def test_history_is_friendly_and_charts_the_size(session, sandbox, registered):
     assert history.run_id == first.run_id
     plan = history.undo()
     assert plan is not None
+    assert "then push it" in history.undo_title.value
     history.pusher.push(wait=True)
+    assert "then push it" not in history.undo_title.value
+    assert "pushed (verified)" in history.undo_title.value
     undo_run = history.runs["run_id"][0]
     assert history.run_id == undo_run  # the newest run is selected after the push
     html = history.table.html.value
