@@ -135,6 +135,11 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     notification = settings / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(json.dumps(_QUIET_SETTINGS))
+    # Every cell attached to the page, in view or not: a locator finds the output it names
+    # and cell_errors() sees every cell.
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port = _free_port()
     token = secrets.token_hex(16)
     command = [

@@ -77,7 +77,13 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     lab.screenshot("opened")
     lab.run_all()
     assert lab.cell_errors() == []
-    app = page.locator(".segwidgets-app").first
+    # The app of the cell ``app = SegmentApp()`` (the notebook shows a second one further
+    # down, already connected): the kernel's ``app`` must be the one clicked.
+    cell = page.locator(".jp-CodeCell").filter(
+        has=page.locator(".jp-InputArea", has_text="app = SegmentApp()")
+    )
+    assert cell.count() == 1
+    app = cell.locator(".segwidgets-app")
     app.wait_for()
     app.scroll_into_view_if_needed()
     lab.screenshot("app-shown")
@@ -92,6 +98,7 @@ def test_quickstart_app_syncs_the_sample_file(lab, expected):
     connected.first.wait_for(timeout=60_000)
     sandbox_url = re.search(r"http://127\.0\.0\.1:\d+", connected.first.inner_text()).group(0)
     assert "SANDBOX" in connect.locator(".segwidgets-destination").first.inner_text()
+    _kernel(page, "assert app.session is not None and app.session.is_sandbox\n")
     lab.screenshot("connected")
 
     # 2. pick the segment
