@@ -14,7 +14,7 @@ from typing import Any
 from ._seed import CODE_STATUS, SeedCustomers, code_of, iso_time
 from ._service_error import ServiceError
 
-__all__ = ["CUSTOMER_FIELDS", "CustomerTable"]
+__all__ = ["CUSTOMER_FIELDS", "MAX_KNOWN_IDS", "CustomerTable"]
 
 #: Fields of a customer, in the order the service returns them.
 CUSTOMER_FIELDS: tuple[str, ...] = (
@@ -34,6 +34,8 @@ CUSTOMER_FIELDS: tuple[str, ...] = (
 )
 
 _EDITABLE = frozenset(CUSTOMER_FIELDS) - {"id", "createDate"}
+#: Ids whose index the table remembers at most (it forgets them all when full).
+MAX_KNOWN_IDS = 1 << 17
 _OPTIONAL_STRINGS = ("externalCustomerNumber", "firstName", "middleName", "lastName")
 
 
@@ -52,14 +54,41 @@ class CustomerTable:
         self._code_cache: dict[frozenset[int], list[int]] = {}
         #: Grows with every change; caches derived from customers compare it.
         self.version = 0
+        #: ``(index, member key)`` of ids looked up before. An id that names a customer
+        #: names it for good (ids never change and indices only grow), so an entry stays
+        #: true as long as this table lives; ids that name no customer are not kept (an
+        #: added customer may take one).
+        self._known: dict[str, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return self._count
 
     # lookups -----------------------------------------------------------------------------
+    def locate(self, customer_id: str) -> tuple[int, int] | None:
+        """``(index, member key)`` of an existing customer id, or ``None``.
+
+        Member writes and lookups name the same ids again and again (a push looks its ids
+        up, writes them, then looks them up again), so the answers are remembered.
+        """
+        found = self._known.get(customer_id)
+        if found is None:
+            found = self.seeded.locate_id(customer_id, limit=self._count)
+            if found is not None:
+                if len(self._known) >= MAX_KNOWN_IDS:
+                    self._known.clear()
+                self._known[customer_id] = found
+        return found
+
     def index_of(self, customer_id: str) -> int | None:
         """The index of an existing customer id, or ``None``."""
-        return self.seeded.index_of_id(customer_id, limit=self._count)
+        found = self.locate(customer_id)
+        return None if found is None else found[0]
+
+    def member_key_of(self, customer_id: str) -> int | None:
+        """The member key of an existing customer id, or ``None`` (what ``key_of`` says of
+        its index)."""
+        found = self.locate(customer_id)
+        return None if found is None else found[1]
 
     def key_of(self, index: int) -> int:
         """The member sort key of customer ``index``."""

@@ -560,8 +560,10 @@ class SandboxModel:
         with self._lock:
             segment = self._segment(code)
             keys, devices = self._member_keys(segment), segment.devices
+            # The ids an id filter names, by member key: those listed are written as asked.
+            asked: dict[int, str] | None = None
             if filter is not None:
-                keys, devices = self._filter_members(keys, devices, filter)
+                keys, devices, asked = self._filter_members(keys, devices, filter)
             if after is None or isinstance(after, int):
                 if after is None:
                     first, more_keys = keys.window(start, limit), start + limit < len(keys)
@@ -585,7 +587,9 @@ class SandboxModel:
             else:
                 n_pending = sum(1 for k in pending if k in keys)
             return MemberWindow(
-                customer_ids=self._table.ids_of_keys(first),
+                customer_ids=(
+                    self._table.ids_of_keys(first) if asked is None else [asked[k] for k in first]
+                ),
                 device_ids=list(run),
                 last=last,
                 more=more,
@@ -595,17 +599,23 @@ class SandboxModel:
 
     def _filter_members(
         self, keys: MemberKeys, devices: list[str], wanted: MemberFilter
-    ) -> tuple[MemberKeys, list[str]]:
+    ) -> tuple[MemberKeys, list[str], dict[int, str] | None]:
+        """The members the filter keeps, and with an id filter the customer ids it names by
+        member key (a customer's id is the one id of its key)."""
         if wanted.type == "customer":
             devices = []
         elif wanted.type == "device":
             keys = MemberKeys()
+        named: dict[int, str] | None = None
         if wanted.ids is not None:
-            found = (self._table.index_of(i) for i in wanted.ids)
-            named = {self._table.key_of(i) for i in found if i is not None}
+            named = {}
+            for customer_id in wanted.ids:
+                key = self._table.member_key_of(customer_id)
+                if key is not None:
+                    named[key] = customer_id
             keys = MemberKeys(keys.present(named))
             devices = [d for d in devices if d in wanted.ids]
-        return keys, devices
+        return keys, devices, named
 
     def add_device_members(self, code: str, device_ids: Iterable[str]) -> int:
         """Make devices members of a fixed segment (tests only: no API call adds them).
@@ -628,16 +638,16 @@ class SandboxModel:
         keys: list[int] = []
         refused: list[dict[str, Any]] = []
         for position, customer_id in enumerate(ids):
-            index = self._table.index_of(customer_id)
-            if index is None or self._table.is_deleted(index):
+            found = self._table.locate(customer_id)
+            if found is None or self._table.is_deleted(found[0]):
                 reason = (
                     "There is no customer with this id."
-                    if index is None
+                    if found is None
                     else "This customer is deleted."
                 )
                 refused.append(item_error(position, customer_id, "unknownCustomer", reason))
             else:
-                keys.append(self._table.key_of(index))
+                keys.append(found[1])
         return keys, refused
 
     def _keys_or_reject(self, ids: Sequence[str]) -> list[int]:
@@ -714,8 +724,8 @@ class SandboxModel:
             named: list[int] = []
             refused: list[dict[str, Any]] = []
             for position, customer_id in enumerate(ids):
-                index = self._table.index_of(customer_id)
-                if index is None:
+                key = self._table.member_key_of(customer_id)
+                if key is None:
                     refused.append(
                         item_error(
                             position,
@@ -725,7 +735,6 @@ class SandboxModel:
                         )
                     )
                     continue
-                key = self._table.key_of(index)
                 if refuse_absent and key not in segment.members:
                     refused.append(
                         item_error(

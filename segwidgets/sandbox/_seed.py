@@ -230,6 +230,15 @@ class SeedCustomers:
 
     def index_of_id(self, customer_id: str, *, limit: int) -> int | None:
         """The index of ``customer_id`` if it is below ``limit``, else ``None``."""
+        found = self.locate_id(customer_id, limit=limit)
+        return None if found is None else found[0]
+
+    def locate_id(self, customer_id: str, *, limit: int) -> tuple[int, int] | None:
+        """``(index, key)`` of ``customer_id`` if its index is below ``limit``, else ``None``.
+
+        The key is the id's first 64 bits, so it comes with the index for free (it equals
+        ``key_of(index)``).
+        """
         parts = _split_id(customer_id)
         if parts is None:
             return None
@@ -237,7 +246,7 @@ class SeedCustomers:
         index = self.index_of_key(key)
         if index >= limit or tail != _mix(key ^ self._id_salt):
             return None
-        return index
+        return index, key
 
     # many at once -------------------------------------------------------------------------
     def ids_of_keys(self, keys: Sequence[int]) -> list[str]:
