@@ -34,8 +34,8 @@ CUSTOMER_FIELDS: tuple[str, ...] = (
 )
 
 _EDITABLE = frozenset(CUSTOMER_FIELDS) - {"id", "createDate"}
-#: Ids whose index the table remembers at most (it forgets them all when full).
-MAX_KNOWN_IDS = 1 << 17
+#: Ids the table remembers in each of its two generations of known ids.
+MAX_KNOWN_IDS = 1 << 16
 _OPTIONAL_STRINGS = ("externalCustomerNumber", "firstName", "middleName", "lastName")
 
 
@@ -54,11 +54,14 @@ class CustomerTable:
         self._code_cache: dict[frozenset[int], list[int]] = {}
         #: Grows with every change; caches derived from customers compare it.
         self.version = 0
-        #: ``(index, member key)`` of ids looked up before. An id that names a customer
+        #: ``(index, member key)`` of ids looked up lately. An id that names a customer
         #: names it for good (ids never change and indices only grow), so an entry stays
         #: true as long as this table lives; ids that name no customer are not kept (an
-        #: added customer may take one).
+        #: added customer may take one). When ``_known`` is full it becomes
+        #: ``_known_before`` (the generation before it is forgotten), so the ids of the last
+        #: ``MAX_KNOWN_IDS`` lookups at least are remembered.
         self._known: dict[str, tuple[int, int]] = {}
+        self._known_before: dict[str, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -72,11 +75,14 @@ class CustomerTable:
         """
         found = self._known.get(customer_id)
         if found is None:
-            found = self.seeded.locate_id(customer_id, limit=self._count)
-            if found is not None:
-                if len(self._known) >= MAX_KNOWN_IDS:
-                    self._known.clear()
-                self._known[customer_id] = found
+            found = self._known_before.get(customer_id)
+            if found is None:
+                found = self.seeded.locate_id(customer_id, limit=self._count)
+                if found is None:
+                    return None
+            if len(self._known) >= MAX_KNOWN_IDS:
+                self._known_before, self._known = self._known, {}
+            self._known[customer_id] = found
         return found
 
     def index_of(self, customer_id: str) -> int | None:

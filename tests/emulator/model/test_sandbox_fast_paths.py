@@ -150,7 +150,7 @@ def test_an_ids_key_comes_with_its_index_exactly_as_computed_from_the_index() ->
 def test_known_ids_answer_what_parsing_answers_while_customers_are_added(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_customers, "MAX_KNOWN_IDS", 80)  # forgets everything now and then
+    monkeypatch.setattr(_customers, "MAX_KNOWN_IDS", 40)  # forgets older ids now and then
     rng = random.Random(seed)
     seeded = SeedCustomers(seed=seed, count=120)
     table = CustomerTable(seeded, clock=time.time)
@@ -168,7 +168,34 @@ def test_known_ids_answer_what_parsing_answers_while_customers_are_added(
         assert table.locate(text) == expected, text
         assert table.index_of(text) == (None if expected is None else expected[0])
         assert table.member_key_of(text) == (None if expected is None else expected[1])
-        assert len(table._known) <= 80
+        assert len(table._known) <= 40
+        assert len(table._known_before) <= 40
+        assert table._known.get(text) == expected  # the last lookups are remembered
+
+
+def test_the_ids_of_the_last_lookups_are_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_customers, "MAX_KNOWN_IDS", 50)
+    seeded = SeedCustomers(seed=1, count=400)
+    table = CustomerTable(seeded, clock=time.time)
+    parsed: list[str] = []
+    plain = seeded.locate_id
+
+    def counted(customer_id: str, *, limit: int) -> tuple[int, int] | None:
+        parsed.append(customer_id)
+        return plain(customer_id, limit=limit)
+
+    monkeypatch.setattr(seeded, "locate_id", counted)
+    for index in range(170):  # a bulk load before
+        table.locate(seeded.id_of(index))
+    working = [seeded.id_of(i) for i in range(200, 250)]
+    for customer_id in working:  # a push's lookups
+        table.locate(customer_id)
+    parsed.clear()
+    for _ in range(3):  # its writes and its verification
+        assert [table.locate(i) for i in working] == [plain(i, limit=400) for i in working]
+    assert parsed == []
 
 
 def test_known_ids_do_not_outlive_a_reset(clock: FakeClock) -> None:
