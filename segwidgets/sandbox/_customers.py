@@ -73,6 +73,8 @@ class CustomerTable:
         Member writes and lookups name the same ids again and again (a push looks its ids
         up, writes them, then looks them up again), so the answers are remembered.
         """
+        if not isinstance(customer_id, str):
+            return None  # no id (and a list, say, is no dict key)
         found = self._known.get(customer_id)
         if found is None:
             found = self._known_before.get(customer_id)
