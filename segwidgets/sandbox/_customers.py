@@ -67,7 +67,7 @@ class CustomerTable:
         return self._count
 
     # lookups -----------------------------------------------------------------------------
-    def locate(self, customer_id: str) -> tuple[int, int] | None:
+    def locate(self, customer_id: object) -> tuple[int, int] | None:
         """``(index, member key)`` of an existing customer id, or ``None``.
 
         Member writes and lookups name the same ids again and again (a push looks its ids
