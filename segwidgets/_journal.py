@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -262,7 +263,10 @@ class Journal:
         self._seen_header = False
         self._gave_up = False
         self._checkpointer: threading.Thread | None = None
+        # The header is read through this descriptor, under a lock of its own: a push
+        # thread's check waits for no other thread's journal write.
         self._fd: int | None = None
+        self._fd_lock = threading.Lock()
         try:
             if not self.path.exists():
                 if must_exist:
@@ -328,7 +332,7 @@ class Journal:
     def _check_header(self, *, opening: bool = False, allow_empty: bool = False) -> None:
         """The file is an SQLite database (not emptied, truncated or overwritten)."""
         head: bytes | None = None
-        with self._lock:  # not while ``close`` gives the descriptor back
+        with self._fd_lock:  # not while ``close`` gives the descriptor back
             if self._fd is not None:
                 head = os.pread(self._fd, len(_SQLITE_HEADER), 0)
         if head is None:
@@ -482,9 +486,10 @@ class Journal:
             checkpointer.join()
         with self._lock:
             self._db.close()
-            if self._fd is not None:
-                self._fd = None
-                self._fd_closer()
+            with self._fd_lock:
+                if self._fd is not None:
+                    self._fd = None
+                    self._fd_closer()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -673,10 +678,11 @@ class Journal:
         wanted = list(statuses)
         marks = ",".join("?" * len(wanted))
         rows, _ = self._query(
-            f"SELECT customer_id FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
+            f"SELECT json_group_array(customer_id) FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
             (run_id, action, *wanted),
         )
-        return [r[0] for r in rows]
+        found: list[str] = json.loads(rows[0][0])  # one JSON array: no Python row per id
+        return found
 
     def member_frame(self, run_id: str) -> pl.DataFrame:
         """Every member change of a run: customer_id, action, status, batch, error."""
@@ -784,19 +790,29 @@ class Journal:
         *,
         error: str | None = None,
     ) -> None:
-        """Set the status of some members (verification, reconciliation)."""
+        """Set the status of some members (verification, reconciliation).
+
+        When ``ids`` hold every member of an answered batch (a verification), with no
+        ``error``, the status is set on the batch (``member_status``), as its answer was:
+        one row written for the batch instead of one per member.
+        """
         chosen = list(ids)
         if not chosen:
             return
         with self._tx() as db:
-            # Few ids: each one looked up by the table's key. Many of the action's members
-            # (a verification): one pass over the action's rows, each looked up among the
-            # ids (``+customer_id`` keeps SQLite from using the key for it), cheaper than
-            # as many lookups in the table.
             planned = db.execute(
                 "SELECT COALESCE(SUM(size), 0) FROM batches WHERE run_id=? AND action=?",
                 (run_id, action),
             ).fetchone()[0]
+            many = 2 * len(chosen) >= planned
+            if many and error is None:
+                chosen = _set_whole_batches(db, run_id, action, chosen, status)
+            if not chosen:
+                return
+            # Few ids: each one looked up by the table's key. Many of the action's members:
+            # one pass over the action's rows, each looked up among the ids
+            # (``+customer_id`` keeps SQLite from using the key for it), cheaper than as
+            # many lookups in the table.
             column = "+customer_id" if 2 * len(chosen) >= planned else "customer_id"
             db.execute(
                 "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"  # noqa: S608 (no value)
@@ -1034,6 +1050,61 @@ class Journal:
             },
             orient="row",
         )
+
+
+def _set_whole_batches(
+    db: sqlite3.Connection, run_id: str, action: Action, ids: list[str], status: MemberStatus
+) -> list[str]:
+    """Set ``status`` on each answered batch (with no error) whose members are all in
+    ``ids``; the ids left (in no such batch) are returned.
+
+    An answered batch is marked no more (``batch_done`` records its answer once; a resend
+    makes a new batch), so its ``member_status`` can hold a later status of all its
+    members: the members that had one of their own follow the batch again.
+    """
+    answered = {
+        row[0]
+        for row in db.execute(
+            "SELECT batch FROM batches WHERE run_id=? AND action=?"
+            " AND status NOT IN ('pending', 'sending') AND error IS NULL",
+            (run_id, action),
+        )
+    }
+    if not answered:
+        return ids
+    # Every member of the action with its batch: two JSON arrays, no Python row each.
+    members, numbers = db.execute(
+        "SELECT json_group_array(customer_id), json_group_array(batch) FROM members"
+        " WHERE run_id=? AND action=?",
+        (run_id, action),
+    ).fetchone()
+    in_action: list[str] = json.loads(members)
+    batch_numbers: list[int | None] = json.loads(numbers)
+    wanted = set(ids)
+    size = Counter(batch_numbers)
+    whole = answered.intersection(size)
+    left_out = set(in_action).difference(wanted)
+    if left_out:
+        whole.difference_update(
+            number for cid, number in zip(in_action, batch_numbers, strict=True) if cid in left_out
+        )
+    if not whole:
+        return ids
+    numbers_json = json.dumps(sorted(whole))
+    db.execute(
+        "UPDATE batches SET member_status=? WHERE run_id=? AND batch IN"
+        " (SELECT value FROM json_each(?))",
+        (status, run_id, numbers_json),
+    )
+    db.execute(
+        "UPDATE members SET status=NULL, error=NULL WHERE run_id=? AND action=?"
+        " AND status IS NOT NULL AND batch IN (SELECT value FROM json_each(?))",
+        (run_id, action, numbers_json),
+    )
+    if len(wanted) == sum(size[number] for number in whole):
+        return []  # the ids are the members of these batches, no other
+    done = {cid for cid, number in zip(in_action, batch_numbers, strict=True) if number in whole}
+    return [cid for cid in ids if cid not in done]
 
 
 _MEMBER_FRAME_SCHEMA = {
