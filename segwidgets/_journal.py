@@ -10,7 +10,9 @@ its batch. Marking a batch *sending* or recording its answer then updates one ro
 ``batches`` however many members it holds: a member's status is its own ``status`` when one
 was set for it (a refused id, a reconciliation, a verification) and otherwise its batch's
 ``member_status`` (the ``member_states`` view). A batch made later (a resend, a split) moves
-its members to it, which is the only per-member write on the way out.
+its members to it, which is the only per-member write on the way out. A status without an
+error set later for every member of an answered batch (a verification) is set on the batch
+too: an answered batch is never marked again, so its ``member_status`` can carry it.
 
 The journal also holds the segment leases (``leases``: one writer per segment, see
 ``_lease``). Every statement waits for a lock held by another process at most
