@@ -26,7 +26,8 @@ Punycode form than the list's. ``strategy="scan"`` rules both out.
 ``strategy="auto"`` weighs the lookup's requests (``ceil(S / b)`` with ``$in``, S
 without; S the distinct spellings, N <= S <= 2N for N emails; b = 100, or the page size
 if smaller, so an answer fits a page) against the pages of all C customers, and takes the
-lookup when it needs no more. An email that several customers share can make a ``$in``
+lookup when it needs no more (when the N keys alone already need more, the spellings are
+not worked out: ``auto`` then does the scan's work only). An email that several customers share can make a ``$in``
 answer spill over a page: one more request for that batch. ``auto`` needs two customer
 counts, registered and guests (two requests of one record each, in one round trip, each
 with the guest filter), or takes them from ``counts``, a ``CustomerCounts`` that remembers
