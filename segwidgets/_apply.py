@@ -50,7 +50,7 @@ from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._result import ApplyResult, outcome_frame
 from ._run import Batch, RunState, chunked
 from ._segment_kind import is_fixed, not_editable_reason
-from ._stale import check_stale
+from ._stale import Fresh, check_stale
 from ._types import StaleCheck
 from ._verify import MemberReader, settle_run
 
@@ -200,14 +200,32 @@ class Pusher:
             raise SegmentNotEditableError(not_editable_reason({"code": code, **segment}))
         return segment
 
+    def check_plan(
+        self,
+        plan: SegmentPlan,
+        *,
+        stale_check: StaleCheck,
+        tracker: ProgressTracker | None = None,
+    ) -> Fresh:
+        """The checks before a push, all reads: the segment is fixed (``check_editable``)
+        and the plan current (``segwidgets._stale``); the segment is read with the stale
+        check's first requests."""
+        code = plan.segment_code
+        return check_stale(
+            self.reader,
+            plan,
+            check=stale_check,
+            tracker=tracker,
+            along=[lambda: self.check_editable(code)],
+        )
+
     # -- apply ------------------------------------------------------------------------------
 
     def dry_run(self, plan: SegmentPlan, *, stale_check: StaleCheck = "auto") -> ApplyResult:
         """What ``apply`` would send, without sending any write."""
         start = self.clock()
         before = self.client.stats.n_requests
-        self.check_editable(plan.segment_code)
-        fresh = check_stale(self.reader, plan, check=stale_check)
+        fresh = self.check_plan(plan, stale_check=stale_check)
         rows: list[tuple[int, str, str, int]] = []
         path = f"segments/{plan.segment_code}/members"
         for number, (action, batch) in enumerate(self.batches(plan.removes, plan.adds)):
@@ -271,8 +289,7 @@ class Pusher:
             requests=lambda: self.client.stats.n_requests - before,
         )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
-            self.check_editable(plan.segment_code)
-            fresh = check_stale(self.reader, plan, check=stale_check, tracker=tracker)
+            fresh = self.check_plan(plan, stale_check=stale_check, tracker=tracker)
             timings["check"] = self.clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self.batches(plan.removes, plan.adds))

@@ -136,8 +136,8 @@ def lookup_seconds(
 
 
 def count_checks(n_writes: int, concurrency: int) -> int:
-    """Member-count reads of a push of ``n_writes`` batches: before each wave after the
-    first and once after the last write."""
+    """Member-count reads of a push of ``n_writes`` batches: after each wave while more
+    batches are to go, and once after the last write."""
     if n_writes <= 0:
         return 0
     wave = max(concurrency, WAVE_MIN)

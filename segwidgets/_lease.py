@@ -5,8 +5,8 @@ as it may write. The journal records who holds it (run id, process id, machine, 
 when) and a heartbeat, renewed every few seconds by a background thread. A second writer
 sharing the journal is refused with ``SegmentBusyError`` naming the holder; a lease whose
 process is gone, or whose heartbeat went silent, is taken over. Writers with separate
-journals (other machines) are caught by the run's check of the segment before each wave
-of writes instead (see ``_apply``).
+journals (other machines) are caught by the run's check of the segment's member count
+after each wave of writes instead (see ``_run``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class SegmentLease:
                     self._lost = True
                     return
             except JournalError as exc:
-                # The run's own check of the journal before each wave stops it.
+                # The run's own check of the journal before each batch stops it.
                 logger.warning("Could not renew the hold on segment %r: %s", self.segment_code, exc)
 
     def check(self) -> None:

@@ -24,9 +24,11 @@ resumes one from the journal); the run does the rest, read top to bottom from
    like a lost one (409: some ids were members already, on a strict server) or stops
    the run (any other).
 2. **guard** — before each batch the journal file must still be intact and the lease
-   ours; before each wave of batches (``concurrency``, at least ``WAVE_MIN``), and after
-   the last one, the segment's member count must be one the run's own writes explain
-   (someone else writing stops the run).
+   ours; when a wave of batches has been answered (every ``concurrency``-th answer, at
+   least ``WAVE_MIN``) while more batches are to go, and after the last write, the
+   segment's member count must be one the run's own writes explain (someone else writing
+   stops the run). The worker that took the wave's last answer reads the count while the
+   others send on, so the check is not one more round trip on the push's way.
 3. **reconcile** and **verify** (``segwidgets._verify``), then the run's status, recorded
    in the journal, and its ``ApplyResult`` (``segwidgets._result``). A run stopped by a
    crash or an interrupt is recorded interrupted, for ``resume``.
@@ -157,6 +159,9 @@ class RunState:
         self.removes_before = 0
         self.out: dict[Action, int] = {"add": 0, "remove": 0}
         self.n_sends = 0
+        #: batches handed to the workers, and those answered (for the count checks)
+        self.n_queued = 0
+        self.n_answered = 0
         self.verify = verify
         self.client = pusher.client
         self.journal = pusher.journal
@@ -189,10 +194,8 @@ class RunState:
         self.removes_before = removes_before
 
     def _guard(self, action: Action, ids: Sequence[str]) -> None:
-        """Before a batch goes out: the journal is intact and the lease still ours; before
-        each wave of batches after the first (``concurrency``, at least ``_WAVE_MIN``), the
-        segment's member count is one this run's own writes explain. Otherwise the run
-        stops; nothing more is sent."""
+        """Before a batch goes out: the journal is intact and the lease still ours.
+        Otherwise the run stops; nothing more is sent."""
         try:
             self.journal.check_intact()
             if self.lease is not None:
@@ -200,21 +203,28 @@ class RunState:
         except (JournalError, SegmentBusyError) as exc:
             self._stop_run(exc)
             raise _Stop from exc
-        wave_size = max(self.pusher.options.concurrency, _WAVE_MIN)
         with self.lock:
             self.n_sends += 1
+            self.out[action] += len(ids)
+
+    def _after_answer(self) -> None:
+        """A batch was answered: when that ends a wave (``concurrency`` answers, at least
+        ``_WAVE_MIN``) and more batches are to go, the segment's member count must be one
+        this run's own writes explain. Otherwise the run stops; nothing more is sent."""
+        wave_size = max(self.pusher.options.concurrency, _WAVE_MIN)
+        with self.lock:
+            self.n_answered += 1
             # Not while refusals come in a row: the read would meet the same trouble.
             wave = (
-                self.n_sends > wave_size
-                and (self.n_sends - 1) % wave_size == 0
+                self.n_answered % wave_size == 0
+                and self.n_answered < self.n_queued
                 and self.refused_in_a_row == 0
             )
-            self.out[action] += len(ids)
-        if wave and not self._check_count():
-            raise _Stop
+        if wave:
+            self._check_count()
 
     def _check_after_push(self) -> None:
-        """After the last write, as before each wave: a writer that started after the last
+        """After the last write, as after each wave: a writer that started after the last
         wave, or a journal lost during it, stops the run before it reads and verifies."""
         try:
             self.journal.check_intact()
@@ -374,6 +384,8 @@ class RunState:
         if not batches:
             return
         pool = self.pusher.workers()
+        with self.lock:
+            self.n_queued += len(batches)
         futures = [pool.submit(self._send, *batch) for batch in batches]
         try:
             self._wait(futures)
@@ -443,6 +455,7 @@ class RunState:
             self._answered(batch, action, ids, refused)
             with self.lock:
                 self.refused_in_a_row = 0
+        self._after_answer()
 
     def _answered(
         self, batch: int, action: Action, ids: list[str], refused: list[ItemError]
@@ -502,7 +515,13 @@ class RunState:
         half = math.ceil(len(ids) / 2)
         self.pusher.shrink_batches(half)
         self.tracker.add_work(batches=1, members=0)
-        for part in chunked(ids, half):
+        self._send_parts(action, chunked(ids, half))
+
+    def _send_parts(self, action: Action, parts: list[list[str]]) -> None:
+        """Send parts of a batch in new batches, one after another on this worker."""
+        with self.lock:
+            self.n_queued += len(parts)
+        for part in parts:
             self._send(action, part)
 
     def _isolate(self, batch: int, action: Action, ids: list[str], exc: APIStatusError) -> None:
@@ -521,7 +540,7 @@ class RunState:
             rest = [i for i in ids if i not in reasons]
             if rest:
                 self.tracker.add_work(batches=1, members=0)
-                self._send(action, rest)
+                self._send_parts(action, [rest])
         elif len(ids) == 1:
             self._done(
                 batch, action, ids, status="failed", batch_status="rejected", error=_short(exc)
@@ -534,8 +553,7 @@ class RunState:
             )
             self.tracker.add_work(batches=1, members=0)
             half = math.ceil(len(ids) / 2)
-            for part in chunked(ids, half):
-                self._send(action, part)
+            self._send_parts(action, chunked(ids, half))
 
     def _mark_uncertain(
         self, batch: int, action: Action, ids: Sequence[str], exc: Exception

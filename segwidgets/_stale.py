@@ -7,8 +7,8 @@ Two ways, chosen per push (``apply(..., stale_check=)``):
   costs ``n_live // page + 1`` member reads.
 - ``changes``: the planned changes' ids through the member filter
   ``{"id": {"$in": [...]}}``, 100 ids a request, ``concurrency`` at a time (the lookup the
-  verification uses, ``MemberReader.among``), then the segment's ``totalItemCount`` (one read of
-  one member). The plan is stale when a planned add is already a member, a planned remove
+  verification uses, ``MemberReader.among``), and in the same pool the segment's
+  ``totalItemCount`` (one read of one member) and the pusher's read of the segment. The plan is stale when a planned add is already a member, a planned remove
   is no longer one, or the total is not the one the plan's read reported. Totals are
   compared as Shopgate reported them both times, like with like: devices, and on a server
   whose total leaves out removals still applying, that difference, are the same in both.
@@ -32,7 +32,7 @@ nothing is written either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,10 +66,15 @@ def check_stale(
     *,
     check: StaleCheck = "auto",
     tracker: ProgressTracker | None = None,
+    along: Sequence[Callable[[], object]] = (),
 ) -> Fresh:
     """Refuse the plan (``StalePlanError``, nothing sent) if the segment changed since it
     was made, by the way ``check`` asks for (see the module docstring); progress as phase
-    ``check``, in ``changed ids`` or ``pages``."""
+    ``check``, in ``changed ids`` or ``pages``.
+
+    ``along``: other reads due before any write (the pusher's read of the segment itself).
+    ``changes`` sends them with its lookups, within the same concurrency; ``full`` sends
+    them first. Whichever raises first stops the check."""
     page = reader.page_size
     n_changes = plan.n_add + plan.n_remove
     method, _ = stale_plan(
@@ -84,7 +89,7 @@ def check_stale(
     if method == "changes":
         if tracker is not None:
             tracker.start_phase("check", n_changes, "changed ids")
-        verdict = _by_changes(reader, plan, tracker)
+        verdict = _by_changes(reader, plan, tracker, along)
         if verdict:
             return Fresh("changes", plan.n_live)
         if tracker is not None:
@@ -94,8 +99,11 @@ def check_stale(
                 else "the planned changes cannot be looked up here: reading the segment in full"
             )
             tracker.restart_phase("check", pages, "pages", why)
-    elif tracker is not None:
-        tracker.start_phase("check", pages, "pages")
+    else:
+        for read in along:
+            read()
+        if tracker is not None:
+            tracker.start_phase("check", pages, "pages")
 
     def on_page() -> None:
         if tracker is not None:
@@ -126,10 +134,14 @@ def check_full(
 
 
 def _by_changes(
-    reader: MemberReader, plan: SegmentPlan, tracker: ProgressTracker | None
+    reader: MemberReader,
+    plan: SegmentPlan,
+    tracker: ProgressTracker | None,
+    along: Sequence[Callable[[], object]],
 ) -> bool | None:
     """True: the planned ids and the total are as planned; False: they are not; None: this
-    Shopgate cannot tell (``$in`` refused on the member filter, or no total)."""
+    Shopgate cannot tell (``$in`` refused on the member filter, or no total). ``along``
+    and the total are read in the lookups' pool (the total only if ``$in`` works)."""
     code = plan.segment_code
     adds = plan.adds.get_column("customer_id").to_list()
     removes = plan.removes.get_column("customer_id").to_list()
@@ -138,13 +150,15 @@ def _by_changes(
         if tracker is not None:
             tracker.step("check", n, f"looking up {len(adds) + len(removes):,} planned changes")
 
-    present: set[str] = set()
-    if adds or removes:
-        found = reader.among(code, [*adds, *removes], on_step)
-        if found is None:
-            return None
-        present = found
-    total = reader.client.member_page(code, limit=1).total
+    totals: list[int | None] = []
+
+    def read_total() -> None:
+        totals.append(reader.client.member_page(code, limit=1).total)
+
+    present = reader.among(code, [*adds, *removes], on_step, along=along, if_in=[read_total])
+    if present is None:
+        return None
+    total = totals[0]
     if total is None:
         return None
     return (

@@ -226,10 +226,19 @@ class MemberReader:
         code: str,
         ids: Sequence[str],
         on_step: Callable[[VerifyMethod, int], object] | None,
+        *,
+        along: Sequence[Callable[[], object]] = (),
+        if_in: Sequence[Callable[[], object]] = (),
     ) -> set[str] | None:
         """``client.members_among`` a chunk of ids a request, ``concurrency`` requests at a
         time (the first one alone while it is not known whether ``$in`` works); None when
-        ``$in`` is refused."""
+        ``$in`` is refused.
+
+        Other reads may go in the same pool, within the same concurrency: ``along`` ahead
+        of the lookups, ``if_in`` with them once ``$in`` is known to work (never when it is
+        refused). Those sent have run when this returns, whatever the lookups found; the
+        first of them that raises raises here, before any error of a lookup. The stale
+        check sends the segment and its total this way."""
         size = in_chunk(self.page_size)
         chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
 
@@ -239,22 +248,26 @@ class MemberReader:
                 on_step("in-filter", len(chunk))
             return found
 
-        present: set[str] = set()
-        if self.client.traits.in_on_id is None:
-            found = one(chunks[0])
-            if found is None:
-                return None
-            present |= found
-            chunks = chunks[1:]
-        if not chunks:
-            return present
-        workers = min(max(1, self.concurrency), len(chunks))
+        workers = min(max(1, self.concurrency), max(1, len(chunks) + len(along) + len(if_in)))
         with ThreadPoolExecutor(workers, thread_name_prefix="segwidgets-lookup") as pool:
-            for found in pool.map(one, chunks):
-                if found is None:
-                    return None
-                present |= found
-        return present
+            others = [pool.submit(read) for read in along]
+            try:
+                present: set[str] = set()
+                if chunks and self.client.traits.in_on_id is None:
+                    found = pool.submit(one, chunks[0]).result()
+                    if found is None:
+                        return None
+                    present |= found
+                    chunks = chunks[1:]
+                others += [pool.submit(read) for read in if_in]
+                for found in pool.map(one, chunks):
+                    if found is None:
+                        return None
+                    present |= found
+                return present
+            finally:
+                for other in others:
+                    other.result()
 
 
 class RunLog:

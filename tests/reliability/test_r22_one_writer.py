@@ -5,7 +5,7 @@ Two ``segwidgets sync --yes`` processes started at once on one segment with diff
 ``segwidgets resume`` processes at once. Must hold: never both succeed; with a shared
 journal the second is refused before it sends anything, naming who holds the segment; the
 segment ends as the list of the one that succeeded; with separate journals the run that
-meets the other's writes stops (its check before each wave, or the stale plan check).
+meets the other's writes stops (its check after each wave, or the stale plan check).
 A resume of a run another process is resuming is refused: every id is received once.
 """
 
@@ -69,7 +69,7 @@ def test_r22_two_syncs_at_once_never_both_succeed(big_sandbox, tmp_path, journal
 
 def test_r22_two_pushes_with_separate_journals_do_not_both_succeed(big_sandbox, tmp_path) -> None:
     """Two sessions with their own journals (two machines): both plans pass the stale check,
-    then both push at once. The check before each wave and after the last write sees the
+    then both push at once. The check after each wave and after the last write sees the
     other's writes: at most one ends verified, the other stops saying why."""
     big_sandbox.configure(delete_delay=0.5)
     code = "r22-separate"
