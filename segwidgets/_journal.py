@@ -10,7 +10,9 @@ its batch. Marking a batch *sending* or recording its answer then updates one ro
 ``batches`` however many members it holds: a member's status is its own ``status`` when one
 was set for it (a refused id, a reconciliation, a verification) and otherwise its batch's
 ``member_status`` (the ``member_states`` view). A batch made later (a resend, a split) moves
-its members to it, which is the only per-member write on the way out.
+its members to it, which is the only per-member write on the way out. A status without an
+error set later for every member of an answered batch (a verification) is set on the batch
+too: an answered batch is never marked again, so its ``member_status`` can carry it.
 
 The journal also holds the segment leases (``leases``: one writer per segment, see
 ``_lease``). Every statement waits for a lock held by another process at most
@@ -29,6 +31,8 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -230,6 +234,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _close_quietly(fd: int) -> None:
+    with suppress(OSError):
+        os.close(fd)
+
+
 def _is_locked(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
@@ -255,6 +264,11 @@ class Journal:
         self._lock = threading.RLock()
         self._seen_header = False
         self._gave_up = False
+        self._checkpointer: threading.Thread | None = None
+        # The header is read through this descriptor, under a lock of its own: a push
+        # thread's check waits for no other thread's journal write.
+        self._fd: int | None = None
+        self._fd_lock = threading.Lock()
         try:
             if not self.path.exists():
                 if must_exist:
@@ -294,7 +308,17 @@ class Journal:
             if isinstance(exc, sqlite3.Error):
                 raise self._cannot_open(exc) from exc
             raise
-        st = os.stat(self.path)
+        # ``check_intact`` reads the header through a descriptor kept open (one read, not an
+        # open, a read and a close: closing a descriptor of the file would also drop the
+        # locks SQLite holds on it in this process).
+        try:
+            if hasattr(os, "pread"):
+                self._fd = os.open(self.path, os.O_RDONLY)
+                self._fd_closer = weakref.finalize(self, _close_quietly, self._fd)
+            st = os.fstat(self._fd) if self._fd is not None else os.stat(self.path)
+        except OSError as exc:
+            self._db.close()
+            raise self._cannot_open(exc) from exc
         self._identity = (st.st_dev, st.st_ino)
 
     def _cannot_open(self, exc: Exception) -> JournalError:
@@ -309,8 +333,13 @@ class Journal:
 
     def _check_header(self, *, opening: bool = False, allow_empty: bool = False) -> None:
         """The file is an SQLite database (not emptied, truncated or overwritten)."""
-        with open(self.path, "rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
+        head: bytes | None = None
+        with self._fd_lock:  # not while ``close`` gives the descriptor back
+            if self._fd is not None:
+                head = os.pread(self._fd, len(_SQLITE_HEADER), 0)
+        if head is None:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
         if head == _SQLITE_HEADER:
             self._seen_header = True
             return
@@ -453,9 +482,16 @@ class Journal:
         db.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (after a checkpoint under way)."""
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.join()
         with self._lock:
             self._db.close()
+            with self._fd_lock:
+                if self._fd is not None:
+                    self._fd = None
+                    self._fd_closer()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -540,14 +576,51 @@ class Journal:
                     for number, (action, ids) in enumerate(batches)
                 ),
             )
-            db.executemany(
-                "INSERT INTO members (run_id, action, customer_id, batch) VALUES (?,?,?,?)",
-                _member_rows(run_id, batches),
-            )
-        # Move the rows just written out of the write-ahead log now, rather than inside the
-        # first batch's mark (SQLite checkpoints when a commit finds the log long).
-        self._exec("PRAGMA wal_checkpoint(PASSIVE)")
+            # One statement per batch, the ids travelling as a JSON array SQLite expands:
+            # no Python object per member. Adds before removes, the order of the table's
+            # key, so each batch's rows (sorted by the caller) append to the end of a range.
+            for number, action, ids in sorted(
+                ((n, a, ids) for n, (a, ids) in enumerate(batches)), key=lambda b: b[1]
+            ):
+                db.execute(
+                    "INSERT INTO members (run_id, action, customer_id, batch)"
+                    " SELECT ?, ?, value, ? FROM json_each(?)",
+                    (run_id, action, number, json.dumps(list(ids))),
+                )
+        # Move the rows just written out of the write-ahead log now, rather than inside a
+        # batch's mark (SQLite checkpoints when a commit finds the log long); on a
+        # connection of its own, so the first batches are marked meanwhile.
+        self._checkpoint_soon()
         return run_id
+
+    def _checkpoint_soon(self) -> None:
+        """Copy the write-ahead log into the file, on a thread and a connection of its own.
+
+        A checkpoint only copies what commits already wrote: nothing that was recorded
+        depends on it. It waits for no lock, and a file gone meanwhile is left alone (the
+        connection may not create one).
+        """
+
+        def checkpoint() -> None:
+            with suppress(sqlite3.Error, OSError):
+                db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=rw",
+                    uri=True,
+                    timeout=0.0,
+                    isolation_level=None,
+                )
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    db.close()
+
+        with self._lock:
+            if self._checkpointer is not None and self._checkpointer.is_alive():
+                return
+            self._checkpointer = threading.Thread(
+                target=checkpoint, name="segwidgets-journal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def finish_run(
         self, run_id: str, *, status: str, n_requests: int, message: str | None = None
@@ -607,28 +680,52 @@ class Journal:
         wanted = list(statuses)
         marks = ",".join("?" * len(wanted))
         rows, _ = self._query(
-            f"SELECT customer_id FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
+            f"SELECT json_group_array(customer_id) FROM member_states WHERE run_id=? AND action=? AND status IN ({marks})",  # noqa: S608 (placeholders only)
             (run_id, action, *wanted),
         )
-        return [r[0] for r in rows]
+        found: list[str] = json.loads(rows[0][0])  # one JSON array: no Python row per id
+        return found
 
     def member_frame(self, run_id: str) -> pl.DataFrame:
         """Every member change of a run: customer_id, action, status, batch, error."""
-        rows, _ = self._query(
-            "SELECT customer_id, action, status, batch, error FROM member_states"
-            " WHERE run_id=? ORDER BY action, customer_id",
-            (run_id,),
+
+        def step() -> tuple[tuple[str, ...], list[Any]]:
+            # Each column as one JSON array (no Python row per member); the member_states
+            # view's join with batches, and the order, are done on the frame.
+            members = self._db.execute(
+                "SELECT json_group_array(customer_id), json_group_array(action),"
+                " json_group_array(status), json_group_array(batch), json_group_array(error)"
+                " FROM members WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+            batches = self._db.execute(
+                "SELECT batch, member_status, error FROM batches WHERE run_id=?", (run_id,)
+            ).fetchall()
+            return members, batches
+
+        with self._lock:
+            columns, batches = self._retry(step)
+        frame = pl.DataFrame(
+            [json.loads(column) for column in columns],
+            schema=_MEMBER_FRAME_SCHEMA,
+            orient="col",
         )
-        return pl.DataFrame(
-            rows,
-            schema={
-                "customer_id": pl.String,
-                "action": pl.String,
-                "status": pl.String,
-                "batch": pl.Int64,
-                "error": pl.String,
-            },
+        batch_frame = pl.DataFrame(
+            batches,
+            schema={"batch": pl.Int64, "batch_status": pl.String, "batch_error": pl.String},
             orient="row",
+        )
+        own = pl.col("status").is_not_null()
+        return (
+            frame.join(batch_frame, on="batch", how="left")
+            .select(
+                "customer_id",
+                "action",
+                pl.coalesce("status", "batch_status", pl.lit("pending")).alias("status"),
+                "batch",
+                pl.when(own).then("error").otherwise("batch_error").alias("error"),
+            )
+            .sort("action", "customer_id")
         )
 
     def next_batch_number(self, run_id: str) -> int:
@@ -695,12 +792,34 @@ class Journal:
         *,
         error: str | None = None,
     ) -> None:
-        """Set the status of some members (verification, reconciliation)."""
+        """Set the status of some members (verification, reconciliation).
+
+        When ``ids`` hold every member of an answered batch (a verification), with no
+        ``error``, the status is set on the batch (``member_status``), as its answer was:
+        one row written for the batch instead of one per member.
+        """
+        chosen = list(ids)
+        if not chosen:
+            return
         with self._tx() as db:
+            planned = db.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM batches WHERE run_id=? AND action=?",
+                (run_id, action),
+            ).fetchone()[0]
+            many = 2 * len(chosen) >= planned
+            if many and error is None:
+                chosen = _set_whole_batches(db, run_id, action, chosen, status)
+            if not chosen:
+                return
+            # Few ids: each one looked up by the table's key. Many of the action's members:
+            # one pass over the action's rows, each looked up among the ids
+            # (``+customer_id`` keeps SQLite from using the key for it), cheaper than as
+            # many lookups in the table.
+            column = "+customer_id" if 2 * len(chosen) >= planned else "customer_id"
             db.execute(
-                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"
-                " AND customer_id IN (SELECT value FROM json_each(?))",
-                (status, error, run_id, action, json.dumps(list(ids))),
+                "UPDATE members SET status=?, error=? WHERE run_id=? AND action=?"  # noqa: S608 (no value)
+                f" AND {column} IN (SELECT value FROM json_each(?))",
+                (status, error, run_id, action, json.dumps(chosen)),
             )
 
     def batch_frame(self, run_id: str) -> pl.DataFrame:
@@ -935,6 +1054,69 @@ class Journal:
         )
 
 
+def _set_whole_batches(
+    db: sqlite3.Connection, run_id: str, action: Action, ids: list[str], status: MemberStatus
+) -> list[str]:
+    """Set ``status`` on each answered batch (with no error) whose members are all in
+    ``ids``; the ids left (in no such batch) are returned.
+
+    An answered batch is marked no more (``batch_done`` records its answer once; a resend
+    makes a new batch), so its ``member_status`` can hold a later status of all its
+    members: the members that had one of their own follow the batch again.
+    """
+    answered = {
+        row[0]
+        for row in db.execute(
+            "SELECT batch FROM batches WHERE run_id=? AND action=?"
+            " AND status NOT IN ('pending', 'sending') AND error IS NULL",
+            (run_id, action),
+        )
+    }
+    if not answered:
+        return ids
+    # Every member of the action with its batch: two JSON arrays, no Python row each.
+    members, numbers = db.execute(
+        "SELECT json_group_array(customer_id), json_group_array(batch) FROM members"
+        " WHERE run_id=? AND action=?",
+        (run_id, action),
+    ).fetchone()
+    in_action: list[str] = json.loads(members)
+    batch_numbers: list[int | None] = json.loads(numbers)
+    wanted = set(ids)
+    size = Counter(batch_numbers)
+    whole = answered.intersection(size)
+    left_out = set(in_action).difference(wanted)
+    if left_out:
+        whole.difference_update(
+            number for cid, number in zip(in_action, batch_numbers, strict=True) if cid in left_out
+        )
+    if not whole:
+        return ids
+    numbers_json = json.dumps(sorted(whole))
+    db.execute(
+        "UPDATE batches SET member_status=? WHERE run_id=? AND batch IN"
+        " (SELECT value FROM json_each(?))",
+        (status, run_id, numbers_json),
+    )
+    db.execute(
+        "UPDATE members SET status=NULL, error=NULL WHERE run_id=? AND action=?"
+        " AND status IS NOT NULL AND batch IN (SELECT value FROM json_each(?))",
+        (run_id, action, numbers_json),
+    )
+    if len(wanted) == sum(size[number] for number in whole):
+        return []  # the ids are the members of these batches, no other
+    done = {cid for cid, number in zip(in_action, batch_numbers, strict=True) if number in whole}
+    return [cid for cid in ids if cid not in done]
+
+
+_MEMBER_FRAME_SCHEMA = {
+    "customer_id": pl.String,
+    "action": pl.String,
+    "status": pl.String,
+    "batch": pl.Int64,
+    "error": pl.String,
+}
+
 #: What ``segwidgets doctor`` learned per merchant and target (created on first use, so
 #: journals of every layout version take it without an upgrade).
 _TRAITS_TABLE = """
@@ -959,11 +1141,3 @@ CREATE TABLE IF NOT EXISTS segment_sizes (
     n_after INTEGER NOT NULL
 )
 """
-
-
-def _member_rows(
-    run_id: str, batches: Sequence[tuple[Action, Sequence[str]]]
-) -> Iterator[tuple[str, str, str, int]]:
-    for number, (action, ids) in enumerate(batches):
-        for cid in ids:
-            yield (run_id, action, cid, number)

@@ -26,7 +26,8 @@ Punycode form than the list's. ``strategy="scan"`` rules both out.
 ``strategy="auto"`` weighs the lookup's requests (``ceil(S / b)`` with ``$in``, S
 without; S the distinct spellings, N <= S <= 2N for N emails; b = 100, or the page size
 if smaller, so an answer fits a page) against the pages of all C customers, and takes the
-lookup when it needs no more. An email that several customers share can make a ``$in``
+lookup when it needs no more (when the N keys alone already need more, the spellings are
+not worked out: ``auto`` then does the scan's work only). An email that several customers share can make a ``$in``
 answer spill over a page: one more request for that batch. ``auto`` needs two customer
 counts, registered and guests (two requests of one record each, in one round trip, each
 with the guest filter), or takes them from ``counts``, a ``CustomerCounts`` that remembers
@@ -385,9 +386,19 @@ class _Resolver:
             cached = self._spellings_of_all = (self.traits.email_filter, spelt)
         return cached[1]
 
-    def lookup_requests(self, keys: pl.Series, rows: pl.Series | None = None) -> int:
+    def lookup_requests(
+        self, keys: pl.Series, rows: pl.Series | None = None, *, beyond: int | None = None
+    ) -> int:
         """The requests a lookup of ``keys`` sends; ``rows`` marks the rows of the list
-        they are (None: ``keys`` are the whole list)."""
+        they are (None: ``keys`` are the whole list).
+
+        ``beyond``: the requests past which the exact number does not matter (those of the
+        scan it is weighed against). Every key is a spelling of its own, so the keys alone
+        give a floor; when even the floor is past ``beyond`` it is returned as it is and
+        the spellings are not worked out (the lookup will not be made)."""
+        floor = in_requests(keys.len(), self.traits.in_on_email, self.page_size)
+        if beyond is not None and floor > beyond:
+            return floor
         if keys.len() > _BIG:
             # Counted in the frame: no Python object per email for a list that big.
             n = _n_spellings(self.valid, self.traits.email_filter, rows)
@@ -575,12 +586,13 @@ class _Resolver:
         else:
             n_all, registered = known
             source = "counts from an earlier resolution"
-        lookup = self.lookup_requests(self.keys)
         scan_pages = math.ceil(n_all / self.page_size)
+        lookup = self.lookup_requests(self.keys, beyond=scan_pages)
         used = choose_strategy(lookup, n_all, self.page_size)
         self.notes.append(
             f"{_plural(len(self.keys), 'email')}, {n_all:,} customers ({registered:,} "
-            f"registered, {source}): {used} needs fewer requests (lookup {lookup:,}, "
+            f"registered, {source}): {used} needs fewer requests (lookup {lookup:,}"
+            f"{' or more' if used == 'scan' else ''}, "
             f"scan {math.ceil(registered / self.page_size):,})"
         )
         if used == "lookup" and self.by_lookup(
@@ -605,7 +617,7 @@ class _Resolver:
         if total == 0:
             return
         scan_pages = math.ceil(total / self.page_size)
-        lookup = self.lookup_requests(unmatched, rows)
+        lookup = self.lookup_requests(unmatched, rows, beyond=scan_pages)
         del rows
         if choose_strategy(lookup, total, self.page_size) == "lookup" and self.by_lookup(
             unmatched, anonymous=True, total=total, scan_pages=scan_pages

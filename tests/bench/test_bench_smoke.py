@@ -149,3 +149,14 @@ def test_only_rejects_unknown_targets(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--smoke", "--only", str(max(TARGETS) + 1)])
     assert "targets are numbers" in capsys.readouterr().err
+
+
+def test_a_ways_time_is_the_mean_of_its_fastest_half_of_rounds() -> None:
+    """Target 3's statistic: slow rounds (load on the machine) leave it alone, the same for
+    every way; the middle round counts when the rounds are odd."""
+    from bench._resolution import _fastest_half
+
+    assert _fastest_half([0.7]) == 0.7
+    assert _fastest_half([0.5, 3.0, 0.4]) == pytest.approx(0.45)
+    assert _fastest_half([0.6, 0.4, 9.0, 0.5]) == pytest.approx(0.45)
+    assert _fastest_half([0.4, 0.5, 0.6, 0.7, 0.8]) == pytest.approx(0.5)

@@ -246,3 +246,50 @@ def test_auto_works_the_spellings_out_once_as_the_forced_lookup(
         calls[strategy] = (len(made), resolution.n_requests)
     session.server.configure(email_filter="exact", filter_in="id")
     assert calls["auto"] == calls["lookup"] == (1, calls["lookup"][1])
+
+
+@pytest.mark.parametrize("filter_in", ["off", "id"])
+def test_auto_that_scans_does_the_forced_scan_and_no_more(
+    session, emails, monkeypatch, filter_in: str
+) -> None:
+    """With the counts known and the keys alone needing more lookups than the scan has
+    pages, ``auto`` scans exactly as the forced scan does: the same requests, and the list's
+    spellings (needed only by a lookup) are never worked out."""
+    import segwidgets._resolve as resolve_module
+
+    made = []
+    for name in ("_spellings", "_typed_spellings", "_n_spellings"):
+        original = getattr(resolve_module, name)
+
+        def counting(*args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            made.append(1)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(resolve_module, name, counting)
+    session.server.configure(email_filter="exact", filter_in=filter_in)
+    traits = known(("exact", filter_in))
+    c = n_customers(session)
+    registered = session.client.customer_page(filters={"isAnonymous": False}, limit=1).total
+    pages = math.ceil(c / PAGE)
+    # the fewest keys whose lookup alone needs more requests than the scan has pages
+    n = next(k for k in range(1, len(emails)) if in_requests(k, traits.in_on_email, PAGE) > pages)
+    members = sw.read_members(pl.Series("email", emails[:n]), kind="email")
+    counts = CustomerCounts()
+    counts.put(c, registered)
+    runs = {}
+    for strategy in ("auto", "scan"):
+        made.clear()
+        resolution = resolve_members(
+            session.client,
+            members,
+            page_size=PAGE,
+            classify_guests=False,
+            strategy=strategy,  # type: ignore[arg-type]
+            counts=counts,
+            traits=traits,
+        )
+        assert resolution.strategy == "scan"
+        runs[strategy] = (len(made), resolution.n_requests, resolution.report)
+    session.server.configure(email_filter="exact", filter_in="id")
+    assert runs["auto"][:2] == runs["scan"][:2] == (0, math.ceil(registered / PAGE))
+    assert runs["auto"][2].equals(runs["scan"][2])

@@ -7,10 +7,11 @@ import sqlite3
 import stat
 import uuid
 
+import polars as pl
 import pytest
 
 from segwidgets._errors import JournalError, RunNotFoundError
-from segwidgets._journal import Journal, default_journal_path
+from segwidgets._journal import Action, Journal, default_journal_path
 
 
 @pytest.fixture
@@ -96,6 +97,129 @@ def test_members_follow_their_batch_until_they_get_a_status_of_their_own(journal
         ("failed", 2, "no"),
         ("failed", 2, "no"),
     ]
+
+
+def _view(journal: Journal, run_id: str) -> list[tuple[object, ...]]:
+    """The member_states view itself, for comparison with the frames built from it."""
+    return journal._db.execute(
+        "SELECT customer_id, action, status, batch, error FROM member_states"
+        " WHERE run_id=? ORDER BY action, customer_id",
+        (run_id,),
+    ).fetchall()
+
+
+def _batches(journal: Journal, run_id: str) -> list[tuple[object, ...]]:
+    return journal._db.execute(
+        "SELECT batch, member_status FROM batches WHERE run_id=? ORDER BY batch", (run_id,)
+    ).fetchall()
+
+
+def _own_statuses(journal: Journal, run_id: str) -> list[tuple[object, ...]]:
+    return journal._db.execute(
+        "SELECT customer_id, status FROM members WHERE run_id=? AND status IS NOT NULL"
+        " ORDER BY customer_id",
+        (run_id,),
+    ).fetchall()
+
+
+def test_a_status_for_every_member_of_answered_batches_is_set_on_the_batches(
+    journal: Journal,
+) -> None:
+    run_id = journal.start_run(
+        kind="apply",
+        plan_id=uuid.uuid4().hex,
+        merchant_code="DEMO",
+        target="t",
+        segment_code="seg",
+        mode="mirror",
+        live_fingerprint="f",
+        batches=[("add", ["a", "b"]), ("add", ["c", "d"]), ("add", ["e", "f"])],
+        settings={},
+    )
+    for batch in range(3):
+        journal.batch_sending(run_id, batch, "add")
+    journal.set_member_status(run_id, "add", ["b"], "failed", error="refused")
+    journal.batch_done(run_id, 0, status="applied", batch_status="confirmed")
+    journal.batch_done(run_id, 1, status="applied", batch_status="confirmed")
+    journal.batch_done(run_id, 2, status="sending", batch_status="uncertain", error="no answer")
+    # Every member of batches 0 and 1, one of batch 2 (whose answer carries an error).
+    journal.set_member_status(run_id, "add", ["a", "b", "c", "d", "e"], "verified")
+    assert _batches(journal, run_id) == [(0, "verified"), (1, "verified"), (2, "sending")]
+    assert _own_statuses(journal, run_id) == [("e", "verified")]
+    expected = [
+        ("a", "add", "verified", 0, None),
+        ("b", "add", "verified", 0, None),
+        ("c", "add", "verified", 1, None),
+        ("d", "add", "verified", 1, None),
+        ("e", "add", "verified", 2, None),
+        ("f", "add", "sending", 2, "no answer"),
+    ]
+    assert _view(journal, run_id) == expected
+    assert journal.member_frame(run_id).rows() == expected
+    assert journal.member_ids(run_id, "add", ["verified"]) == ["a", "b", "c", "d", "e"]
+    # A status with an error is each member's own.
+    journal.set_member_status(run_id, "add", ["a", "b"], "unverified", error="not seen")
+    assert _batches(journal, run_id)[0] == (0, "verified")
+    assert journal.member_frame(run_id).rows()[:2] == [
+        ("a", "add", "unverified", 0, "not seen"),
+        ("b", "add", "unverified", 0, "not seen"),
+    ]
+
+
+def test_members_marked_before_their_batch_is_answered_keep_their_status(
+    journal: Journal,
+) -> None:
+    # Refused ids are marked before their batch's answer is recorded: that answer must
+    # not overwrite them, even when they are the whole batch.
+    run_id = start(journal, adds=("a", "b"), removes=("c",))
+    journal.batch_sending(run_id, 0, "add")
+    journal.set_member_status(run_id, "add", ["a", "b"], "applied")
+    journal.batch_done(run_id, 0, status="sending", batch_status="uncertain")
+    assert journal.member_frame(run_id).filter(action="add")["status"].to_list() == [
+        "applied",
+        "applied",
+    ]
+    assert _own_statuses(journal, run_id) == [("a", "applied"), ("b", "applied")]
+
+
+def test_member_frame_is_the_member_states_view_in_key_order(journal: Journal) -> None:
+    ids = [uuid.uuid4().hex for _ in range(60)]
+    batches: list[tuple[Action, list[str]]] = [
+        ("remove", ids[40:50]),
+        ("remove", ids[50:]),
+        ("add", ids[:20]),  # unsorted ids, batches out of the key's order
+        ("add", ids[20:40]),
+    ]
+    run_id = journal.start_run(
+        kind="apply",
+        plan_id=uuid.uuid4().hex,
+        merchant_code="DEMO",
+        target="t",
+        segment_code="seg",
+        mode="mirror",
+        live_fingerprint="f",
+        batches=batches,
+        settings={},
+    )
+    journal.batch_sending(run_id, 0, "remove")
+    journal.batch_done(run_id, 0, status="accepted", batch_status="confirmed")
+    journal.batch_sending(run_id, 2, "add")
+    journal.batch_done(run_id, 2, status="failed", batch_status="rejected", error="bad")
+    journal.batch_sending(run_id, 4, "add", ids[5:15])  # a resend moves them
+    journal.batch_done(run_id, 4, status="applied", batch_status="confirmed")
+    journal.set_member_status(run_id, "remove", ids[40:45], "verified")
+    journal.set_member_status(run_id, "add", ids[25:30], "failed", error="unknown")
+    frame = journal.member_frame(run_id)
+    assert frame.schema == {
+        "customer_id": pl.String,
+        "action": pl.String,
+        "status": pl.String,
+        "batch": pl.Int64,
+        "error": pl.String,
+    }
+    assert frame.rows() == _view(journal, run_id)
+    assert frame.height == 60
+    assert journal.member_frame("no such run").height == 0
 
 
 def test_sending_a_batch_that_was_never_cut_is_an_error(journal: Journal) -> None:
@@ -188,7 +312,7 @@ def test_reading_commands_refuse_a_missing_or_emptied_journal(tmp_path) -> None:
 
 def test_check_intact_sees_a_deleted_emptied_or_replaced_file(tmp_path) -> None:
     path = tmp_path / "j.sqlite3"
-    for damage in ("delete", "empty", "replace"):
+    for damage in ("delete", "empty", "overwrite", "replace"):
         j = Journal(path)
         start(j)
         j.check_intact()
@@ -198,6 +322,10 @@ def test_check_intact_sees_a_deleted_emptied_or_replaced_file(tmp_path) -> None:
         elif damage == "empty":
             path.write_bytes(b"")
             match = "became empty"
+        elif damage == "overwrite":  # in place: the same file, its size kept
+            with path.open("r+b") as f:
+                f.write(b"\0" * 100)
+            match = "became not a segwidgets journal"
         else:
             path.rename(tmp_path / "old")
             Journal(path).close()
