@@ -512,8 +512,9 @@ def _lookup_apart(
     present, used = reader.lookup(code, added, n_live=n_live, on_step=on_step)
     size = in_chunk(reader.page_size)
     probe, rest = removed[-size:], removed[:-size]
-    # The rest of the removes wait for the probe: probed again soon, then less often.
-    poll = reader.poll(timeout, first=0.15)
+    # The rest of the removes wait for the probe: probed again after 50 ms (removals
+    # about to apply cost one request more, not a long wait), then twice as long each time.
+    poll = reader.poll(timeout, first=0.05)
     while True:
         found, probe_used = reader.lookup(code, probe, n_live=n_live)
         if not found or poll.expired:
