@@ -1,10 +1,11 @@
 """The thin HTTP adapter: a Starlette app that turns requests into ``Call``s for the routes.
 
-It owns HTTP only: per API call, in this order, count it, wait ``latency`` (awaited, so
-concurrent calls overlap), maybe inject a 429/5xx or a rate-limit 429, check the bearer
-token, refuse unknown query parameters, read the body (JSON or a form), run the handler,
-tell an error the way the switches say (``_wire.error_answer``), and for a member write
-maybe drop the connection after the change was applied. Control endpoints live under ``/_sandbox/`` (loopback clients only) and the
+It owns HTTP only: per API call, in this order, maybe inject a 429/5xx or a rate-limit
+429, check the bearer token, refuse unknown query parameters, read the body (JSON or a
+form), run the handler, tell an error the way the switches say (``_wire.error_answer``),
+count it, and answer no sooner than ``latency`` after the call arrived (awaited, so
+concurrent calls overlap; the sandbox's own work is part of that time), or for a member
+write maybe drop the connection, after the change was applied. Control endpoints live under ``/_sandbox/`` (loopback clients only) and the
 OpenAPI spec at ``/openapi.json``.
 """
 
@@ -297,21 +298,25 @@ class _Resource:
         self, route: Route, request: Request, scope: Scope, receive: Receive, send: Send
     ) -> None:
         model = self.app.model
+        arrived = anyio.current_time()
         try:
             reply = await self._serve(route, request)
         except ServiceError as raised:
             problem = error_answer(model.settings, raised, sign_in=route.kind == "token")
             self.app.count(route.name, problem.status)
+            await self._hold(arrived)
             await _error(problem)(scope, receive, send)
             return
         except Exception:
             logger.exception("The sandbox failed to serve %s", route.name)
             self.app.count(route.name, 500)
             failure = ServiceError(500, "internalError", "The sandbox failed; see its log.")
+            await self._hold(arrived)
             await _error(failure)(scope, receive, send)
             return
         if route.member_write and reply.status < 300 and model.lose_response():
             self.app.count(route.name, "dropped")
+            await self._hold(arrived)
             if self.app.drop_connection is None:
                 msg = "The sandbox dropped this response (lost_response_rate)."
                 raise ResponseDroppedError(msg)
@@ -323,13 +328,20 @@ class _Resource:
             response = Response(status_code=reply.status, headers=headers)
         else:
             response = JSONResponse(reply.body, status_code=reply.status, headers=headers)
+        await self._hold(arrived)
         await response(scope, receive, send)
+
+    async def _hold(self, arrived: float) -> None:
+        """Answer no sooner than ``latency`` seconds after the call arrived (awaited, so
+        concurrent calls overlap). The sandbox's own work on the call is part of that time,
+        as a server's work is part of its round trip; it adds to it only when it takes
+        longer."""
+        rest = self.app.model.settings.latency - (anyio.current_time() - arrived)
+        if rest > 0:
+            await anyio.sleep(rest)
 
     async def _serve(self, route: Route, request: Request) -> Reply:
         model = self.app.model
-        latency = model.settings.latency
-        if latency:
-            await anyio.sleep(latency)
         merchant = request.path_params.get("merchantCode")
         fault = model.before_call(kind=route.kind, merchant=merchant)
         if fault is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
@@ -229,6 +230,25 @@ def test_latency_overlaps_concurrent_requests(sandbox: Sandbox, http: httpx.Clie
         statuses = list(pool.map(call, range(4)))
     assert statuses == [200] * 4
     assert sandbox.state()["concurrency"]["maxInFlight"] >= 2
+
+
+def test_latency_is_the_time_to_answer_with_the_work_inside_it(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    # The write applies when it arrives; its answer comes no sooner than the latency after
+    # that (the sandbox's own work is part of the round trip, not added to it).
+    sandbox.configure(latency=0.6, delete_delay=0)
+    newcomer = _outsiders(sandbox, "newsletter", 1)[0]
+    url = seg(sandbox, "/segments/newsletter/members")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        answer = pool.submit(http.post, url, json=members(newcomer))
+        while newcomer not in sandbox.member_ids("newsletter"):
+            assert time.monotonic() - started < 0.5, "the write did not apply on arrival"
+            time.sleep(0.005)
+        assert not answer.done()  # applied, and the answer still on its way
+        assert answer.result().status_code == 201
+        assert time.monotonic() - started >= 0.6
 
 
 def test_concurrent_clients_keep_the_state_consistent(sandbox: Sandbox, http: httpx.Client) -> None:
