@@ -136,12 +136,12 @@ def lookup_seconds(
 
 
 def count_checks(n_writes: int, concurrency: int) -> int:
-    """Member-count reads of a push of ``n_writes`` batches: after each wave while more
-    batches are to go, and once after the last write."""
+    """Member-count reads of a push of ``n_writes`` batches: after each wave that a full
+    wave follows, and once after the last write."""
     if n_writes <= 0:
         return 0
     wave = max(concurrency, WAVE_MIN)
-    return (n_writes - 1) // wave + 1
+    return max(n_writes // wave - 1, 0) + 1
 
 
 def duration_text(seconds: float) -> str:

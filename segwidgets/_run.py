@@ -25,7 +25,7 @@ resumes one from the journal); the run does the rest, read top to bottom from
    the run (any other).
 2. **guard** — before each batch the journal file must still be intact and the lease
    ours; when a wave of batches has been answered (every ``concurrency``-th answer, at
-   least ``WAVE_MIN``) while more batches are to go, and after the last write, the
+   least ``WAVE_MIN``) and a full wave is still to come, and after the last write, the
    segment's member count must be one the run's own writes explain (someone else writing
    stops the run). The worker that took the wave's last answer reads the count while the
    others send on, so the check is not one more round trip on the push's way.
@@ -209,15 +209,18 @@ class RunState:
 
     def _after_answer(self) -> None:
         """A batch was answered: when that ends a wave (``concurrency`` answers, at least
-        ``_WAVE_MIN``) and more batches are to go, the segment's member count must be one
-        this run's own writes explain. Otherwise the run stops; nothing more is sent."""
+        ``_WAVE_MIN``) and a full wave of batches is still to come, the segment's member
+        count must be one this run's own writes explain. Otherwise the run stops; nothing
+        more is sent."""
         wave_size = max(self.pusher.options.concurrency, _WAVE_MIN)
         with self.lock:
             self.n_answered += 1
-            # Not while refusals come in a row: the read would meet the same trouble.
+            # A full wave is still to come (the batches of a last, shorter one are mostly out
+            # by now: the check after the last write follows them). Not while refusals come
+            # in a row: the read would meet the same trouble.
             wave = (
                 self.n_answered % wave_size == 0
-                and self.n_answered < self.n_queued
+                and self.n_answered + wave_size <= self.n_queued
                 and self.refused_in_a_row == 0
             )
         if wave:

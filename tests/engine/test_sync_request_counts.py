@@ -155,3 +155,39 @@ def test_removals_still_applying_are_waited_for_with_one_lookup(sandbox, session
     # the plan's 3 pages, the stale check's lookup and total, then the verification
     assert session.client.stats.by_route[("GET", "members.list")] == 3 + 2 + lookups
     assert waits <= 4  # 0.15 + 0.3 s of waiting covers 0.3 s, and two to spare
+
+
+# (writes, concurrency): the member-count reads are one after each wave that a full wave
+# follows and one after the last write, whatever the order the answers come in
+WAVES = [(7, 8, 1), (8, 8, 1), (12, 8, 1), (16, 8, 2), (20, 8, 2), (24, 8, 3), (20, 1, 2)]
+
+
+@pytest.mark.parametrize(("writes", "concurrency", "counts"), WAVES)
+def test_member_count_reads_follow_the_waves(
+    sandbox, tmp_path, writes: int, concurrency: int, counts: int
+) -> None:
+    from segwidgets._cost import count_checks
+
+    assert count_checks(writes, concurrency) == counts
+    sandbox.configure(delete_delay=0.0)
+    ids = registered(sandbox, 10 * writes + 10)
+    seed(sandbox, "s", ids[:5])
+    with sw.SegmentSession(
+        sandbox.credentials,
+        journal=tmp_path / "journal.sqlite3",
+        batch_size=10,
+        concurrency=concurrency,
+        verify_timeout=5,
+    ) as session:
+        plan = session.plan("s", ids[: 5 + 10 * writes])
+        estimate = plan.estimate()
+        push = estimate.phase("push")
+        assert push is not None
+        assert push.n_requests == writes + counts
+        before = session.client.stats.snapshot()["by_route"]
+        result = session.apply(plan)
+        assert result.status == "verified", result.message
+        after = session.client.stats.by_route
+    segment_reads = after[("GET", "segments.get")] - before.get(("GET", "segments.get"), 0)
+    assert segment_reads == 1 + counts  # is the segment fixed?, then the count checks
+    assert result.n_requests == estimate.n_requests
