@@ -80,6 +80,7 @@ def _once(
     *,
     sandbox_pid: int,
     cold: bool = False,
+    classify_guests: bool = False,
 ) -> dict[str, Any]:
     """One resolution with its time, requests and outcome counts."""
     if cold:
@@ -92,7 +93,7 @@ def _once(
     resolution = session.resolve(
         members,
         strategy=strategy,  # type: ignore[arg-type]
-        classify_guests=False,
+        classify_guests=classify_guests,
     )
     seconds = time.perf_counter() - start
     return {
@@ -176,31 +177,16 @@ def _measure(
 ) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     while True:
-        if cold:
-            session._customer_counts.clear()  # a first resolution: counts not known
-        stats = session.client.stats
-        before = stats.n_requests
-        server_cpu = cpu_seconds(sandbox_pid)
-        start = time.perf_counter()
-        resolution = session.resolve(
+        run = _once(
+            session,
             members,
-            strategy=strategy,  # type: ignore[arg-type]
+            strategy,
+            sandbox_pid=sandbox_pid,
+            cold=cold,
             classify_guests=classify_guests,
         )
-        seconds = time.perf_counter() - start
-        runs.append(
-            {
-                "seconds": seconds,
-                "requests": stats.n_requests - before,
-                "counted_requests": resolution.n_requests,
-                "strategy_used": resolution.strategy,
-                "matched": resolution.n_matched,
-                "ambiguous": resolution.n_ambiguous,
-                "unmatched": resolution.n_unmatched,
-                "guest_only": resolution.n_guest_only,
-                "server_cpu": cpu_seconds(sandbox_pid) - server_cpu,
-            }
-        )
+        runs.append(run)
+        seconds = run["seconds"]
         if not repeat or len(runs) >= _REPEATS or seconds > _SHORT:
             break
     best = min(runs, key=lambda r: r["seconds"])

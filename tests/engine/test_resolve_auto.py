@@ -210,6 +210,26 @@ def test_counts_expire() -> None:
     assert counts.get() is None
 
 
+def each_way(session, members, ways, *, used, counts, traits, made):  # type: ignore[no-untyped-def]
+    """Resolve ``members`` each of ``ways`` with counts and traits known; per way, the
+    calls counted in ``made`` and the resolution (which must have used ``used``)."""
+    runs = {}
+    for way in ways:
+        made.clear()
+        resolution = resolve_members(
+            session.client,
+            members,
+            page_size=PAGE,
+            classify_guests=False,
+            strategy=way,
+            counts=counts,
+            traits=traits,
+        )
+        assert resolution.strategy == used
+        runs[way] = (len(made), resolution)
+    return runs
+
+
 def test_auto_works_the_spellings_out_once_as_the_forced_lookup(
     session, emails, monkeypatch
 ) -> None:
@@ -230,20 +250,10 @@ def test_auto_works_the_spellings_out_once_as_the_forced_lookup(
     traits = known(("exact", "all"))
     counts = CustomerCounts()
     counts.put(n_customers(session), n_customers(session))
-    calls = {}
-    for strategy in ("auto", "lookup"):
-        made.clear()
-        resolution = resolve_members(
-            session.client,
-            members,
-            page_size=PAGE,
-            classify_guests=False,
-            strategy=strategy,  # type: ignore[arg-type]
-            counts=counts,
-            traits=traits,
-        )
-        assert resolution.strategy == "lookup"
-        calls[strategy] = (len(made), resolution.n_requests)
+    runs = each_way(
+        session, members, ("auto", "lookup"), used="lookup", counts=counts, traits=traits, made=made
+    )
+    calls = {way: (n_made, resolution.n_requests) for way, (n_made, resolution) in runs.items()}
     session.server.configure(email_filter="exact", filter_in="id")
     assert calls["auto"] == calls["lookup"] == (1, calls["lookup"][1])
 
@@ -276,20 +286,11 @@ def test_auto_that_scans_does_the_forced_scan_and_no_more(
     members = sw.read_members(pl.Series("email", emails[:n]), kind="email")
     counts = CustomerCounts()
     counts.put(c, registered)
-    runs = {}
-    for strategy in ("auto", "scan"):
-        made.clear()
-        resolution = resolve_members(
-            session.client,
-            members,
-            page_size=PAGE,
-            classify_guests=False,
-            strategy=strategy,  # type: ignore[arg-type]
-            counts=counts,
-            traits=traits,
-        )
-        assert resolution.strategy == "scan"
-        runs[strategy] = (len(made), resolution.n_requests, resolution.report)
+    runs = each_way(
+        session, members, ("auto", "scan"), used="scan", counts=counts, traits=traits, made=made
+    )
     session.server.configure(email_filter="exact", filter_in="id")
-    assert runs["auto"][:2] == runs["scan"][:2] == (0, math.ceil(registered / PAGE))
-    assert runs["auto"][2].equals(runs["scan"][2])
+    auto, scan = runs["auto"], runs["scan"]
+    assert (auto[0], auto[1].n_requests) == (scan[0], scan[1].n_requests)
+    assert (scan[0], scan[1].n_requests) == (0, math.ceil(registered / PAGE))
+    assert auto[1].report.equals(scan[1].report)

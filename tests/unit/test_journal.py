@@ -21,7 +21,10 @@ def journal(tmp_path):
     j.close()
 
 
-def start(journal: Journal, adds=("a", "b"), removes=("c",), segment="seg") -> str:
+def start(journal: Journal, adds=("a", "b"), removes=("c",), segment="seg", batches=None) -> str:
+    """A run of ``batches`` (default: one of ``adds`` and one of ``removes``)."""
+    if batches is None:
+        batches = [("add", list(adds)), ("remove", list(removes))]
     return journal.start_run(
         kind="apply",
         plan_id=uuid.uuid4().hex,
@@ -30,7 +33,7 @@ def start(journal: Journal, adds=("a", "b"), removes=("c",), segment="seg") -> s
         segment_code=segment,
         mode="mirror",
         live_fingerprint="f",
-        batches=[("add", list(adds)), ("remove", list(removes))],
+        batches=batches,
         settings={"batch_size": 2},
     )
 
@@ -125,17 +128,7 @@ def _own_statuses(journal: Journal, run_id: str) -> list[tuple[object, ...]]:
 def test_a_status_for_every_member_of_answered_batches_is_set_on_the_batches(
     journal: Journal,
 ) -> None:
-    run_id = journal.start_run(
-        kind="apply",
-        plan_id=uuid.uuid4().hex,
-        merchant_code="DEMO",
-        target="t",
-        segment_code="seg",
-        mode="mirror",
-        live_fingerprint="f",
-        batches=[("add", ["a", "b"]), ("add", ["c", "d"]), ("add", ["e", "f"])],
-        settings={},
-    )
+    run_id = start(journal, batches=[("add", ["a", "b"]), ("add", ["c", "d"]), ("add", ["e", "f"])])
     for batch in range(3):
         journal.batch_sending(run_id, batch, "add")
     journal.set_member_status(run_id, "add", ["b"], "failed", error="refused")
@@ -190,17 +183,7 @@ def test_member_frame_is_the_member_states_view_in_key_order(journal: Journal) -
         ("add", ids[:20]),  # unsorted ids, batches out of the key's order
         ("add", ids[20:40]),
     ]
-    run_id = journal.start_run(
-        kind="apply",
-        plan_id=uuid.uuid4().hex,
-        merchant_code="DEMO",
-        target="t",
-        segment_code="seg",
-        mode="mirror",
-        live_fingerprint="f",
-        batches=batches,
-        settings={},
-    )
+    run_id = start(journal, batches=batches)
     journal.batch_sending(run_id, 0, "remove")
     journal.batch_done(run_id, 0, status="accepted", batch_status="confirmed")
     journal.batch_sending(run_id, 2, "add")
