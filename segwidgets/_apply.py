@@ -50,16 +50,17 @@ from ._progress import CancelToken, ProgressCallback, ProgressTracker
 from ._result import ApplyResult, outcome_frame
 from ._run import Batch, RunState, chunked
 from ._segment_kind import is_fixed, not_editable_reason
-from ._stale import Fresh, check_stale
+from ._stale import check_stale
 from ._types import StaleCheck
 from ._verify import MemberReader, settle_run
 
 if TYPE_CHECKING:
     from ._client import ShopgateClient
     from ._config import Credentials
+    from ._cost import StaleMethod
     from ._plan import Estimate, SegmentPlan
 
-__all__ = ["ApplyOptions", "Pusher", "check_same_target"]
+__all__ = ["ApplyOptions", "Checked", "Pusher", "check_same_target"]
 
 
 def check_same_target(
@@ -74,6 +75,17 @@ def check_same_target(
             "Connect to that merchant to use it. Nothing was sent."
         )
         raise PlanTargetError(msg)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A plan found current on a fixed segment: how it was checked, and the segment's
+    ``memberCount`` as Shopgate reported it then. The run's member-count checks start from
+    it: the same count, so devices and removals still applying count as Shopgate counts
+    them (the plan's count of customer members where the answer has none)."""
+
+    stale_method: StaleMethod
+    member_count: int
 
 
 @dataclass(frozen=True)
@@ -206,18 +218,21 @@ class Pusher:
         *,
         stale_check: StaleCheck,
         tracker: ProgressTracker | None = None,
-    ) -> Fresh:
+    ) -> Checked:
         """The checks before a push, all reads: the segment is fixed (``check_editable``)
         and the plan current (``segwidgets._stale``); the segment is read with the stale
         check's first requests."""
         code = plan.segment_code
-        return check_stale(
+        segment: dict[str, Any] = {}
+        method = check_stale(
             self.reader,
             plan,
             check=stale_check,
             tracker=tracker,
-            along=[lambda: self.check_editable(code)],
+            along=[lambda: segment.update(self.check_editable(code))],
         )
+        count = segment.get("memberCount")
+        return Checked(method, int(count) if isinstance(count, int) else plan.n_live)
 
     # -- apply ------------------------------------------------------------------------------
 
@@ -225,7 +240,7 @@ class Pusher:
         """What ``apply`` would send, without sending any write."""
         start = self.clock()
         before = self.client.stats.n_requests
-        fresh = self.check_plan(plan, stale_check=stale_check)
+        checked = self.check_plan(plan, stale_check=stale_check)
         rows: list[tuple[int, str, str, int]] = []
         path = f"segments/{plan.segment_code}/members"
         for number, (action, batch) in enumerate(self.batches(plan.removes, plan.adds)):
@@ -254,7 +269,7 @@ class Pusher:
             message=f"Dry run: would send {requests.height:,} write requests. {plan.estimate()}",
             requests=requests,
             batch_size=self.batch_size,
-            stale_method=fresh.method,
+            stale_method=checked.stale_method,
         )
 
     def apply(
@@ -289,7 +304,7 @@ class Pusher:
             requests=lambda: self.client.stats.n_requests - before,
         )
         with self.lease(plan.merchant_code, plan.target, plan.segment_code, run_kind) as lease:
-            fresh = self.check_plan(plan, stale_check=stale_check, tracker=tracker)
+            checked = self.check_plan(plan, stale_check=stale_check, tracker=tracker)
             timings["check"] = self.clock() - start
             # Cut into batches now, so the journal records each member's batch once, up front.
             batches = list(self.batches(plan.removes, plan.adds))
@@ -305,7 +320,7 @@ class Pusher:
                 settings={
                     **self.options.as_dict(),
                     "verify": verify and self.options.verify,
-                    "stale_check": fresh.method,
+                    "stale_check": checked.stale_method,
                 },
                 parent_run_id=plan.undo_of,
             )
@@ -320,8 +335,8 @@ class Pusher:
                 lease=lease,
                 tracker=tracker,
             )
-            run.expect(fresh.n_live)
-            run.stale_method = fresh.method
+            run.expect(checked.member_count)
+            run.stale_method = checked.stale_method
             run.n_after = plan.n_after
             planned: list[Batch] = [(a, ids, n) for n, (a, ids) in enumerate(batches)]
             # The run's id lists were just allocated: the collector's next young-generation

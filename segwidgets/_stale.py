@@ -33,7 +33,6 @@ nothing is written either way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -48,16 +47,7 @@ if TYPE_CHECKING:
     from ._progress import ProgressTracker
     from ._verify import MemberReader
 
-__all__ = ["Fresh", "check_full", "check_stale"]
-
-
-@dataclass(frozen=True)
-class Fresh:
-    """A plan found current: how it was checked, and the customer members the segment
-    holds (what the run's member-count checks start from)."""
-
-    method: StaleMethod
-    n_live: int
+__all__ = ["check_full", "check_stale"]
 
 
 def check_stale(
@@ -67,7 +57,7 @@ def check_stale(
     check: StaleCheck = "auto",
     tracker: ProgressTracker | None = None,
     along: Sequence[Callable[[], object]] = (),
-) -> Fresh:
+) -> StaleMethod:
     """Refuse the plan (``StalePlanError``, nothing sent) if the segment changed since it
     was made, by the way ``check`` asks for (see the module docstring); progress as phase
     ``check``, in ``changed ids`` or ``pages``.
@@ -91,7 +81,7 @@ def check_stale(
             tracker.start_phase("check", n_changes, "changed ids")
         verdict = _by_changes(reader, plan, tracker, along)
         if verdict:
-            return Fresh("changes", plan.n_live)
+            return "changes"
         if tracker is not None:
             why = (
                 "the planned changes show the segment changed: reading it in full"
@@ -109,8 +99,8 @@ def check_stale(
         if tracker is not None:
             tracker.step("check")
 
-    live = check_full(reader, plan, on_page=on_page)
-    return Fresh("full", live.n)
+    check_full(reader, plan, on_page=on_page)
+    return "full"
 
 
 def check_full(

@@ -235,3 +235,16 @@ def test_a_filtered_page_leaves_out_its_pending_removals_from_the_total(
     listed = min(n_asked, 100)
     assert len(page.members) == listed
     assert page.total == n_asked - 5
+
+
+@pytest.mark.parametrize("stale_check", ["changes", "full"])
+def test_count_checks_count_devices_like_shopgate(sandbox, session, pool, stale_check) -> None:
+    # memberCount counts the segment's devices; the count checks during a push must
+    # compare it with a count that does too, or many devices read as another writer.
+    seed(sandbox, "s", pool[:250])
+    sandbox.model.add_device_members("s", [f"dev-{i}" for i in range(40)])
+    plan = session.plan("s", pool[5:250] + pool[250:255])
+    assert (plan.n_add, plan.n_remove) == (5, 5)
+    result = session.apply(plan, stale_check=stale_check)
+    assert result.status == "verified", result.message
+    assert sandbox.member_ids("s") == set(pool[5:255])
